@@ -1,0 +1,196 @@
+"""The policy network: scores candidates, ``pi(a | s) = softmax(scores / temperature)``.
+
+A small MLP is applied to each candidate's feature row independently (weights shared
+across candidates), so the same weights serve any number of candidates and any search
+space. This module holds the inference side only, in NumPy: proposing a trial never
+needs torch. Training (:mod:`optuna_rl_sampler.training`) builds the same network in
+torch with the same tensor names, and saves it with :func:`save_weights`.
+
+SHAPES:
+    features: (N, F)      per-candidate features, F = len(FEATURE_NAMES)
+    hidden:   (N, H)      after each tanh layer
+    logits:   (N,)        one score per candidate
+    probs:    (N,)        softmax over candidates
+
+Weights are data, not code: a ``.safetensors`` file (tensors only, never unpickled)
+plus a JSON card of the same stem that states the format version, the feature schema
+and how the weights were made. Loading checks both before any trial runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from dataclasses import field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optuna_rl_sampler.features import FEATURE_NAMES
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PolicyWeights",
+    "WeightsError",
+    "default_weights_path",
+    "load_weights",
+    "save_weights",
+]
+
+#: Version of the weights file layout; bumped when tensor names or features change.
+FORMAT_VERSION = 1
+#: Tensors of the scoring network, in torch ``nn.Linear`` layout ``(out, in)``.
+SCORE_TENSORS = (
+    "score.0.weight",
+    "score.0.bias",
+    "score.1.weight",
+    "score.1.bias",
+    "score.2.weight",
+    "score.2.bias",
+)
+DEFAULT_WEIGHTS = "generic-v1"
+
+
+class WeightsError(ValueError):
+    """A weights file or its card is missing, unreadable or incompatible."""
+
+
+@dataclass(frozen=True)
+class PolicyWeights:
+    """Loaded policy weights and their card.
+
+    Attributes:
+        tensors: Tensor name -> float array (all tensors of the file, value head too).
+        card: The JSON card (format version, feature schema, training recipe, ...).
+        name: Short identifier written into each trial's reasons.
+    """
+
+    tensors: dict[str, np.ndarray]
+    card: dict[str, Any] = field(default_factory=dict)
+    name: str = "unnamed"
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Score ``(N, F)`` features into ``(N,)`` logits."""
+        t = self.tensors
+        h = np.tanh(features @ t["score.0.weight"].T + t["score.0.bias"])
+        h = np.tanh(h @ t["score.1.weight"].T + t["score.1.bias"])
+        return (h @ t["score.2.weight"].T + t["score.2.bias"])[:, 0]
+
+    def probabilities(self, features: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """``softmax(logits / temperature)`` over the candidates."""
+        z = self.logits(features) / temperature
+        z = z - z.max()
+        p = np.exp(z)
+        return p / p.sum()
+
+
+def default_weights_path() -> Path:
+    """Path of the generic pretrained weights shipped in the package."""
+    return Path(
+        str(resources.files("optuna_rl_sampler") / "weights" / f"{DEFAULT_WEIGHTS}.safetensors")
+    )
+
+
+def card_path(weights_path: str | Path) -> Path:
+    """The JSON card that belongs to a weights file (same stem, ``.json``)."""
+    return Path(weights_path).with_suffix(".json")
+
+
+def load_weights(path: str | Path | None = None) -> PolicyWeights:
+    """Load and validate a weights file and its card.
+
+    Args:
+        path: A ``.safetensors`` file; ``None`` loads the shipped generic weights.
+
+    Raises:
+        WeightsError: the file or its card is missing, the file is not safetensors or is
+            truncated, the format version differs, the feature schema differs, or a
+            tensor is missing or has the wrong shape. The message names the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = default_weights_path() if path is None else Path(path)
+    if not path.is_file():
+        raise WeightsError(
+            f"Weights file {str(path)!r} does not exist. Pass the path of a .safetensors "
+            "file written by `optuna-rl pretrain` or `optuna-rl finetune`, or leave "
+            "meta_model unset to use the shipped weights."
+        )
+    card_file = card_path(path)
+    if not card_file.is_file():
+        raise WeightsError(
+            f"Weights file {str(path)!r} has no card {card_file.name!r} beside it; the card "
+            "states the format version and feature schema and is written with the weights."
+        )
+    try:
+        card = json.loads(card_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(f"Card {str(card_file)!r} is not valid JSON: {err}") from None
+    if not isinstance(card, dict):
+        raise WeightsError(f"Card {str(card_file)!r} must hold a JSON object.")
+    version = card.get("format_version")
+    if version != FORMAT_VERSION:
+        raise WeightsError(
+            f"Weights {str(path)!r} have format version {version!r}, this package reads "
+            f"version {FORMAT_VERSION}. Re-create them with this version's "
+            "`optuna-rl pretrain` / `optuna-rl finetune`."
+        )
+    schema = card.get("feature_schema")
+    if list(schema or []) != list(FEATURE_NAMES):
+        raise WeightsError(
+            f"Weights {str(path)!r} were trained on features {schema!r}, but this package "
+            f"computes {list(FEATURE_NAMES)!r}. Re-train them with this version."
+        )
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(
+            f"Weights file {str(path)!r} is not a readable safetensors file ({err}). "
+            "It may be truncated or in another format; only safetensors is accepted."
+        ) from None
+    _check_shapes(tensors, path)
+    name = str(card.get("name", path.stem))
+    return PolicyWeights({k: v.astype(np.float64) for k, v in tensors.items()}, card, name)
+
+
+def _check_shapes(tensors: dict[str, np.ndarray], path: Path) -> None:
+    missing = [k for k in SCORE_TENSORS if k not in tensors]
+    if missing:
+        raise WeightsError(f"Weights file {str(path)!r} lacks tensors {missing}.")
+    hidden = tensors["score.0.weight"].shape[0]
+    expected = {
+        "score.0.weight": (hidden, len(FEATURE_NAMES)),
+        "score.0.bias": (hidden,),
+        "score.1.weight": (hidden, hidden),
+        "score.1.bias": (hidden,),
+        "score.2.weight": (1, hidden),
+        "score.2.bias": (1,),
+    }
+    for key, shape in expected.items():
+        if tuple(tensors[key].shape) != shape:
+            raise WeightsError(
+                f"Weights file {str(path)!r}: tensor {key!r} has shape "
+                f"{tuple(tensors[key].shape)}, expected {shape}."
+            )
+
+
+def save_weights(
+    tensors: dict[str, np.ndarray], path: str | Path, card: dict[str, Any]
+) -> tuple[Path, Path]:
+    """Write ``tensors`` as safetensors and ``card`` (completed with the format version and
+    feature schema) as JSON beside it. Returns both paths."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"Weights path {str(path)!r} must end in '.safetensors'.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {**card, "format_version": FORMAT_VERSION, "feature_schema": list(FEATURE_NAMES)}
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+    save_file(arrays, str(path), metadata={"format_version": str(FORMAT_VERSION)})
+    card_file = card_path(path)
+    card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return path, card_file

@@ -1,0 +1,24 @@
+"""Recommender-system substrate: data, splits, metrics, model plugins and objectives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Interactions", "load_dataset", "make_objective"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: pandas, lightgbm and torch load only when the recommender side is used.
+    if name == "Interactions":
+        from optuna_rl_sampler.recsys.data import Interactions
+
+        return Interactions
+    if name == "load_dataset":
+        from optuna_rl_sampler.recsys.loaders import load_dataset
+
+        return load_dataset
+    if name == "make_objective":
+        from optuna_rl_sampler.recsys.objective import make_objective
+
+        return make_objective
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

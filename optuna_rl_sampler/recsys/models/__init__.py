@@ -1,0 +1,1 @@
+"""Built-in recommender model families (each one is also a default plugin)."""

@@ -1,0 +1,164 @@
+"""The in-study surrogate: a small Gaussian process on the study's own trials.
+
+Pure numerics (arrays in, arrays out); it never sees a Study. The policy does not trust
+the surrogate blindly: it only reads the posterior mean and standard deviation as two of
+the per-candidate features.
+
+Model: zero-mean GP with a Matern-5/2 kernel of one length scale (isotropic, scaled by
+the square root of the embedding width so that one value serves 1 to 50+ parameters),
+unit signal variance and a noise variance; both hyperparameters are chosen by the log
+marginal likelihood over a small fixed grid. Grid search keeps a fit deterministic,
+free of optimiser failures and cheap: a handful of Cholesky factorisations of an
+``n x n`` matrix, with ``n`` capped by :func:`select_points`.
+
+Observations are first turned into standard normal scores of their ranks (see
+:func:`normal_scores`), which makes the model indifferent to the objective's scale,
+to outliers and to infinite values.
+
+Pending points (trials still running) enter as "kriging believer" fantasies: they are
+added to the conditioning set with the posterior mean as their value, which leaves the
+mean unchanged and shrinks the variance around them, so parallel workers spread out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_solve
+from scipy.linalg import cholesky
+from scipy.linalg import solve_triangular
+from scipy.special import ndtri
+
+__all__ = ["GPPosterior", "fit_gp", "normal_scores", "select_points"]
+
+_LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
+_NOISES = (1e-4, 1e-2, 0.1)
+_SQRT5 = np.sqrt(5.0)
+
+
+def normal_scores(values: np.ndarray) -> np.ndarray:
+    """Map values (higher is better) to standard normal scores of their ranks.
+
+    Ties share the mean rank; ``+inf`` and ``-inf`` are the best and worst ranks. With
+    ``n`` values the scores are ``ndtri((rank - 0.5) / n)`` where rank is 1-based, so a
+    single value scores 0.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(1, n + 1, dtype=float)
+    # Average the ranks of ties.
+    uniq, inverse = np.unique(values, return_inverse=True)
+    if len(uniq) < n:
+        sums = np.bincount(inverse, weights=ranks)
+        counts = np.bincount(inverse)
+        ranks = (sums / counts)[inverse]
+    return ndtri((ranks - 0.5) / n)
+
+
+def select_points(y: np.ndarray, max_points: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``max_points`` observations to condition the GP on.
+
+    Keeps the best half of the budget by value and fills the rest with a uniform random
+    subset of the others, so the cost of a fit stays bounded at any study size while
+    the region around the incumbents stays fully resolved.
+    """
+    n = len(y)
+    if n <= max_points:
+        return np.arange(n)
+    n_top = max_points // 2
+    order = np.argsort(-y, kind="stable")
+    top = order[:n_top]
+    rest = rng.choice(order[n_top:], size=max_points - n_top, replace=False)
+    return np.sort(np.concatenate([top, rest]))
+
+
+def _matern52(sq_dist: np.ndarray, length_scale: float) -> np.ndarray:
+    r = np.sqrt(np.maximum(sq_dist, 0.0)) / length_scale
+    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+@dataclass(frozen=True)
+class GPPosterior:
+    """A fitted GP; :meth:`predict` gives the posterior at new points.
+
+    Attributes:
+        x: ``(m, D)`` conditioning inputs (observations, then pending fantasies).
+        chol: Lower Cholesky factor of ``K(x, x) + noise * I``.
+        alpha: ``(K + noise I)^{-1} y`` for the conditioning values.
+        length_scale: Selected length scale (already multiplied by ``sqrt(D)``).
+        noise: Selected noise variance.
+    """
+
+    x: np.ndarray
+    chol: np.ndarray
+    alpha: np.ndarray
+    length_scale: float
+    noise: float
+
+    def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at ``(k, D)`` points."""
+        k_star = _matern52(_sq_dist(x_new, self.x), self.length_scale)
+        mean = k_star @ self.alpha
+        v = solve_triangular(self.chol, k_star.T, lower=True, check_finite=False)
+        var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
+        return mean, np.sqrt(var)
+
+
+def _factor(sq: np.ndarray, length_scale: float, noise: float) -> np.ndarray | None:
+    k = _matern52(sq, length_scale)
+    k[np.diag_indices_from(k)] += noise + 1e-8
+    try:
+        return cholesky(k, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) -> GPPosterior:
+    """Fit the GP to ``(n, D)`` inputs and standardised values ``y`` (``n >= 1``).
+
+    Args:
+        x: Embedded observation points.
+        y: Their normal scores (see :func:`normal_scores`).
+        x_pending: ``(p, D)`` points being evaluated now, added as fantasies.
+
+    Returns:
+        The posterior with the grid point of highest log marginal likelihood.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, dim = x.shape
+    scale = np.sqrt(max(dim, 1))
+    sq = _sq_dist(x, x)
+    best: tuple[float, float, float, np.ndarray] | None = None
+    for ls in _LENGTH_SCALES:
+        for noise in _NOISES:
+            chol = _factor(sq, ls * scale, noise)
+            if chol is None:
+                continue
+            alpha = cho_solve((chol, True), y, check_finite=False)
+            lml = -0.5 * y @ alpha - np.log(np.diag(chol)).sum()
+            if best is None or lml > best[0]:
+                best = (lml, ls * scale, noise, chol)
+    if best is None:  # pragma: no cover - the largest noise always factorises
+        raise np.linalg.LinAlgError("GP kernel matrix is not positive definite")
+    _, length_scale, noise, chol = best
+    if x_pending is not None and len(x_pending) > 0:
+        post = GPPosterior(x, chol, cho_solve((chol, True), y), length_scale, noise)
+        fantasy, _ = post.predict(x_pending)
+        x = np.vstack([x, x_pending])
+        y = np.concatenate([y, fantasy])
+        chol = _factor(_sq_dist(x, x), length_scale, noise)
+        if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
+            return post
+    alpha = cho_solve((chol, True), y, check_finite=False)
+    return GPPosterior(x, chol, alpha, length_scale, noise)

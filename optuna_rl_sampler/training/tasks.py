@@ -1,0 +1,202 @@
+"""Synthetic optimisation tasks for meta-training.
+
+A task is a random Optuna search space (floats, log floats, stepped floats, ints and
+categoricals, 1 to ``max_dims`` parameters) and an objective on it, maximised. The
+objective is a function of the space's *embedding* (see
+:meth:`SearchSpaceEncoder.embed`), so categoricals behave like unordered choices and
+integers like coarse grids, exactly as the sampler sees them at run time.
+
+Families (each with random scale, offset and optional observation noise):
+
+* ``gp``: a draw from a GP prior with a Matern-like kernel, by random Fourier features
+  (Rahimi & Recht 2007), with a random length scale; the family that keeps the policy
+  sound on spaces it never saw;
+* ``bowl``: a rotated, ill-conditioned quadratic with a random optimum, where only a
+  random subset of parameters matters (low effective dimension, as in HPO);
+* ``bumps``: a mixture of Gaussian bumps of different widths and heights (multimodal);
+* ``ripples``: a bowl with cosine ripples (many local optima, one global trend);
+* ``plateau``: a smooth tanh ridge with flat regions and a narrow good region, like a
+  learning-rate sweep.
+
+No public benchmark suite is used here, so benchmarks on BBOB and others stay held-out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from scipy.stats import qmc
+
+from optuna_rl_sampler.encoding import SearchSpaceEncoder
+
+__all__ = ["FAMILIES", "SyntheticTask", "sample_search_space", "sample_task"]
+
+FAMILIES = ("gp", "bowl", "bumps", "ripples", "plateau")
+
+
+@dataclass(frozen=True)
+class SyntheticTask:
+    """A search space, an objective on its embedding, and its value range.
+
+    Attributes:
+        family: Family name.
+        encoder: Encoder of the task's search space.
+        f: Maps ``(n, embed_dim)`` embedded points to ``(n,)`` noiseless values
+            (higher is better).
+        noise: Standard deviation of observation noise, in units of the value range.
+        f_max: Best value (max over a dense Sobol sample and known optima).
+        f_min: Low reference value (min over the same sample).
+    """
+
+    family: str
+    encoder: SearchSpaceEncoder
+    f: Callable[[np.ndarray], np.ndarray]
+    noise: float
+    f_max: float
+    f_min: float
+
+    def evaluate(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy observations at ``(n, P)`` cube points."""
+        z = self.encoder.embed(self.encoder.snap(points))
+        y = self.f(z)
+        if self.noise > 0:
+            y = y + self.noise * (self.f_max - self.f_min) * rng.standard_normal(len(y))
+        return y
+
+    def regret(self, best_value: float) -> float:
+        """Normalised simple regret of a best-so-far value, in ``[0, 1]``."""
+        span = max(self.f_max - self.f_min, 1e-12)
+        return float(np.clip((self.f_max - best_value) / span, 0.0, 1.0))
+
+
+def sample_search_space(n_params: int, rng: np.random.Generator) -> dict[str, BaseDistribution]:
+    """A random search space of ``n_params`` parameters of mixed kinds.
+
+    About 60% plain or log floats, 15% ints, 10% stepped floats and 15% categoricals
+    with 2 to 8 choices.
+    """
+    space: dict[str, BaseDistribution] = {}
+    for i in range(n_params):
+        kind = rng.choice(5, p=[0.45, 0.15, 0.15, 0.10, 0.15])
+        name = f"x{i:02d}"
+        if kind == 0:
+            space[name] = FloatDistribution(0.0, 1.0)
+        elif kind == 1:
+            space[name] = FloatDistribution(1e-4, 1.0, log=True)
+        elif kind == 2:
+            space[name] = IntDistribution(0, int(rng.integers(3, 64)))
+        elif kind == 3:
+            space[name] = FloatDistribution(0.0, 1.0, step=float(rng.choice([0.05, 0.1, 0.25])))
+        else:
+            n_choices = int(rng.integers(2, 9))
+            space[name] = CategoricalDistribution([f"c{j}" for j in range(n_choices)])
+    return space
+
+
+def _rff(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    n_features = 256
+    length_scale = rng.uniform(0.08, 0.5) * np.sqrt(dim)
+    # Student-t frequencies give a Matern-like spectrum (nu = 2.5 -> 5 degrees of freedom).
+    dof = 5.0
+    omega = rng.standard_normal((dim, n_features)) / length_scale
+    omega *= np.sqrt(dof / rng.chisquare(dof, size=n_features))
+    phase = rng.uniform(0, 2 * np.pi, n_features)
+    w = rng.standard_normal(n_features) * np.sqrt(2.0 / n_features)
+    return lambda z: np.cos(z @ omega + phase) @ w
+
+
+def _active_mask(dim: int, rng: np.random.Generator) -> np.ndarray:
+    n_active = max(1, int(np.ceil(dim * rng.uniform(0.3, 1.0))))
+    mask = np.zeros(dim)
+    mask[rng.choice(dim, n_active, replace=False)] = 1.0
+    return mask
+
+
+def _bowl(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    opt = rng.uniform(0.05, 0.95, dim)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    scales = np.exp(rng.uniform(-2.0, 1.5, dim)) * _active_mask(dim, rng)
+    a = q @ np.diag(scales) @ q.T
+    return lambda z: -np.einsum("ni,ij,nj->n", z - opt, a, z - opt)
+
+
+def _bumps(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    k = int(rng.integers(2, 8))
+    centres = rng.uniform(0, 1, (k, dim))
+    widths = rng.uniform(0.05, 0.4, k) * np.sqrt(dim)
+    heights = rng.uniform(0.2, 1.0, k)
+    heights[0] = 1.2
+
+    def f(z: np.ndarray) -> np.ndarray:
+        d2 = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
+        return (heights * np.exp(-0.5 * d2 / widths**2)).sum(1)
+
+    return f
+
+
+def _ripples(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    opt = rng.uniform(0.1, 0.9, dim)
+    mask = _active_mask(dim, rng)
+    freq = rng.uniform(2.0, 8.0)
+    amp = rng.uniform(0.05, 0.3)
+
+    def f(z: np.ndarray) -> np.ndarray:
+        d = (z - opt) * mask
+        return -(d**2).sum(1) + amp * np.cos(2 * np.pi * freq * d).mean(1) * mask.sum() / dim
+
+    return f
+
+
+def _plateau(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    opt = rng.uniform(0.1, 0.9, dim)
+    mask = _active_mask(dim, rng)
+    width = rng.uniform(0.05, 0.3) * np.sqrt(mask.sum())
+    sharp = rng.uniform(2.0, 10.0)
+
+    def f(z: np.ndarray) -> np.ndarray:
+        r = np.sqrt((((z - opt) * mask) ** 2).sum(1))
+        return -np.tanh(sharp * (r - width)) - 0.1 * r
+
+    return f
+
+
+_BUILDERS = {"gp": _rff, "bowl": _bowl, "bumps": _bumps, "ripples": _ripples, "plateau": _plateau}
+
+
+def sample_task(
+    rng: np.random.Generator,
+    *,
+    n_params: int,
+    family: str | None = None,
+    noise_prob: float = 0.3,
+    mixed_space_prob: float = 0.5,
+) -> SyntheticTask:
+    """Draw one task.
+
+    Args:
+        rng: Random stream (one per episode).
+        n_params: Number of parameters.
+        family: One of :data:`FAMILIES`; ``None`` draws one uniformly.
+        noise_prob: Probability that observations carry noise (1-10% of the range).
+        mixed_space_prob: Probability of a mixed-kind space; otherwise all plain floats.
+    """
+    if family is None:
+        family = str(rng.choice(FAMILIES))
+    if family not in _BUILDERS:
+        raise ValueError(f"Unknown task family {family!r}; choose one of {FAMILIES}.")
+    if rng.random() < mixed_space_prob:
+        space = sample_search_space(n_params, rng)
+    else:
+        space = {f"x{i:02d}": FloatDistribution(0.0, 1.0) for i in range(n_params)}
+    encoder = SearchSpaceEncoder(space)
+    f = _BUILDERS[family](encoder.embed_dim, rng)
+    sobol = qmc.Sobol(d=n_params, scramble=True, seed=rng).random_base2(11)
+    values = f(encoder.embed(encoder.snap(sobol)))
+    noise = float(rng.uniform(0.01, 0.1)) if rng.random() < noise_prob else 0.0
+    return SyntheticTask(family, encoder, f, noise, float(values.max()), float(values.min()))

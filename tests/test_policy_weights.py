@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler.features import FEATURE_NAMES
+from optuna_rl_sampler.policy import FORMAT_VERSION
+from optuna_rl_sampler.policy import WeightsError
+from optuna_rl_sampler.policy import default_weights_path
+from optuna_rl_sampler.policy import load_weights
+
+
+@pytest.fixture
+def weights_copy(tmp_path):
+    src = default_weights_path()
+    dst = tmp_path / "w.safetensors"
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst
+
+
+def test_shipped_weights_load_with_their_card():
+    w = load_weights()
+    assert w.card["format_version"] == FORMAT_VERSION
+    assert w.card["feature_schema"] == list(FEATURE_NAMES)
+    assert "config" in w.card and "seed" in w.card and "created" in w.card
+    feats = np.random.default_rng(0).random((10, len(FEATURE_NAMES)))
+    p = w.probabilities(feats)
+    assert p.shape == (10,) and p.sum() == pytest.approx(1.0)
+
+
+def test_missing_file_is_named(tmp_path):
+    path = tmp_path / "nope.safetensors"
+    with pytest.raises(WeightsError, match="nope.safetensors.*does not exist"):
+        RLSampler(meta_model=path)
+
+
+def test_truncated_file_is_named(weights_copy):
+    data = weights_copy.read_bytes()
+    weights_copy.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="w.safetensors.*not a readable safetensors"):
+        RLSampler(meta_model=weights_copy)
+
+
+def test_pickle_is_refused(weights_copy):
+    import pickle
+
+    weights_copy.write_bytes(pickle.dumps({"score.0.weight": [1, 2]}))
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        load_weights(weights_copy)
+
+
+def test_other_format_version_is_refused(weights_copy):
+    card_file = weights_copy.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    card["format_version"] = FORMAT_VERSION + 1
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match=f"format version {FORMAT_VERSION + 1}"):
+        load_weights(weights_copy)
+
+
+def test_other_feature_schema_is_refused(weights_copy):
+    card_file = weights_copy.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    card["feature_schema"] = ["mean"]
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="trained on features"):
+        load_weights(weights_copy)
+
+
+def test_missing_or_broken_card(weights_copy):
+    card_file = weights_copy.with_suffix(".json")
+    card_file.write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        load_weights(weights_copy)
+    card_file.unlink()
+    with pytest.raises(WeightsError, match="has no card"):
+        load_weights(weights_copy)
+
+
+def test_weights_error_is_a_value_error():
+    assert issubclass(WeightsError, ValueError)

@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.testing.pytest_samplers import BasicSamplerTestCase
+from optuna.testing.pytest_samplers import RelativeSamplerTestCase
+from optuna.testing.pytest_samplers import SingleOnlySamplerTestCase
+from optuna.trial import TrialState
+from optuna.trial import create_trial
+
+from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler.sampler import REASON_KEY
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+class TestRLSamplerContract(
+    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: RLSampler(n_candidates=32)
+
+
+def _sphere(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_float("y", -5, 5)
+    return (x - 1.0) ** 2 + (y + 2.0) ** 2
+
+
+def test_same_seed_same_sequence():
+    params = []
+    for _ in range(2):
+        study = optuna.create_study(sampler=RLSampler(seed=3, n_candidates=64))
+        study.optimize(_sphere, n_trials=12)
+        params.append([t.params for t in study.trials])
+    assert params[0] == params[1]
+    other = optuna.create_study(sampler=RLSampler(seed=4, n_candidates=64))
+    other.optimize(_sphere, n_trials=12)
+    assert [t.params for t in other.trials] != params[0]
+
+
+def test_beats_random_on_a_sphere():
+    rl, rnd = [], []
+    for seed in range(3):
+        s = optuna.create_study(sampler=RLSampler(seed=seed))
+        s.optimize(_sphere, n_trials=25)
+        rl.append(s.best_value)
+        r = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        r.optimize(_sphere, n_trials=25)
+        rnd.append(r.best_value)
+    assert np.mean(rl) < np.mean(rnd)
+
+
+def test_maximize_is_direction_aware():
+    study = optuna.create_study(direction="maximize", sampler=RLSampler(seed=0))
+    study.optimize(lambda t: -_sphere(t), n_trials=25)
+    assert study.best_value > -2.0
+
+
+def test_reasons_are_written_and_json_safe():
+    import json
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(_sphere, n_trials=4)
+    assert REASON_KEY not in study.trials[0].system_attrs  # first trial: independent
+    reason = study.trials[-1].system_attrs[REASON_KEY]
+    assert reason["source"] in {"sobol", "local", "prior"}
+    assert 0.0 < reason["probability"] <= 1.0
+    assert reason["n_observed"] == 3 and reason["weights"] == "generic-v1"
+    json.dumps(reason)
+
+
+def test_running_trials_are_pending_points():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(_sphere, n_trials=5)
+    running = study.ask()
+    running.suggest_float("x", -5, 5)
+    running.suggest_float("y", -5, 5)
+    trial = study.ask()
+    trial.suggest_float("x", -5, 5)
+    reason = study._storage.get_trial(trial._trial_id).system_attrs[REASON_KEY]
+    assert reason["n_pending"] == 1
+
+
+def test_pruned_trials_count_as_bad_evidence():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    dists = {"x": FloatDistribution(-5, 5), "y": FloatDistribution(-5, 5)}
+    study.add_trial(create_trial(params={"x": 0.0, "y": 0.0}, distributions=dists, value=5.0))
+    study.add_trial(
+        create_trial(
+            params={"x": 1.0, "y": -2.0},
+            distributions=dists,
+            state=TrialState.PRUNED,
+            intermediate_values={0: 3.0},
+        )
+    )
+    study.add_trial(
+        create_trial(params={"x": 2.0, "y": 2.0}, distributions=dists, state=TrialState.PRUNED)
+    )
+    trial = study.ask()
+    trial.suggest_float("x", -5, 5)
+    reason = study._storage.get_trial(trial._trial_id).system_attrs[REASON_KEY]
+    assert reason["n_observed"] == 2  # the complete one and the pruned one that reported
+
+
+def test_every_trial_failed_falls_back_quietly():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+
+    def fail(trial):
+        trial.suggest_float("x", 0, 1)
+        raise RuntimeError("boom")
+
+    study.optimize(fail, n_trials=3, catch=(RuntimeError,))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert len(study.trials) == 6
+
+
+def test_nan_and_inf_values():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    values = iter([float("nan"), float("inf"), 1.0, -float("inf"), 2.0, 0.5, 0.1, 3.0])
+
+    def objective(trial):
+        trial.suggest_float("x", 0, 1)
+        trial.suggest_int("k", 1, 5)
+        return next(values)
+
+    study.optimize(objective, n_trials=8)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 7
+
+
+def test_odd_spaces():
+    def objective(trial):
+        a = trial.suggest_float("one_point", 2.0, 2.0)
+        trial.suggest_categorical("single", ["only"])
+        c = trial.suggest_categorical("many", list(range(200)))
+        xs = [trial.suggest_float(f"x{i}", -1, 1) for i in range(50)]
+        return a + c / 200 + sum(x * x for x in xs)
+
+    study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=64))
+    study.optimize(objective, n_trials=6)
+    last = study.trials[-1]
+    assert last.params["one_point"] == 2.0 and last.params["single"] == "only"
+    assert REASON_KEY in last.system_attrs
+
+
+def test_dynamic_space_falls_back_with_a_warning(caplog):
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number % 2:
+            return x + trial.suggest_float("extra", 0, 1)
+        return x
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            study.optimize(objective, n_trials=6)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    assert any("'extra'" in r.message and "RLSampler" in r.message for r in caplog.records)
+
+
+def test_changing_range_keeps_old_trials_that_still_fit():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
+    study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=3)
+    assert all(0 <= t.params["x"] <= 2 for t in study.trials)
+
+
+def test_constraints_and_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="constraints_func"):
+        RLSampler(constraints_func=lambda t: [0.0])
+    with pytest.raises(ValueError, match="n_candidates must be at least 2, got 1"):
+        RLSampler(n_candidates=1)
+    with pytest.raises(ValueError, match="n_startup_trials"):
+        RLSampler(n_startup_trials=0)
+    with pytest.raises(ValueError, match="budget"):
+        RLSampler(budget=0)
+
+
+def test_multi_objective_is_refused_clearly():
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=RLSampler())
+    with pytest.raises(ValueError, match="single-objective"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+
+
+def test_parallel_workers_on_one_storage(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'p.db'}"
+    study = optuna.create_study(storage=storage, sampler=RLSampler(seed=0))
+    study.optimize(_sphere, n_trials=12, n_jobs=2)
+    assert len(study.trials) == 12
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_internal_error_falls_back_with_a_warning(monkeypatch):
+    import optuna_rl_sampler.sampler as mod
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("synthetic failure")
+
+    monkeypatch.setattr(mod, "candidate_features", broken)
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(_sphere, n_trials=3)
+    assert any("synthetic failure" in str(w.message) for w in caught)
+    assert len(study.trials) == 3
+
+
+_dist = st.one_of(
+    st.builds(lambda lo, w: FloatDistribution(lo, lo + w), st.floats(-10, 10), st.floats(0, 10)),
+    st.builds(
+        lambda lo, w: FloatDistribution(lo, lo + w, log=True),
+        st.floats(1e-3, 1),
+        st.floats(0, 100),
+    ),
+    st.builds(
+        lambda lo, w, s: IntDistribution(lo, lo + w * s, step=s),
+        st.integers(-5, 5),
+        st.integers(0, 20),
+        st.integers(1, 3),
+    ),
+    st.builds(
+        lambda lo, w: IntDistribution(lo, lo + w, log=True), st.integers(1, 5), st.integers(0, 500)
+    ),
+    st.builds(
+        CategoricalDistribution,
+        st.lists(
+            st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=2)),
+            min_size=1,
+            max_size=6,
+            unique=True,
+        ),
+    ),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.sampled_from("abcdefgh"), _dist, min_size=1, max_size=5),
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
+        min_size=3,
+        max_size=8,
+    ),
+)
+def test_random_spaces_and_histories_always_give_valid_proposals(space, values):
+    study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=16))
+    rng = np.random.default_rng(0)
+    for v in values:
+        params = {
+            k: d.to_external_repr(rng.integers(len(d.choices)))
+            if isinstance(d, CategoricalDistribution)
+            else optuna.samplers.RandomSampler(seed=int(rng.integers(1000))).sample_independent(
+                study, None, k, d
+            )
+            for k, d in space.items()
+        }
+        if v is None:
+            study.add_trial(
+                create_trial(params=params, distributions=space, state=TrialState.FAIL)
+            )
+        elif isinstance(v, float) and math.isnan(v):
+            continue
+        else:
+            study.add_trial(create_trial(params=params, distributions=space, value=v))
+    trial = study.ask(space)
+    for name, dist in space.items():
+        assert dist._contains(dist.to_internal_repr(trial.params[name])), (name, trial.params)

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from optuna_rl_sampler.features import N_FEATURES  # noqa: E402
+from optuna_rl_sampler.policy import load_weights  # noqa: E402
+from optuna_rl_sampler.policy import save_weights  # noqa: E402
+from optuna_rl_sampler.training.ppo import PolicyNet  # noqa: E402
+from optuna_rl_sampler.training.ppo import PPOConfig  # noqa: E402
+from optuna_rl_sampler.training.ppo import compute_gae  # noqa: E402
+from optuna_rl_sampler.training.ppo import ppo_loss  # noqa: E402
+from optuna_rl_sampler.training.ppo import train  # noqa: E402
+from optuna_rl_sampler.training.rollout import run_episode  # noqa: E402
+from optuna_rl_sampler.training.tasks import FAMILIES  # noqa: E402
+from optuna_rl_sampler.training.tasks import sample_task  # noqa: E402
+
+
+def test_compute_gae_known_values():
+    rewards = np.array([1.0, 0.0, 2.0])
+    values = np.array([0.5, 1.0, 1.5])
+    adv, ret = compute_gae(rewards, values, gamma=0.9, lam=0.8)
+    # deltas: d2 = 2 - 1.5 = 0.5; d1 = 0 + 0.9*1.5 - 1 = 0.35; d0 = 1 + 0.9*1 - 0.5 = 1.4
+    # A2 = 0.5; A1 = 0.35 + 0.72*0.5 = 0.71; A0 = 1.4 + 0.72*0.71 = 1.9112
+    np.testing.assert_allclose(adv, [1.9112, 0.71, 0.5])
+    np.testing.assert_allclose(ret, adv + values)
+
+
+def test_compute_gae_lambda_one_is_discounted_return_minus_value():
+    rewards = np.array([0.0, 0.0, 1.0])
+    values = np.zeros(3)
+    adv, _ = compute_gae(rewards, values, gamma=0.5, lam=1.0)
+    np.testing.assert_allclose(adv, [0.25, 0.5, 1.0])
+
+
+def test_ppo_loss_known_values():
+    new = torch.log(torch.tensor([0.5, 0.2]))
+    old = torch.log(torch.tensor([0.25, 0.2]))  # ratios 2.0 and 1.0
+    adv = torch.tensor([1.0, -1.0])
+    loss, stats = ppo_loss(
+        new,
+        old,
+        adv,
+        new_values=torch.tensor([1.0, 0.0]),
+        returns=torch.tensor([0.0, 0.0]),
+        entropy=torch.tensor([1.0, 3.0]),
+        clip_coef=0.2,
+        vf_coef=0.5,
+        ent_coef=0.1,
+    )
+    # policy: max(-2, -1.2) = -1.2 and max(1, 1) = 1 -> mean -0.1
+    # value: 0.5 * mean([1, 0]) = 0.25; entropy mean 2
+    assert stats["policy_loss"] == pytest.approx(-0.1)
+    assert stats["value_loss"] == pytest.approx(0.25)
+    assert float(loss) == pytest.approx(-0.1 + 0.5 * 0.25 - 0.1 * 2.0)
+    assert stats["clip_fraction"] == pytest.approx(0.5)
+    assert stats["approx_kl"] == pytest.approx(((2.0 - 1.0) - np.log(2.0)) / 2)
+
+
+def test_torch_and_numpy_forward_agree():
+    torch.manual_seed(0)
+    net = PolicyNet(N_FEATURES, 16)
+    torch.nn.init.normal_(net.score[2].weight)
+    feats = np.random.default_rng(0).random((3, 7, N_FEATURES)).astype(np.float32)
+    expected = net.logits(torch.from_numpy(feats)).detach().numpy()
+    weights = net.to_weights()
+    for b in range(3):
+        np.testing.assert_allclose(weights.logits(feats[b].astype(float)), expected[b], atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tasks_have_a_range_and_episodes_have_expected_shapes(family):
+    rng = np.random.default_rng(1)
+    task = sample_task(rng, n_params=3, family=family)
+    assert task.f_max > task.f_min
+    net = PolicyNet(N_FEATURES, 8)
+    ep = run_episode(task, net.to_weights(), rng, budget=6, n_candidates=16)
+    assert ep.features.shape == (5, 16, N_FEATURES)
+    assert ep.actions.shape == ep.logp.shape == ep.rewards.shape == (5,)
+    # A zero last layer is the uniform policy: log(1/16) at every step.
+    np.testing.assert_allclose(ep.logp, np.log(1 / 16), rtol=1e-5)
+    # Best-so-far regret never increases.
+    assert np.all(np.diff(ep.regrets) <= 1e-12)
+    assert np.all((ep.regrets >= 0) & (ep.regrets <= 1))
+
+
+def test_unknown_family_is_rejected():
+    with pytest.raises(ValueError, match="Unknown task family 'nope'"):
+        sample_task(np.random.default_rng(0), n_params=2, family="nope")
+
+
+def test_tiny_training_run_is_deterministic_and_loadable(tmp_path):
+    cfg = PPOConfig(
+        iterations=2,
+        episodes_per_iteration=3,
+        budgets=(5,),
+        dims=(2,),
+        dim_weights=(1.0,),
+        n_candidates=16,
+        hidden=8,
+        workers=1,
+        minibatch_states=4,
+    )
+    card1 = train(cfg, tmp_path / "a.safetensors", progress=False, plot=True)
+    train(cfg, tmp_path / "b.safetensors", progress=False, plot=False)
+    a = load_weights(tmp_path / "a.safetensors")
+    b = load_weights(tmp_path / "b.safetensors")
+    for key in a.tensors:
+        np.testing.assert_array_equal(a.tensors[key], b.tensors[key])
+    assert card1["seed"] == 0 and card1["config"]["iterations"] == 2
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    assert (tmp_path / "a.curve.json").exists()
+    # The update moved the policy away from the uniform start.
+    assert np.abs(a.tensors["score.2.weight"]).sum() > 0
+
+
+def test_save_weights_requires_safetensors_suffix(tmp_path):
+    with pytest.raises(ValueError, match="must end in '.safetensors'"):
+        save_weights({}, tmp_path / "w.pt", {})
