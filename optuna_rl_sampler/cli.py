@@ -24,12 +24,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.training.ppo import PPOConfig
     from optuna_rl_sampler.training.ppo import train
 
-    cfg = PPOConfig(
-        seed=args.seed,
-        iterations=args.iterations,
-        episodes_per_iteration=args.episodes_per_iteration,
-        workers=args.workers,
-    )
+    cfg = PPOConfig(seed=args.seed, workers=args.workers)
+    if args.iterations is not None:
+        cfg.iterations = args.iterations
+    if args.episodes_per_iteration is not None:
+        cfg.episodes_per_iteration = args.episodes_per_iteration
     card = train(cfg, args.out, progress=not args.quiet, plot=not args.no_plot, name=args.name)
     print(
         json.dumps(
@@ -70,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=60, help="PPO iterations (default 60)")
-    p.add_argument("--episodes-per-iteration", type=int, default=32, help="episodes per iteration")
+    p.add_argument("--iterations", type=int, default=None, help="PPO iterations (default 300)")
+    p.add_argument(
+        "--episodes-per-iteration", type=int, default=None, help="episodes per iteration (32)"
+    )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")

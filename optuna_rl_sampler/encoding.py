@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = ["SearchSpaceEncoder"]
 
 _NUMERIC = 0
 _CATEGORICAL = 1
+_MISSING = object()
 
 
 def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
@@ -120,6 +122,17 @@ class _Param:
         else:
             x = (v - self.lo) / (self.hi - self.lo)
         return min(1.0, max(0.0, x))
+
+    def encode_array(self, v: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`encode` for a numeric parameter."""
+        dist = self.dist
+        if isinstance(dist, IntDistribution) and dist.log:
+            return self._log_int_centre(v)
+        if self.n_bins:
+            index = np.round((v - dist.low) / dist.step)
+            return (index + 0.5) / self.n_bins
+        x = np.log(v) if self.log else v
+        return np.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0)
 
     def _log_int_centre(self, v: float | np.ndarray) -> float | np.ndarray:
         # Centre (in log space) of the bin [v - 0.5, v + 0.5] that decodes to ``v``.
@@ -207,6 +220,38 @@ class SearchSpaceEncoder:
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """Encode one configuration to a ``(P,)`` point of the unit cube."""
         return np.array([p.encode(params[p.name]) for p in self._params], dtype=float)
+
+    def encode_many(self, rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many configurations at once (vectorised per parameter).
+
+        Returns:
+            ``(points, admitted)``: the ``(n, P)`` cube points and an ``(n,)`` mask of the
+            rows that :meth:`admits` (rows not admitted hold arbitrary values).
+        """
+        n = len(rows)
+        out = np.full((n, self.n_params), 0.5)
+        ok = np.ones(n, dtype=bool)
+        for j, p in enumerate(self._params):
+            values = [row.get(p.name, _MISSING) for row in rows]
+            if p.kind == _CATEGORICAL:
+                for i, v in enumerate(values):
+                    try:
+                        out[i, j] = (_choice_index(p.dist, v) + 0.5) / p.n_bins
+                    except ValueError:
+                        ok[i] = False
+                if p.single:
+                    out[:, j] = 0.5
+                continue
+            numeric = np.array(
+                [v if isinstance(v, (int, float)) else np.nan for v in values], dtype=float
+            )
+            inside = (numeric >= p.dist.low) & (numeric <= p.dist.high)
+            ok &= inside
+            if p.single:
+                continue
+            safe = np.where(inside, numeric, p.dist.low)
+            out[:, j] = p.encode_array(safe)
+        return out, ok
 
     def admits(self, params: Mapping[str, Any]) -> bool:
         """Whether ``params`` holds a value for every parameter, inside its distribution.

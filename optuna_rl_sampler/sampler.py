@@ -36,6 +36,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from threadpoolctl import threadpool_limits
 
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.candidates import generate_candidates
@@ -198,7 +199,9 @@ class RLSampler(BaseSampler):
         if not search_space:
             return {}
         try:
-            return self._propose(study, trial, search_space)
+            # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
+            with threadpool_limits(limits=1, user_api="blas"):
+                return self._propose(study, trial, search_space)
         except Exception as err:  # noqa: BLE001 - the user's study must go on
             warnings.warn(
                 f"RLSampler could not propose trial {trial.number} ({type(err).__name__}: "
@@ -256,7 +259,7 @@ class RLSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         encoder = SearchSpaceEncoder(search_space)
-        points, values, pending = _read_evidence(study, trial, search_space, encoder)
+        points, values, pending = _read_evidence(study, trial, encoder)
         if len(values) < self._n_startup_trials:
             return {}
         rng = np.random.default_rng([self._seed, trial.number])
@@ -306,7 +309,6 @@ class RLSampler(BaseSampler):
 def _read_evidence(
     study: Study,
     trial: FrozenTrial,
-    search_space: dict[str, BaseDistribution],
     encoder: SearchSpaceEncoder,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cube points and direction-aware values (higher is better) of the usable trials,
@@ -314,28 +316,21 @@ def _read_evidence(
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     trials = study.get_trials(deepcopy=False, states=states)
     sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
-    points: list[np.ndarray] = []
+    evidence: list[FrozenTrial] = []
     values: list[float] = []
-    pending: list[np.ndarray] = []
+    running: list[FrozenTrial] = []
     for t in trials:
-        if t.number == trial.number or not encoder.admits(t.params):
+        if t.number == trial.number:
             continue
         if t.state == TrialState.RUNNING:
-            pending.append(encoder.encode(t.params))
-            continue
-        if t.state == TrialState.COMPLETE:
-            value = t.value
-            if value is None or math.isnan(value):
-                continue
-            values.append(sign * value)
-        else:  # PRUNED: worse than every complete trial if it reported anything.
-            if not t.intermediate_values:
-                continue
+            running.append(t)
+        elif t.state == TrialState.COMPLETE:
+            if t.value is not None and not math.isnan(t.value):
+                evidence.append(t)
+                values.append(sign * t.value)
+        elif t.intermediate_values:  # PRUNED: worse than every complete trial.
+            evidence.append(t)
             values.append(-math.inf)
-        points.append(encoder.encode(t.params))
-    p = encoder.n_params
-    return (
-        np.array(points).reshape(-1, p),
-        np.array(values, dtype=float),
-        np.array(pending).reshape(-1, p),
-    )
+    points, ok = encoder.encode_many([t.params for t in evidence])
+    pending, ok_pending = encoder.encode_many([t.params for t in running])
+    return points[ok], np.array(values, dtype=float)[ok], pending[ok_pending]

@@ -114,8 +114,8 @@ class GPPosterior:
         return mean, np.sqrt(var)
 
 
-def _factor(sq: np.ndarray, length_scale: float, noise: float) -> np.ndarray | None:
-    k = _matern52(sq, length_scale)
+def _factor(kernel: np.ndarray, noise: float) -> np.ndarray | None:
+    k = kernel.copy()
     k[np.diag_indices_from(k)] += noise + 1e-8
     try:
         return cholesky(k, lower=True, check_finite=False)
@@ -141,8 +141,9 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
     sq = _sq_dist(x, x)
     best: tuple[float, float, float, np.ndarray] | None = None
     for ls in _LENGTH_SCALES:
+        kernel = _matern52(sq, ls * scale)
         for noise in _NOISES:
-            chol = _factor(sq, ls * scale, noise)
+            chol = _factor(kernel, noise)
             if chol is None:
                 continue
             alpha = cho_solve((chol, True), y, check_finite=False)
@@ -157,7 +158,7 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
         fantasy, _ = post.predict(x_pending)
         x = np.vstack([x, x_pending])
         y = np.concatenate([y, fantasy])
-        chol = _factor(_sq_dist(x, x), length_scale, noise)
+        chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
         if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
             return post
     alpha = cho_solve((chol, True), y, check_finite=False)

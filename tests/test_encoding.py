@@ -125,3 +125,18 @@ def test_admits_rejects_out_of_range_and_missing():
     assert not enc.admits({"x": 2.0, "c": 1})
     assert not enc.admits({"x": 0.5, "c": 3})
     assert not enc.admits({"x": 0.5})
+
+
+def test_encode_many_matches_encode_and_flags_rows_outside():
+    space = {
+        "x": FloatDistribution(0, 10),
+        "k": IntDistribution(1, 64, log=True),
+        "c": CategoricalDistribution(["a", None, 3]),
+    }
+    enc = SearchSpaceEncoder(space)
+    rows = [{"x": 2.5, "k": 8, "c": None}, {"x": 11.0, "k": 8, "c": "a"}, {"x": 1.0, "k": 2}]
+    points, ok = enc.encode_many(rows)
+    np.testing.assert_array_equal(ok, [True, False, False])
+    np.testing.assert_allclose(points[0], enc.encode(rows[0]))
+    empty, ok_empty = enc.encode_many([])
+    assert empty.shape == (0, 3) and ok_empty.shape == (0,)

@@ -46,10 +46,10 @@ class PPOConfig:
 
     seed: int = 0
     #: PPO iterations (each: collect ``episodes_per_iteration`` episodes, then update).
-    iterations: int = 60
+    iterations: int = 300
     episodes_per_iteration: int = 32
     #: Episode budgets (evaluations per task), drawn uniformly.
-    budgets: tuple[int, ...] = (15, 25, 40)
+    budgets: tuple[int, ...] = (15, 25, 40, 60)
     #: Task dimensions, drawn with weights favouring 2-10 parameters.
     dims: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 14, 20)
     dim_weights: tuple[float, ...] = (0.5, 1.5, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 0.5, 0.5)
