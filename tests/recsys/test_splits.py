@@ -1,0 +1,326 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optuna_rl_sampler.recsys.data import Interactions
+from optuna_rl_sampler.recsys.loaders import load_dataset
+from optuna_rl_sampler.recsys.splits import Split
+from optuna_rl_sampler.recsys.splits import leave_last_out
+from optuna_rl_sampler.recsys.splits import make_queries
+from optuna_rl_sampler.recsys.splits import split_dataset
+from optuna_rl_sampler.recsys.splits import temporal_split
+from optuna_rl_sampler.recsys.synthetic import make_ecommerce
+from optuna_rl_sampler.recsys.synthetic import make_news
+from optuna_rl_sampler.recsys.synthetic import make_social
+
+
+def _data(rows: list[tuple], n_users: int | None = None, n_items: int | None = None):
+    """Interactions from (user, item, label, timestamp, group) rows."""
+    ev = pd.DataFrame(rows, columns=["user", "item", "label", "timestamp", "group"])
+    ev.insert(2, "weight", 1.0)
+    ev = ev.astype(
+        {
+            "user": "int64",
+            "item": "int64",
+            "weight": "float64",
+            "label": "int8",
+            "timestamp": "int64",
+            "group": "int64",
+        }
+    )
+    return Interactions(
+        events=ev,
+        n_users=n_users or int(ev["user"].max()) + 1,
+        n_items=n_items or int(ev["item"].max()) + 1,
+        name="tiny",
+    )
+
+
+def _assert_no_leak(split: Split) -> None:
+    tr, va, te = (p.events["timestamp"] for p in (split.train, split.valid, split.test))
+    assert tr.max() < va.min()
+    assert va.max() < te.min()
+
+
+def _assert_groups_whole(split: Split) -> None:
+    seen: dict[int, int] = {}
+    for k, part in enumerate((split.train, split.valid, split.test)):
+        for g in part.events.loc[part.events["group"] >= 0, "group"].unique():
+            assert seen.setdefault(int(g), k) == k, f"group {g} is split"
+
+
+# --- temporal -------------------------------------------------------------------------------
+
+
+def test_temporal_split_known_values() -> None:
+    data = _data([(t % 3, t, 1, t, -1) for t in range(10)])
+    split = temporal_split(data, valid_frac=0.2, test_frac=0.2)
+    assert split.method == "temporal"
+    assert split.train.events["timestamp"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert split.valid.events["timestamp"].tolist() == [6, 7]
+    assert split.test.events["timestamp"].tolist() == [8, 9]
+    assert split.notes["valid_start"] == 6 and split.notes["test_start"] == 8
+    # Side tables and codes carry over.
+    assert split.train.n_items == data.n_items and split.train.name == "tiny"
+
+
+def test_temporal_split_drops_straddling_groups() -> None:
+    group_of = [0, 0, 1, 1, 2, 3, 3, 4, 5, 6]  # group 3 spans t=5 and t=6
+    data = _data([(g % 2, t, 1, t, g) for t, g in enumerate(group_of)])
+    split = temporal_split(data, valid_frac=0.2, test_frac=0.2)
+    _assert_no_leak(split)
+    _assert_groups_whole(split)
+    assert (split.notes["valid_start"], split.notes["test_start"]) == (6, 8)
+    assert (split.notes["dropped_groups"], split.notes["dropped_events"]) == (1, 2)
+    assert split.train.events["group"].tolist() == [0, 0, 1, 1, 2]
+    assert split.valid.events["group"].tolist() == [4]
+    assert split.test.events["group"].tolist() == [5, 6]
+
+
+def test_temporal_split_ignores_ungrouped_rows_for_cuts() -> None:
+    # Ten history rows long before ten one-row impressions: the cuts follow impressions.
+    rows = [(0, i, 1, i, -1) for i in range(10)]
+    rows += [(1, 20 + i, 1 if i % 2 else 0, 100 + i, i) for i in range(10)]
+    split = temporal_split(_data(rows), valid_frac=0.2, test_frac=0.2)
+    assert split.notes["valid_start"] == 106
+    assert split.train.n_interactions == 16
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_news(200, 150, 600, 6, 4, seed=0),
+        lambda: make_ecommerce(200, 150, 4000, seed=0),
+    ],
+)
+def test_temporal_split_on_synthetic(make) -> None:
+    data = make()
+    split = temporal_split(data, valid_frac=0.1, test_frac=0.1)
+    _assert_no_leak(split)
+    _assert_groups_whole(split)
+    n_grouped = int((data.events["group"] >= 0).sum())
+    n_test = int((split.test.events["group"] >= 0).sum())
+    assert 0.05 < n_test / n_grouped < 0.15
+
+
+def test_temporal_split_errors() -> None:
+    flat = _data([(0, 0, 1, 7, -1), (1, 1, 1, 7, -1)])
+    with pytest.raises(ValueError, match="no time information.*leave_last_out"):
+        temporal_split(flat)
+    data = _data([(0, 0, 1, t, -1) for t in range(10)])
+    with pytest.raises(ValueError, match="test_frac must be in"):
+        temporal_split(data, test_frac=0.0)
+    with pytest.raises(ValueError, match="valid_frac \\+ test_frac must be < 1"):
+        temporal_split(data, valid_frac=0.5, test_frac=0.5)
+
+
+def test_temporal_split_without_validation() -> None:
+    data = _data([(0, 0, 1, t, -1) for t in range(10)])
+    split = temporal_split(data, valid_frac=0.0, test_frac=0.3)
+    assert split.valid.n_interactions == 0
+    assert split.test.events["timestamp"].tolist() == [7, 8, 9]
+
+
+# --- leave-last-out --------------------------------------------------------------------------
+
+
+def test_leave_last_out_known_values() -> None:
+    rows = [
+        (0, 10, 1, 1, -1),
+        (0, 11, 1, 4, -1),  # user 0's last -> test
+        (0, 12, 1, 3, -1),  # second last -> valid
+        (0, 13, 1, 2, -1),
+        (0, 14, 0, 5, -1),  # a negative after the held-out events: dropped
+        (0, 15, 0, 0, -1),  # a negative before them: train
+        (1, 10, 1, 1, -1),  # user 1 has two positives: too few, all train
+        (1, 11, 1, 2, -1),
+    ]
+    split = leave_last_out(_data(rows), n_valid=1, n_test=1)
+    assert split.method == "leave-last-out"
+    assert split.test.events[["user", "item"]].values.tolist() == [[0, 11]]
+    assert split.valid.events[["user", "item"]].values.tolist() == [[0, 12]]
+    assert sorted(split.train.events["item"][split.train.events["user"] == 0]) == [10, 13, 15]
+    assert split.train.events["user"].tolist().count(1) == 2
+    assert split.notes == {"users_held_out": 1, "users_train_only": 1, "dropped_events": 1}
+
+
+def test_leave_last_out_ties_are_seeded() -> None:
+    data = make_social(100, 200, 3000, seed=0)
+    flat = data.with_events(data.events.assign(timestamp=0))
+    a = leave_last_out(flat, seed=1)
+    b = leave_last_out(flat, seed=1)
+    c = leave_last_out(flat, seed=2)
+    pd.testing.assert_frame_equal(a.test.events, b.test.events)
+    assert not a.test.events.equals(c.test.events)
+    assert a.test.n_interactions == a.notes["users_held_out"]
+
+
+def test_leave_last_out_errors() -> None:
+    data = _data([(0, 0, 1, 0, -1), (0, 1, 1, 1, -1)])
+    with pytest.raises(ValueError, match="n_test must be an integer >= 1"):
+        leave_last_out(data, n_test=0)
+    with pytest.raises(ValueError, match="no user of 'tiny' has the 3 positive events"):
+        leave_last_out(data)
+
+
+@pytest.mark.realdata
+def test_leave_last_out_on_amazon(data_dir: Path) -> None:
+    path = data_dir / "ecommerce/amazon_beauty"
+    if not path.is_dir():
+        pytest.skip("amazon_beauty not found")
+    data = load_dataset(path)
+    start = time.perf_counter()
+    split = split_dataset(data)
+    assert time.perf_counter() - start < 5.0
+    assert split.method == "leave-last-out"
+    last = data.events.sort_values("timestamp").groupby("user")["item"].last()
+    test = split.test.events.set_index("user")["item"]
+    assert len(test) == data.stats()["n_users"]  # 5-core: every user is held out
+    assert (test.sort_index() == last.sort_index()).all()
+    assert split.train.n_interactions == data.n_interactions - 2 * len(test)
+
+
+@pytest.mark.realdata
+def test_temporal_split_on_yoochoose(data_dir: Path) -> None:
+    path = data_dir / "ecommerce/yoochoose_clicks_100k"
+    if not path.is_dir():
+        pytest.skip("yoochoose_clicks_100k not found")
+    split = split_dataset(load_dataset(path))
+    assert split.method == "temporal"
+    _assert_no_leak(split)
+    _assert_groups_whole(split)
+
+
+# --- split_dataset ---------------------------------------------------------------------------
+
+
+def test_split_dataset_rule() -> None:
+    assert split_dataset(make_news(100, 100, 200, 5, 3, seed=0)).method == "temporal"
+    assert split_dataset(make_ecommerce(100, 100, 2000, seed=0)).method == "temporal"
+    assert split_dataset(make_social(100, 100, 2000, seed=0)).method == "leave-last-out"
+    ecommerce = make_ecommerce(100, 100, 2000, seed=0)
+    assert split_dataset(ecommerce, "leave_last_out").method == "leave-last-out"
+    with pytest.raises(ValueError, match="unknown split method 'random'.*temporal"):
+        split_dataset(ecommerce, "random")
+
+
+# --- make_queries ----------------------------------------------------------------------------
+
+
+def _impressions():
+    history = _data(
+        [
+            (0, 1, 1, 1, -1),
+            (0, 2, 1, 2, -1),
+            (1, 3, 1, 3, 100),
+            (1, 4, 0, 3, 100),
+        ],
+        n_users=4,
+        n_items=8,
+    )
+    target = _data(
+        [
+            (2, 5, 0, 20, 7),  # group 7: later, two shown, one click
+            (2, 6, 1, 20, 7),
+            (0, 3, 1, 10, 5),  # group 5: earlier, three shown, two clicks
+            (0, 1, 0, 10, 5),
+            (0, 4, 1, 10, 5),
+            (1, 2, 1, 15, 6),  # group 6: only clicks, skipped in impression mode
+            (3, 7, 0, 16, 8),  # group 8: no click, skipped
+        ],
+        n_users=4,
+        n_items=8,
+    )
+    return history, target
+
+
+def test_make_queries_impression_mode() -> None:
+    history, target = _impressions()
+    q = make_queries(history, target)
+    assert len(q) == 2
+    assert q.users.tolist() == [0, 2]
+    assert [c.tolist() for c in q.candidates] == [[3, 1, 4], [5, 6]]
+    assert [t.tolist() for t in q.targets] == [[3, 4], [6]]
+    assert q.exclude is None
+    assert q.timestamps.tolist() == [10, 20]
+    assert q.n_items == 8
+
+
+def test_make_queries_user_mode() -> None:
+    history, target = _impressions()
+    q = make_queries(history, target, mode="user")
+    assert q.users.tolist() == [0, 1, 2]
+    assert [t.tolist() for t in q.targets] == [[3, 4], [2], [6]]
+    assert q.candidates is None
+    # User 0 consumed 1 and 2, user 1 clicked 3 (its shown-not-clicked 4 is not
+    # excluded), user 2 is cold.
+    assert [e.tolist() for e in q.exclude] == [[1, 2], [3], []]
+    assert q.timestamps.tolist() == [10, 15, 20]
+    assert make_queries(history, target, mode="user", exclude_seen=False).exclude is None
+
+
+def test_make_queries_auto_picks_user_mode_without_negatives() -> None:
+    history = _data([(0, 0, 1, 0, -1), (1, 1, 1, 1, -1)])
+    target = _data([(0, 1, 1, 5, 3), (1, 0, 1, 6, 4), (1, 0, 1, 7, 4)])
+    q = make_queries(history, target)
+    assert q.candidates is None
+    assert [t.tolist() for t in q.targets] == [[1], [0]]  # repeated pair counted once
+    with pytest.raises(ValueError, match="impression mode needs.*mode='user'"):
+        make_queries(history, target, mode="impression")
+
+
+def test_make_queries_max_queries_is_seeded() -> None:
+    data = make_social(300, 200, 4000, seed=0)
+    split = leave_last_out(data)
+    full = make_queries(split.train, split.test)
+    a = make_queries(split.train, split.test, max_queries=50, seed=3)
+    b = make_queries(split.train, split.test, max_queries=50, seed=3)
+    c = make_queries(split.train, split.test, max_queries=50, seed=4)
+    assert len(a) == 50 and len(full) > 50
+    assert a.users.tolist() == b.users.tolist() != c.users.tolist()
+    assert np.all(np.diff(a.users) > 0)  # order kept
+    lookup = dict(zip(full.users.tolist(), full.targets, strict=True))
+    for u, t in zip(a.users, a.targets, strict=True):
+        assert t.tolist() == lookup[int(u)].tolist()
+    with pytest.raises(ValueError, match="max_queries must be a positive integer"):
+        make_queries(split.train, split.test, max_queries=0)
+    with pytest.raises(ValueError, match="unknown query mode 'group'"):
+        make_queries(split.train, split.test, mode="group")
+
+
+def test_make_queries_empty_target() -> None:
+    history, target = _impressions()
+    empty = target.with_events(target.events.iloc[:0])
+    q = make_queries(history, empty, mode="user")
+    assert len(q) == 0 and q.targets == []
+
+
+def test_split_and_queries_are_fast_on_300k_rows() -> None:
+    rng = np.random.default_rng(0)
+    n = 300_000
+    ev = pd.DataFrame(
+        {
+            "user": rng.integers(0, 30_000, n),
+            "item": rng.integers(0, 10_000, n),
+            "weight": np.ones(n),
+            "label": (rng.random(n) < 0.2).astype(np.int8),
+            "timestamp": rng.integers(0, 1_000_000, n),
+            "group": rng.integers(0, 20_000, n),
+        }
+    )
+    ev["timestamp"] = ev["group"] * 50 + ev["timestamp"] % 10  # groups at one moment
+    data = Interactions(events=ev, n_users=30_000, n_items=10_000)
+    start = time.perf_counter()
+    split = temporal_split(data)
+    q_imp = make_queries(split.train, split.valid)
+    q_user = make_queries(split.train, split.valid, mode="user")
+    lo = leave_last_out(data.with_events(ev.assign(group=-1)))
+    q_lo = make_queries(lo.train, lo.test)
+    elapsed = time.perf_counter() - start
+    assert len(q_imp) > 1000 and len(q_user) > 1000 and len(q_lo) > 1000
+    assert elapsed < 10.0
