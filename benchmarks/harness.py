@@ -1,0 +1,522 @@
+"""Run samplers side by side on the same tasks and seeds, and write ``results.json``.
+
+One *job* is one study: ``(task, seed, sampler)``, ``n_trials`` trials in in-memory
+storage. Jobs run in a pool of ``workers`` processes (spawned, one torch thread each) and
+report raw objective values per trial; everything else (best so far, regret, ranks) is
+computed afterwards by :mod:`benchmarks.metrics`. A study of 100 trials gives the curves
+for every smaller budget, so budgets 50 and 100 come from the same run.
+
+Determinism: a job's result depends only on its task, seed and sampler (each sampler is
+built with ``seed``; BBOB's instance is a function of the seed), not on the worker or
+the order in which jobs run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import sys
+import time
+import traceback
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+
+from benchmarks.metrics import DEFAULT_CHECKPOINTS
+from benchmarks.metrics import summarise
+from benchmarks.tasks import TaskSpec
+
+SCHEMA_VERSION = 1
+SamplerFactory = Callable[[int], BaseSampler]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# --------------------------------------------------------------------------------------
+# Sampler registry
+# --------------------------------------------------------------------------------------
+
+
+def make_rl(seed: int) -> BaseSampler:
+    """The project's meta-learned sampler with its shipped weights."""
+    from optuna_rl_sampler import RLSampler
+
+    return RLSampler(seed=seed)
+
+
+def make_random(seed: int) -> BaseSampler:
+    """Uniform random search."""
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_tpe(seed: int) -> BaseSampler:
+    """Multivariate TPE (Optuna's default sampler, with ``multivariate=True``)."""
+    return optuna.samplers.TPESampler(multivariate=True, seed=seed)
+
+
+def make_gp(seed: int) -> BaseSampler:
+    """Optuna's GP-based Bayesian optimisation (needs torch)."""
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_cmaes(seed: int) -> BaseSampler:
+    """CMA-ES (needs the ``cmaes`` package)."""
+    return optuna.samplers.CmaEsSampler(seed=seed)
+
+
+def make_qmc(seed: int) -> BaseSampler:
+    """Scrambled Sobol quasi-Monte Carlo."""
+    return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+
+
+#: name -> factory(seed). Add your own with :func:`register_sampler`; a factory must be
+#: a module-level function (workers receive it by pickling).
+SAMPLERS: dict[str, SamplerFactory] = {
+    "rl": make_rl,
+    "random": make_random,
+    "tpe": make_tpe,
+    "gp": make_gp,
+    "cmaes": make_cmaes,
+    "qmc": make_qmc,
+}
+
+DEFAULT_SAMPLERS: tuple[str, ...] = ("rl", "random", "tpe", "gp", "cmaes", "qmc")
+
+
+def register_sampler(name: str, factory: SamplerFactory, *, replace: bool = False) -> None:
+    """Add a sampler to the registry under ``name``.
+
+    Args:
+        name: Name used on the command line and in the results.
+        factory: Module-level function ``factory(seed) -> BaseSampler``.
+        replace: Allow replacing an existing entry.
+    """
+    if name in SAMPLERS and not replace:
+        raise ValueError(f"Sampler {name!r} is already registered; pass replace=True.")
+    SAMPLERS[name] = factory
+
+
+def resolve_samplers(names: Sequence[str]) -> tuple[dict[str, SamplerFactory], dict[str, str]]:
+    """Factories for ``names`` that can be built here, and a reason for each one skipped.
+
+    A name is a registry key or ``module:function``. A sampler is skipped (with a reason)
+    when its factory fails, e.g. ``rl`` before ``RLSampler`` exists or has weights.
+    """
+    import importlib
+
+    ok: dict[str, SamplerFactory] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        factory = SAMPLERS.get(name)
+        if factory is None and ":" in name:
+            module, attr = name.split(":", 1)
+            try:
+                factory = getattr(importlib.import_module(module), attr)
+            except Exception as exc:  # reported to the user
+                skipped[name] = f"cannot import {name}: {exc!r}"
+                continue
+        if factory is None:
+            raise ValueError(f"Unknown sampler {name!r}; known: {', '.join(SAMPLERS)}.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                factory(0)
+        except Exception as exc:  # reported to the user
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        ok[name] = factory
+    return ok, skipped
+
+
+# --------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One study: a task spec, a seed and a sampler."""
+
+    spec: TaskSpec
+    seed: int
+    sampler: str
+    factory: SamplerFactory
+    n_trials: int
+    cost: float = 1.0
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class _CapturingHandler(logging.Handler):
+    """Counts Optuna log records at WARNING and above instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages[f"{record.levelname}: {record.getMessage()[:300]}"] += 1
+
+
+@contextlib.contextmanager
+def single_thread_env() -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables to 1 (restored on exit).
+
+    They take effect only in processes started inside the block: OpenBLAS reads them
+    when numpy is imported, and a spawned worker imports numpy before any initializer
+    runs. Without them each study also runs BLAS thread pools that spin on a small
+    machine (measured: GPSampler 3x more CPU per study on 2 cores).
+    """
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update({v: "1" for v in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _limit_threads() -> Any:
+    """Limit already-loaded BLAS and torch pools to one thread; return a restorer."""
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its thread count
+        limits = None
+    else:
+        limits = threadpool_limits(limits=1)
+
+    def restore() -> None:
+        if limits is not None:
+            limits.restore_original_limits()
+        if torch is not None and saved_torch is not None:
+            torch.set_num_threads(saved_torch)
+
+    return restore
+
+
+def init_worker() -> None:
+    """Per-process setup: one BLAS/torch thread, Optuna logs captured, not printed."""
+    os.environ.update({v: "1" for v in _THREAD_VARS})  # for torch, imported later
+    _limit_threads()
+    optuna.logging.disable_default_handler()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def in_process_worker() -> Iterator[None]:
+    """:func:`init_worker` for the current process, undone on exit."""
+    saved_verbosity = optuna.logging.get_verbosity()
+    with single_thread_env():
+        restore = _limit_threads()
+        optuna.logging.disable_default_handler()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            yield
+        finally:
+            restore()
+            optuna.logging.enable_default_handler()
+            optuna.logging.set_verbosity(saved_verbosity)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run one study and return its run record (never raises)."""
+    record: dict[str, Any] = {
+        "task": job.spec.name,
+        "instance": "",
+        "seed": job.seed,
+        "sampler": job.sampler,
+        "direction": None,
+        "best": None,
+        "worst": None,
+        "meta": dict(job.spec.meta),
+        "n_trials": job.n_trials,
+        "values": None,
+        "wall_s": None,
+        "cpu_s": None,
+        "n_failed_trials": None,
+        "error": None,
+        "warnings": {},
+    }
+    handler = _CapturingHandler()
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = job.spec.build(job.seed)
+            record.update(
+                instance=task.instance,
+                direction=task.direction,
+                best=task.best,
+                worst=task.worst,
+                meta={**job.spec.meta, **task.meta},
+            )
+            sampler = job.factory(job.seed)
+            study = optuna.create_study(
+                storage=optuna.storages.InMemoryStorage(),
+                sampler=sampler,
+                direction=task.direction,
+            )
+            objective = task.optuna_objective()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            study.optimize(objective, n_trials=job.n_trials, catch=(Exception,))
+            record["wall_s"] = time.perf_counter() - start
+            record["cpu_s"] = time.process_time() - cpu_start
+            values: list[float | None] = []
+            for trial in study.get_trials(deepcopy=False):
+                ok = trial.state == optuna.trial.TrialState.COMPLETE
+                value = trial.value if ok else None
+                values.append(value if value is not None and math.isfinite(value) else None)
+            record["values"] = values
+            record["n_failed_trials"] = sum(v is None for v in values)
+        for w in caught:
+            key = f"{w.category.__name__}: {str(w.message)[:300]}"
+            handler.messages[key] += 1
+    except Exception as exc:  # a failed study is data, not a crash
+        record["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    finally:
+        optuna_logger.removeHandler(handler)
+    record["warnings"] = dict(handler.messages.most_common(5))
+    return record
+
+
+# Rough CPU seconds per 100-trial study, one thread (measured on the 2-core development
+# VM, see README): used only to order jobs (slowest first) and to print a time estimate.
+_COST_PER_100: dict[str, dict[int, float]] = {
+    "gp": {2: 10.5, 3: 11.0, 5: 12.0, 10: 15.0, 20: 25.0, 40: 40.0},
+    "rl": {2: 0.35, 3: 0.35, 5: 0.35, 10: 0.4, 20: 0.6, 40: 1.0},
+    "tpe": {2: 0.15, 3: 0.15, 5: 0.2, 10: 0.25, 20: 0.5, 40: 1.0},
+    "cmaes": {2: 0.05, 3: 0.05, 5: 0.05, 10: 0.07, 20: 0.1, 40: 0.2},
+    "qmc": {2: 0.05, 3: 0.05, 5: 0.05, 10: 0.07, 20: 0.1, 40: 0.2},
+    "random": {2: 0.03, 3: 0.03, 5: 0.03, 10: 0.03, 20: 0.05, 40: 0.1},
+}
+
+
+def estimate_cost(sampler: str, dimension: int | None, n_trials: int) -> float:
+    """Estimated seconds for one study (unknown samplers are assumed to cost like TPE)."""
+    table = _COST_PER_100.get(sampler, _COST_PER_100["tpe"])
+    d = dimension if dimension is not None else 5
+    nearest = min(table, key=lambda k: abs(k - d))
+    scale = n_trials / 100
+    # GP cost per trial grows with the history; the others roughly linearly.
+    return table[nearest] * (scale**1.5 if sampler == "gp" else scale) + 0.05
+
+
+def make_jobs(
+    specs: Sequence[TaskSpec],
+    factories: dict[str, SamplerFactory],
+    seeds: Sequence[int],
+    n_trials: int,
+) -> list[Job]:
+    """All ``(task, seed, sampler)`` jobs, most expensive first (for load balance)."""
+    jobs = [
+        Job(
+            spec=spec,
+            seed=seed,
+            sampler=name,
+            factory=factory,
+            n_trials=n_trials,
+            cost=estimate_cost(name, spec.meta.get("dimension"), n_trials),
+        )
+        for spec in specs
+        for seed in seeds
+        for name, factory in factories.items()
+    ]
+    jobs.sort(key=lambda j: -j.cost)
+    return jobs
+
+
+def execute(jobs: Sequence[Job], workers: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Run jobs with a progress bar: in a pool of ``workers`` spawned processes, or in
+    this process when ``workers == 0`` (for tests and debugging).
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=not progress)
+    records: list[dict[str, Any]] = []
+    try:
+        if workers <= 0:
+            with in_process_worker():
+                for job in jobs:
+                    records.append(run_job(job))
+                    bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            # Workers inherit the environment when they start (also any restarted later).
+            with single_thread_env(), ctx.Pool(workers, initializer=init_worker) as pool:
+                for record in pool.imap_unordered(run_job, jobs, chunksize=1):
+                    records.append(record)
+                    bar.update()
+    finally:
+        bar.close()
+    records.sort(key=lambda r: (r["task"], r["seed"], r["sampler"]))
+    return records
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts recorded with every result file."""
+    import numpy
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "optuna": optuna.__version__,
+        "numpy": numpy.__version__,
+    }
+    for module in ("cocoex", "cmaes", "scipy", "torch", "optuna_rl_sampler"):
+        try:
+            env[module] = getattr(__import__(module), "__version__", "unknown")
+        except Exception:  # optional module
+            env[module] = None
+    return env
+
+
+def run_benchmark(
+    specs: Sequence[TaskSpec],
+    samplers: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    *,
+    suite: str,
+    workers: int = 2,
+    out: Path | str | None = None,
+    checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+    group_by: str | None = "dimension",
+    reference: str = "tpe",
+    config_extra: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every sampler on every task and seed; write and return the results.
+
+    Args:
+        specs: Task specs (see :mod:`benchmarks.tasks`).
+        samplers: Sampler names (registry keys or ``module:function``); any that cannot be
+            built here are skipped with a note.
+        seeds: Seeds; each sampler is built with the seed, and seeded tasks (BBOB) pick
+            their instance from it.
+        n_trials: Trials per study.
+        suite: Suite name, recorded in the results.
+        workers: Worker processes; 0 runs the studies in this process.
+        out: Folder for ``results.json`` (plots and ``summary.md`` are written by
+            :mod:`benchmarks.report`); ``None`` writes nothing.
+        checkpoints: Trial counts reported in the summary.
+        group_by: ``meta`` key to break the summary down by.
+        reference: Sampler for the speed-up measure.
+        config_extra: More facts to record under ``config``.
+        progress: Show a tqdm bar.
+        log: Where notes go.
+
+    Returns:
+        The results dict (schema in ``benchmarks/README.md``).
+    """
+    factories, skipped = resolve_samplers(samplers)
+    for name, reason in skipped.items():
+        log(f"note: skipping sampler {name!r}: {reason}")
+    if not factories:
+        raise RuntimeError("No sampler could be built; nothing to run.")
+    jobs = make_jobs(specs, factories, seeds, n_trials)
+    estimate = sum(j.cost for j in jobs) / max(1, workers)
+    log(
+        f"{len(jobs)} studies ({len(specs)} tasks x {len(seeds)} seeds x "
+        f"{len(factories)} samplers), {workers} worker(s); about {estimate / 60:.1f} min "
+        "of CPU per worker on an idle machine (more when it is shared)"
+    )
+    start = time.perf_counter()
+    records = execute(jobs, workers, progress=progress)
+    elapsed = time.perf_counter() - start
+    errors = [r for r in records if r["error"]]
+    for r in errors[:5]:
+        log(f"error: {r['sampler']} on {r['task']} seed {r['seed']}: {r['error'].splitlines()[0]}")
+    if errors:
+        log(f"{len(errors)} studies failed; they are excluded from the summary.")
+    summary = summarise(
+        records,
+        list(factories),
+        n_trials,
+        checkpoints=checkpoints,
+        group_by=group_by,
+        reference=reference,
+    )
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "benchmark",
+        "suite": suite,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": {
+            "samplers": list(factories),
+            "requested_samplers": list(samplers),
+            "seeds": list(seeds),
+            "n_trials": n_trials,
+            "tasks": [s.name for s in specs],
+            "workers": workers,
+            "checkpoints": list(checkpoints),
+            "group_by": group_by,
+            **(config_extra or {}),
+        },
+        "skipped_samplers": skipped,
+        "environment": environment(),
+        "total_wall_s": elapsed,
+        "n_failed": len(errors),
+        "runs": records,
+        "summary": summary,
+    }
+    if out is not None:
+        write_json(results, Path(out) / "results.json")
+    return results
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write ``data`` as JSON (NaN/inf become null), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(data), indent=1, allow_nan=False) + "\n")
+
+
+def read_json(path: Path | str) -> dict[str, Any]:
+    """Read a results file."""
+    return json.loads(Path(path).read_text())
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def seeds_from_arg(text: str) -> list[int]:
+    """``"5"`` means seeds 0-4; ``"0,3,7"`` or ``"10-14"`` lists them."""
+    from benchmarks.tasks import parse_int_list
+
+    text = text.strip()
+    if text.isdigit():
+        return list(range(int(text)))
+    return parse_int_list(text)

@@ -1,0 +1,311 @@
+"""Cost of a proposal: milliseconds per ``ask`` + suggest at N existing trials, memory, import.
+
+For each sampler, dimension ``d`` and history size ``N``, a fresh spawned process:
+
+1. builds a study whose history is the same ``N`` completed trials for every sampler
+   (``study.add_trials``; points uniform in [-5, 5]^d from a fixed seed, values of a
+   Rosenbrock function), so all samplers see the same data;
+2. makes one untimed-for-the-median *first call* (imports, caches, model loading; its time
+   is reported as ``first_call_ms``);
+3. times ``study.ask()`` plus the suggestion of every parameter (the whole proposal) up
+   to ``repeats`` times, stopping early once ``max_seconds`` have passed (at least
+   ``min_repeats`` timed calls); each proposal is then told its true value, so the
+   history grows by at most ``repeats`` trials;
+4. reports its peak resident memory (``VmHWM``; ``ru_maxrss`` off Linux), both after
+   building the study and at the end.
+
+Every cell runs with one BLAS/torch thread (as in the benchmark workers). Import time is
+measured in fresh interpreters: ``import optuna_rl_sampler``, then ``RLSampler``
+attribute access (the lazy import of the sampler module), then ``RLSampler()``; and
+``import optuna`` alone as the baseline.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import multiprocessing
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from benchmarks.harness import SCHEMA_VERSION
+from benchmarks.harness import SamplerFactory
+from benchmarks.harness import environment
+from benchmarks.harness import init_worker
+from benchmarks.harness import resolve_samplers
+from benchmarks.harness import single_thread_env
+from benchmarks.harness import write_json
+from benchmarks.tasks import suggest_all
+
+HISTORY_SEED = 12345
+
+
+def rosenbrock(x: np.ndarray) -> float:
+    """Rosenbrock on x / 2 (so the valley crosses the [-5, 5] box)."""
+    z = np.asarray(x, dtype=float) / 2.0
+    return float(np.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1.0 - z[:-1]) ** 2))
+
+
+def search_space(dim: int) -> dict[str, optuna.distributions.BaseDistribution]:
+    """``x0 .. x{dim-1}``, each in [-5, 5]."""
+    return {f"x{i}": optuna.distributions.FloatDistribution(-5.0, 5.0) for i in range(dim)}
+
+
+def history(dim: int, n_trials: int) -> list[optuna.trial.FrozenTrial]:
+    """The shared history: ``n_trials`` completed trials at fixed random points."""
+    rng = np.random.default_rng(HISTORY_SEED + dim)
+    space = search_space(dim)
+    points = rng.uniform(-5.0, 5.0, size=(n_trials, dim))
+    return [
+        optuna.trial.create_trial(
+            params={f"x{i}": float(x[i]) for i in range(dim)},
+            distributions=space,
+            value=rosenbrock(x),
+        )
+        for x in points
+    ]
+
+
+def _maxrss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    Linux: ``VmHWM`` from ``/proc/self/status``, which starts afresh at ``exec``.
+    (``ru_maxrss`` does not: a spawned child inherits its parent's peak, so every cell
+    would report the parent's.) Elsewhere: ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def measure_cell(
+    sampler: str,
+    factory: SamplerFactory,
+    dim: int,
+    n_trials: int,
+    repeats: int,
+    max_seconds: float,
+    min_repeats: int = 2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time proposals for one ``(sampler, dim, n_trials)``; meant for a fresh process."""
+    cell: dict[str, Any] = {
+        "sampler": sampler,
+        "dim": dim,
+        "n_trials": n_trials,
+        "ms": [],
+        "first_call_ms": None,
+        "ms_median": None,
+        "ms_mean": None,
+        "repeats": 0,
+        "capped": False,
+        "build_s": None,
+        "rss_after_build_mb": None,
+        "peak_rss_mb": None,
+        "error": None,
+    }
+    try:
+        space = search_space(dim)
+        t0 = time.perf_counter()
+        study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), sampler=factory(seed)
+        )
+        study.add_trials(history(dim, n_trials))
+        cell["build_s"] = time.perf_counter() - t0
+        cell["rss_after_build_mb"] = _maxrss_mb()
+
+        def propose() -> float:
+            start = time.perf_counter()
+            trial = study.ask()
+            params = suggest_all(trial, space)
+            elapsed = time.perf_counter() - start
+            study.tell(trial, rosenbrock(np.array([params[k] for k in space])))
+            return elapsed * 1000.0
+
+        cell["first_call_ms"] = propose()
+        began = time.perf_counter()
+        timings: list[float] = []
+        while len(timings) < repeats:
+            if len(timings) >= min_repeats and time.perf_counter() - began > max_seconds:
+                cell["capped"] = True
+                break
+            timings.append(propose())
+        cell["ms"] = timings
+        cell["repeats"] = len(timings)
+        cell["ms_median"] = float(np.median(timings))
+        cell["ms_mean"] = float(np.mean(timings))
+    except Exception as exc:  # reported in the results, never raised
+        cell["error"] = f"{type(exc).__name__}: {exc}"
+    cell["peak_rss_mb"] = _maxrss_mb()
+    return cell
+
+
+def _measure_cell_star(args: tuple[Any, ...]) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. ExperimentalWarning; irrelevant to cost
+        return measure_cell(*args)
+
+
+_IMPORT_SNIPPET = """
+import json, time
+t0 = time.perf_counter()
+import optuna_rl_sampler
+t1 = time.perf_counter()
+out = {"import_s": t1 - t0}
+try:
+    from optuna_rl_sampler import RLSampler
+    t2 = time.perf_counter()
+    RLSampler()
+    t3 = time.perf_counter()
+    out.update(sampler_module_s=t2 - t1, construct_s=t3 - t2, total_s=t3 - t0)
+except Exception as exc:
+    out["error"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+_OPTUNA_SNIPPET = """
+import json, time
+t0 = time.perf_counter()
+import optuna
+print(json.dumps({"import_s": time.perf_counter() - t0}))
+"""
+
+
+def _run_snippet(code: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def import_times(repeats: int = 3) -> dict[str, Any]:
+    """Best-of-``repeats`` import times of ``optuna_rl_sampler`` and ``optuna``, in seconds.
+
+    The first interpreter warms the file cache, so the minimum is the steady cost.
+    """
+    out: dict[str, Any] = {}
+    for name, code in (("optuna_rl_sampler", _IMPORT_SNIPPET), ("optuna", _OPTUNA_SNIPPET)):
+        runs = [_run_snippet(code) for _ in range(repeats + 1)][1:]
+        good = [r for r in runs if "error" not in r]
+        if not good:
+            out[name] = runs[-1]
+            continue
+        best = min(good, key=lambda r: r.get("total_s", r["import_s"]))
+        out[name] = {**best, "repeats": len(good)}
+        errors = [r["error"] for r in runs if "error" in r]
+        if errors:
+            out[name]["error"] = errors[-1]
+    return out
+
+
+def run_overhead(
+    samplers: Sequence[str],
+    n_trials: Sequence[int] = (100, 1000),
+    dims: Sequence[int] = (5, 10),
+    *,
+    repeats: int = 20,
+    max_seconds: float = 60.0,
+    skip: Sequence[str] = (),
+    workers: int = 1,
+    out: Path | str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure every ``(sampler, dim, N)`` cell in its own spawned process.
+
+    Args:
+        samplers: Sampler names (skipped with a note when they cannot be built).
+        n_trials: History sizes N.
+        dims: Dimensions of the fixed Rosenbrock search space.
+        repeats: Timed proposals per cell (at most).
+        max_seconds: Per-cell time cap for the timed loop (at least two timed calls are
+            made; GP at 1,000 trials needs seconds per proposal).
+        skip: Cells not to measure, as ``"sampler@N"`` (e.g. ``"gp@1000"``).
+        workers: Cells measured at once; keep 1 for clean timings.
+        out: Folder for ``results.json``; ``None`` writes nothing.
+        progress: Show a tqdm bar.
+        log: Where notes go.
+    """
+    from tqdm import tqdm
+
+    factories, skipped = resolve_samplers(samplers)
+    for name, reason in skipped.items():
+        log(f"note: skipping sampler {name!r}: {reason}")
+    cells_args: list[tuple[Any, ...]] = []
+    skipped_cells: list[dict[str, Any]] = []
+    for name, factory in factories.items():
+        for dim in dims:
+            for n in n_trials:
+                if f"{name}@{n}" in skip:
+                    skipped_cells.append(
+                        {"sampler": name, "dim": dim, "n_trials": n, "skipped": "--skip"}
+                    )
+                    continue
+                cells_args.append((name, factory, dim, n, repeats, max_seconds))
+    ctx = multiprocessing.get_context("spawn")
+    cells: list[dict[str, Any]] = []
+    bar = tqdm(total=len(cells_args), desc="cells", unit="cell", disable=not progress)
+    start = time.perf_counter()
+    # A fresh process per cell, so ru_maxrss is that cell's peak.
+    with (
+        single_thread_env(),
+        ctx.Pool(max(1, workers), initializer=init_worker, maxtasksperchild=1) as pool,
+    ):
+        for cell in pool.imap(_measure_cell_star, cells_args, chunksize=1):
+            cells.append(cell)
+            bar.update()
+    bar.close()
+    log("measuring import time ...")
+    imports = import_times()
+    ratio: dict[str, float | None] = {}
+    by_key = {(c["sampler"], c["dim"], c["n_trials"]): c for c in cells}
+    for dim in dims:
+        rl = by_key.get(("rl", dim, 1000))
+        tpe = by_key.get(("tpe", dim, 1000))
+        if rl and tpe and rl["ms_median"] and tpe["ms_median"]:
+            ratio[f"dim={dim}"] = rl["ms_median"] / tpe["ms_median"]
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "overhead",
+        "suite": "overhead",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": {
+            "samplers": list(factories),
+            "requested_samplers": list(samplers),
+            "n_trials": list(n_trials),
+            "dims": list(dims),
+            "repeats": repeats,
+            "max_seconds": max_seconds,
+            "skip": list(skip),
+            "workers": workers,
+            "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d), Rosenbrock(x/2)",
+            "threads": 1,
+        },
+        "skipped_samplers": skipped,
+        "environment": environment(),
+        "total_wall_s": time.perf_counter() - start,
+        "cells": cells + skipped_cells,
+        "imports": imports,
+        "ratio_rl_tpe_at_1000": ratio,
+    }
+    if out is not None:
+        write_json(results, Path(out) / "results.json")
+    return results

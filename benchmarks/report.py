@@ -1,0 +1,356 @@
+"""Plots and ``summary.md`` from a ``results.json`` (the JSON is the single source).
+
+``write_report(results, folder)`` dispatches on ``results["kind"]``:
+
+- ``"benchmark"``: ``regret_curves.png`` (mean normalised regret per trial, one panel per
+  group, e.g. per dimension, plus all tasks; bands are +-1 standard error),
+  ``rank_curves.png`` (average rank per trial), ``summary.md``.
+- ``"overhead"``: ``overhead.png`` (median ms per proposal, log scale), ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+_COLOURS = {
+    "rl": "#d62728",
+    "random": "#7f7f7f",
+    "tpe": "#1f77b4",
+    "gp": "#2ca02c",
+    "cmaes": "#ff7f0e",
+    "qmc": "#9467bd",
+}
+
+
+def _colour(name: str, index: int) -> str:
+    return _COLOURS.get(name, f"C{index % 10}")
+
+
+def write_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
+    """Write the plots and ``summary.md`` for a results dict; return the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if results.get("kind") == "overhead":
+        paths = [plot_overhead(results, folder / "overhead.png")]
+        text = overhead_markdown(results)
+    else:
+        paths = [
+            plot_curves(results, folder / "regret_curves.png", metric="regret"),
+            plot_curves(results, folder / "rank_curves.png", metric="rank"),
+        ]
+        text = benchmark_markdown(results)
+    md = folder / "summary.md"
+    md.write_text(text)
+    return [*paths, md]
+
+
+def _panels(summary: dict[str, Any]) -> list[str]:
+    groups: list[str] = summary["groups"]
+    sub = [g for g in groups if g != "all"]
+    return [*sub, "all"] if len(sub) > 1 else ["all"]
+
+
+def _panel_title(group: str) -> str:
+    if group == "all":
+        return "all tasks"
+    key, value = group.split("=", 1)
+    return f"{value}-D" if key in ("dimension", "dim") else f"{key} = {value}"
+
+
+def plot_curves(results: dict[str, Any], path: Path, metric: str = "regret") -> Path:
+    """Mean normalised regret (log scale) or average rank per trial, with +-1 SE bands."""
+    import numpy as np
+
+    summary = results["summary"]
+    panels = _panels(summary)
+    ncols = min(len(panels), 4)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(max(6.0, 4.2 * ncols), 3.4 * nrows + 0.5),
+        squeeze=False,
+        sharey=metric == "rank",
+    )
+    for k, group in enumerate(panels):
+        ax = axes[k // ncols][k % ncols]
+        curves = summary["curves"].get(group, {})
+        for i, sampler in enumerate(summary["samplers"]):
+            if sampler not in curves:
+                continue
+            c = curves[sampler]
+            mean = np.asarray(c[f"{metric}_mean"], dtype=float)
+            se = np.asarray(c[f"{metric}_se"], dtype=float)
+            x = np.arange(1, mean.size + 1)
+            colour = _colour(sampler, i)
+            lw = 2.2 if sampler == "rl" else 1.4
+            ax.plot(x, mean, color=colour, lw=lw, label=sampler)
+            lo, hi = mean - se, mean + se
+            if metric == "regret":
+                lo = np.maximum(lo, 1e-8)
+            ax.fill_between(x, lo, hi, color=colour, alpha=0.18, lw=0)
+        if metric == "regret":
+            ax.set_yscale("log")
+            ax.set_ylabel("normalised regret (mean)")
+        else:
+            ax.set_ylabel("average rank (1 = best)")
+        for cp in summary["checkpoints"]:
+            ax.axvline(cp, color="0.85", lw=0.6, zorder=0)
+        n = curves[next(iter(curves))]["n"] if curves else 0
+        ax.set_title(f"{_panel_title(group)} ({n} runs per sampler)", fontsize=10)
+        ax.set_xlabel("trial")
+        ax.grid(alpha=0.25)
+    for k in range(len(panels), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    per_row = max(3, 2 * ncols)
+    legend_rows = math.ceil(len(labels) / per_row)
+    fig.legend(handles, labels, loc="lower center", ncol=per_row, frameon=False)
+    title = "normalised regret" if metric == "regret" else "average rank"
+    fig.suptitle(f"{results.get('suite', '')}: {title} (mean +- 1 SE)", fontsize=11)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, 0.3 * legend_rows / height, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_overhead(results: dict[str, Any], path: Path) -> Path:
+    """Grouped bars: median ms per proposal per sampler at each (dim, N), log scale."""
+    import numpy as np
+
+    cells = [c for c in results["cells"] if c.get("ms_median")]
+    samplers = [s for s in results["config"]["samplers"] if any(c["sampler"] == s for c in cells)]
+    keys = sorted({(c["dim"], c["n_trials"]) for c in cells})
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(keys) + 2), 4.0))
+    width = 0.8 / max(1, len(samplers))
+    for i, sampler in enumerate(samplers):
+        by = {(c["dim"], c["n_trials"]): c for c in cells if c["sampler"] == sampler}
+        heights = [by[k]["ms_median"] if k in by else np.nan for k in keys]
+        xs = np.arange(len(keys)) + (i - (len(samplers) - 1) / 2) * width
+        ax.bar(xs, heights, width=width, color=_colour(sampler, i), label=sampler)
+    ax.set_xticks(np.arange(len(keys)))
+    ax.set_xticklabels([f"{d}-D, N={n}" for d, n in keys])
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per proposal (median)")
+    ax.set_title("proposal cost: study.ask() + suggest all params", fontsize=10)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(
+        ncol=min(len(samplers), 6),
+        fontsize=8,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    small = 1e-2 if digits >= 3 else 1e-3
+    if x != 0 and (abs(x) < small or abs(x) >= 1e5):
+        return f"{x:.2e}"
+    return f"{x:.{digits}f}"
+
+
+def _mean_se_cell(entry: dict[str, Any] | None, digits: int = 3) -> str:
+    if not entry or entry.get("mean") is None:
+        return "-"
+    return f"{_fmt(entry['mean'], digits)} ± {_fmt(entry['se'], digits)}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def benchmark_markdown(results: dict[str, Any]) -> str:
+    """The benchmark's ``summary.md``."""
+    s = results["summary"]
+    cfg = results["config"]
+    cps = [str(c) for c in s["checkpoints"]]
+    samplers = s["samplers"]
+    groups = s["groups"]
+    out = [
+        f"# Benchmark `{results['suite']}`",
+        "",
+        f"Created {results.get('created', '?')}. Samplers: {', '.join(samplers)}. "
+        f"{len(cfg['tasks'])} tasks x {len(cfg['seeds'])} seeds x {cfg['n_trials']} trials. "
+        f"Total wall-clock {results.get('total_wall_s', 0) / 60:.1f} min on "
+        f"{cfg['workers']} worker(s). Failed studies: {results.get('n_failed', 0)}.",
+    ]
+    for name, reason in results.get("skipped_samplers", {}).items():
+        out += ["", f"- Skipped `{name}`: {reason}"]
+    failed = {k: v for k, v in s.get("failed_trials", {}).items() if v}
+    if failed:
+        out += [
+            "",
+            "- Trials that failed or returned a non-finite value (counted as trials without "
+            "a value; see each run's `warnings`): "
+            + ", ".join(f"{k} {v}" for k, v in failed.items()),
+        ]
+    out += ["", "All numbers are mean ± standard error over runs (task x seed).", ""]
+    for g in groups:
+        out += [f"## Normalised regret ({_panel_title(g)})", ""]
+        rows = [
+            [m] + [_mean_se_cell(s["regret"].get(m, {}).get(g, {}).get(c)) for c in cps]
+            for m in samplers
+        ]
+        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    for g in groups:
+        out += [f"## Average rank ({_panel_title(g)}; 1 = best)", ""]
+        rows = [
+            [m] + [_mean_se_cell(s["rank"].get(m, {}).get(g, {}).get(c), 2) for c in cps]
+            for m in samplers
+        ]
+        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    w = s["within"]
+    out += [
+        f"## Share of runs within {w['threshold']:.0%} normalised regret by trial {w['trial']}",
+        "",
+    ]
+    rows = [
+        [m]
+        + [
+            f"{w['share'][m][g]['share']:.0%} (n={w['share'][m][g]['n']})"
+            if g in w["share"].get(m, {})
+            else "-"
+            for g in groups
+        ]
+        for m in samplers
+    ]
+    out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+    sp = s["speedup"]
+    if sp["by"]:
+        out += [
+            f"## Trials to match `{sp['reference']}` after {sp['n_trials']} trials",
+            "",
+            "Median trials to reach the reference's final best so far (per task and seed), "
+            "the median speed-up n/median, and the share of runs that got there.",
+            "",
+        ]
+        rows = []
+        for m in samplers:
+            row = [m]
+            for g in groups:
+                e = sp["by"].get(m, {}).get(g)
+                if not e:
+                    row.append("-")
+                    continue
+                med = e["median_trials_to_match"]
+                spd = e["median_speedup"]
+                row.append(
+                    f"{_fmt(med, 0) if med else '>n'} ({_fmt(spd, 2) + 'x' if spd else '-'}; "
+                    f"{e['share_matched']:.0%})"
+                )
+            rows.append(row)
+        out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+    if s["log10_regret"]:
+        out += ["## log10 simple regret (f - f_opt, floor 1e-8; tasks with a known optimum)", ""]
+        rows = [
+            [m]
+            + [_mean_se_cell(s["log10_regret"].get(m, {}).get("all", {}).get(c), 2) for c in cps]
+            for m in samplers
+        ]
+        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    out += [
+        "## Time per study (s)",
+        "",
+        f"Median wall-clock (median CPU) per study of {cfg['n_trials']} trials, objective "
+        "included; one thread per worker. CPU time is the better guide on a shared machine.",
+        "",
+    ]
+    rows = []
+    for m in samplers:
+        row = [m]
+        for g in groups:
+            e = s["wall_s"].get(m, {}).get(g)
+            c = s.get("cpu_s", {}).get(m, {}).get(g)
+            cpu = _fmt(c["median"], 2) if c else "-"
+            row.append(f"{_fmt(e['median'], 2)} ({cpu})" if e else "-")
+        rows.append(row)
+    out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+    d = s["definitions"]
+    out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
+    return "\n".join(out)
+
+
+def overhead_markdown(results: dict[str, Any]) -> str:
+    """The overhead run's ``summary.md``."""
+    cfg = results["config"]
+    out = [
+        "# Proposal overhead",
+        "",
+        f"Created {results.get('created', '?')}. Median ms for `study.ask()` + suggesting all "
+        f"parameters, with N completed trials in the study ({cfg['history']}); up to "
+        f"{cfg['repeats']} timed calls after one first call, capped at {cfg['max_seconds']:.0f} "
+        "s per cell; one thread. Peak RSS is the whole process (Python, Optuna, torch when "
+        "loaded).",
+        "",
+    ]
+    for name, reason in results.get("skipped_samplers", {}).items():
+        out += [f"- Skipped `{name}`: {reason}", ""]
+    rows = []
+    for c in sorted(results["cells"], key=lambda c: (c["dim"], c["n_trials"], c["sampler"])):
+        if c.get("skipped"):
+            skipped = [c["sampler"], str(c["dim"]), str(c["n_trials"]), "-", "-", "0", "-"]
+            rows.append([*skipped, "skipped"])
+            continue
+        note = c["error"] or ("capped" if c.get("capped") else "")
+        rows.append(
+            [
+                c["sampler"],
+                str(c["dim"]),
+                str(c["n_trials"]),
+                _fmt(c["ms_median"], 2),
+                _fmt(c["first_call_ms"], 1),
+                f"{c['repeats']}",
+                f"{_fmt(c['peak_rss_mb'], 0)} ({_fmt(c['rss_after_build_mb'], 0)})",
+                note,
+            ]
+        )
+    out += _table(
+        [
+            "sampler",
+            "dim",
+            "N",
+            "ms median",
+            "first call ms",
+            "repeats",
+            "peak RSS MB (after build)",
+            "note",
+        ],
+        rows,
+    ) + [""]
+    ratio = results.get("ratio_rl_tpe_at_1000") or {}
+    if ratio:
+        out += [
+            "RL / TPE proposal time at N=1000: "
+            + ", ".join(f"{_panel_title(k)}: {v:.2f}x" for k, v in ratio.items()),
+            "",
+        ]
+    else:
+        out += ["RL / TPE ratio at N=1000: not available (RL or TPE not measured at 1000).", ""]
+    imp = results.get("imports", {})
+    out += ["## Import time (best of fresh interpreters)", ""]
+    for name, e in imp.items():
+        parts = [f"{k} {v * 1000:.1f} ms" for k, v in e.items() if k.endswith("_s")]
+        if e.get("error"):
+            parts.append(f"error: {e['error']}")
+        out.append(f"- `{name}`: " + ", ".join(parts))
+    out.append("")
+    return "\n".join(out)

@@ -1,0 +1,342 @@
+"""Tests of the benchmark harness (``benchmarks/``): metrics on known values, a tiny run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+from benchmarks import metrics
+from benchmarks.harness import SAMPLERS
+from benchmarks.harness import register_sampler
+from benchmarks.harness import resolve_samplers
+from benchmarks.harness import run_benchmark
+from benchmarks.harness import seeds_from_arg
+from benchmarks.report import write_report
+from benchmarks.tasks import Task
+from benchmarks.tasks import TaskSpec
+from benchmarks.tasks import bbob_suite
+from benchmarks.tasks import parse_int_list
+from benchmarks.tasks import toy_suite
+
+needs_cocoex = pytest.mark.skipif(
+    importlib.util.find_spec("cocoex") is None, reason="needs cocoex (the bench extra)"
+)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_best_so_far_minimise_and_maximise() -> None:
+    values = [5.0, None, 3.0, 4.0, float("nan"), 1.0]
+    np.testing.assert_array_equal(
+        metrics.best_so_far(values, "minimize"), [5.0, 5.0, 3.0, 3.0, 3.0, 1.0]
+    )
+    np.testing.assert_array_equal(
+        metrics.best_so_far([None, 1.0, 0.5, 2.0], "maximize"), [np.nan, 1.0, 1.0, 2.0]
+    )
+
+
+def test_normalised_regret_known_values() -> None:
+    bsf = metrics.best_so_far([5.0, 3.0, 4.0, None, 1.0], "minimize")
+    np.testing.assert_allclose(
+        metrics.normalised_regret(bsf, best=1.0, worst=5.0), [1.0, 0.5, 0.5, 0.5, 0.0]
+    )
+    # Maximisation: best 4 > worst 0; same formula.
+    bsf = metrics.best_so_far([0.0, 2.0, 1.0, 3.0], "maximize")
+    np.testing.assert_allclose(
+        metrics.normalised_regret(bsf, best=4.0, worst=0.0), [1.0, 0.5, 0.5, 0.25]
+    )
+
+
+def test_normalised_regret_clips_and_handles_degenerate_cases() -> None:
+    bsf = np.array([np.nan, 12.0, 0.5, -1.0])
+    np.testing.assert_allclose(
+        metrics.normalised_regret(bsf, best=0.0, worst=10.0), [1.0, 1.0, 0.05, 0.0]
+    )
+    np.testing.assert_allclose(metrics.normalised_regret(np.array([3.0]), 3.0, 3.0), [0.0])
+
+
+def test_rank_with_ties_and_missing() -> None:
+    losses = np.array([[1.0, 2.0, np.nan], [1.0, 3.0, 0.0], [0.5, 2.0, np.nan]])
+    ranks = metrics.rank_losses(losses)
+    np.testing.assert_allclose(ranks[:, 0], [2.5, 2.5, 1.0])
+    np.testing.assert_allclose(ranks[:, 1], [1.5, 3.0, 1.5])
+    np.testing.assert_allclose(ranks[:, 2], [2.5, 1.0, 2.5])
+
+
+def _run(sampler: str, seed: int, values: list[float | None], **kw: Any) -> dict[str, Any]:
+    return {
+        "task": kw.get("task", "t"),
+        "instance": "",
+        "seed": seed,
+        "sampler": sampler,
+        "direction": kw.get("direction", "minimize"),
+        "best": kw.get("best"),
+        "worst": kw.get("worst"),
+        "meta": {"dimension": 2},
+        "values": values,
+        "wall_s": 1.0,
+        "cpu_s": 0.5,
+        "error": None,
+    }
+
+
+def test_observed_bounds_when_unknown() -> None:
+    runs = [
+        _run("a", 0, [3.0, 2.0], direction="maximize"),
+        _run("b", 0, [1.0, None, 5.0], direction="maximize"),
+    ]
+    bounds = metrics.normalisation_bounds(runs)["t|"]
+    assert bounds == {
+        "best": 5.0,
+        "worst": 1.0,
+        "best_source": "observed",
+        "worst_source": "observed",
+    }
+
+
+def test_summarise_known_values() -> None:
+    # Two samplers, two seeds, 4 trials, best 0 and worst 10 known.
+    kw = {"best": 0.0, "worst": 10.0}
+    runs = [
+        _run("a", 0, [10.0, 5.0, 0.05, 0.0], **kw),
+        _run("b", 0, [10.0, 8.0, 8.0, 1.0], **kw),
+        _run("a", 1, [6.0, 6.0, 6.0, 6.0], **kw),
+        _run("b", 1, [4.0, 4.0, 2.0, 2.0], **kw),
+    ]
+    s = metrics.summarise(runs, ["a", "b"], 4, checkpoints=(2, 4), within_at=3, reference="b")
+    assert s["checkpoints"] == [2, 4]
+    assert s["groups"] == ["all", "dimension=2"]
+    a2 = s["regret"]["a"]["all"]["2"]
+    assert a2["mean"] == pytest.approx((0.5 + 0.6) / 2)
+    assert a2["se"] == pytest.approx(np.std([0.5, 0.6], ddof=1) / math.sqrt(2))
+    assert s["regret"]["b"]["all"]["4"]["mean"] == pytest.approx((0.1 + 0.2) / 2)
+    # Seed 0 at t=2: a (5) beats b (8); seed 1: b (4) beats a (6).
+    assert s["rank"]["a"]["all"]["2"]["mean"] == pytest.approx(1.5)
+    # t=1 on seed 0 is a tie (10 vs 10): both rank 1.5.
+    assert s["curves"]["all"]["a"]["rank_mean"][0] == pytest.approx((1.5 + 2.0) / 2)
+    # Within 1% at trial 3: only a on seed 0 (0.005).
+    assert s["within"]["share"]["a"]["all"]["share"] == pytest.approx(0.5)
+    assert s["within"]["share"]["b"]["all"]["share"] == pytest.approx(0.0)
+    # Speed-up vs b's final best: a reaches 1.0 at trial 3 on seed 0, never 2.0 on seed 1.
+    sp = s["speedup"]["by"]["a"]["all"]
+    assert sp["share_matched"] == pytest.approx(0.5)
+    assert sp["median_trials_to_match"] is None  # median of (3, inf) is inf
+    # b reaches its own final best at trial 4 (seed 0) and 3 (seed 1).
+    assert s["speedup"]["by"]["b"]["all"]["median_trials_to_match"] == pytest.approx(3.5)
+    assert s["log10_regret"]["a"]["all"]["4"]["mean"] == pytest.approx(
+        (math.log10(1e-8) + math.log10(6.0)) / 2
+    )
+
+
+def test_parsers() -> None:
+    assert parse_int_list("1-3,8,10-11") == [1, 2, 3, 8, 10, 11]
+    assert seeds_from_arg("3") == [0, 1, 2]
+    assert seeds_from_arg("4,7") == [4, 7]
+
+
+# ------------------------------------------------------------------------------- tasks
+
+
+@needs_cocoex
+def test_bbob_task_bounds_are_consistent() -> None:
+    (spec,) = bbob_suite(functions=[1], dims=[2])
+    task = spec.build(seed=0)
+    assert task.name == "bbob_f01_d02"
+    assert task.instance == "i11" and spec.build(seed=4).instance == "i15"
+    assert task.meta["bbob_instance"] == 11
+    assert task.best is not None and task.worst is not None
+    assert task.best < task.worst
+    # f_opt is BBOB's two-decimal optimum value and no sampled point is better.
+    assert task.best == pytest.approx(round(task.best, 2), abs=1e-9)
+    rng = np.random.default_rng(0)
+    values = [task.objective({"x0": x, "x1": y}) for x, y in rng.uniform(-5, 5, (200, 2))]
+    assert min(values) >= task.best
+
+
+def test_resolve_skips_unavailable_and_registry_accepts_new() -> None:
+    factories, skipped = resolve_samplers(["random", "no_such_module_xyz:factory"])
+    assert list(factories) == ["random"]
+    assert "no_such_module_xyz:factory" in skipped
+    with pytest.raises(ValueError, match="already registered"):
+        register_sampler("random", SAMPLERS["random"])
+    with pytest.raises(ValueError, match="Unknown sampler"):
+        resolve_samplers(["not-a-sampler"])
+
+
+# ------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    pytest.importorskip("cocoex")
+    out = tmp_path_factory.mktemp("bench")
+    specs = bbob_suite(functions=[1], dims=[2])
+    results = run_benchmark(
+        specs,
+        ["random", "tpe"],
+        seeds=[0, 1],
+        n_trials=12,
+        suite="bbob",
+        workers=0,
+        out=out,
+        progress=False,
+        log=lambda _msg: None,
+    )
+    return results, out
+
+
+def test_quick_run_writes_valid_json(quick_results: tuple[dict[str, Any], Path]) -> None:
+    results, out = quick_results
+    data = json.loads((out / "results.json").read_text())
+    for key in ("schema_version", "kind", "suite", "config", "environment", "runs", "summary"):
+        assert key in data
+    assert data["kind"] == "benchmark" and data["n_failed"] == 0
+    assert len(data["runs"]) == 4
+    for run in data["runs"]:
+        assert run["error"] is None
+        assert len(run["values"]) == 12
+        assert run["best"] < run["worst"]
+        assert run["wall_s"] > 0
+    summary = data["summary"]
+    assert summary["checkpoints"] == [5, 10, 12]
+    for key in ("regret", "rank", "within", "wall_s", "cpu_s", "speedup", "curves"):
+        assert key in summary
+    assert set(summary["regret"]) == {"random", "tpe"}
+    assert len(summary["curves"]["dimension=2"]["tpe"]["regret_mean"]) == 12
+    for sampler in ("random", "tpe"):
+        for entry in summary["regret"][sampler]["all"].values():
+            assert 0.0 <= entry["mean"] <= 1.0 and entry["n"] == 2
+
+
+def test_results_are_deterministic_per_seed(
+    quick_results: tuple[dict[str, Any], Path],
+) -> None:
+    results, _ = quick_results
+    again = run_benchmark(
+        bbob_suite(functions=[1], dims=[2]),
+        ["tpe"],
+        seeds=[1],
+        n_trials=12,
+        suite="bbob",
+        workers=0,
+        progress=False,
+        log=lambda _msg: None,
+    )
+    first = next(r for r in results["runs"] if r["sampler"] == "tpe" and r["seed"] == 1)
+    assert again["runs"][0]["values"] == first["values"]
+
+
+def test_toy_suite_maximise_define_by_run_observed_bounds() -> None:
+    results = run_benchmark(
+        toy_suite(),
+        ["random"],
+        seeds=[0, 1],
+        n_trials=6,
+        suite="toy",
+        workers=0,
+        progress=False,
+        log=lambda _msg: None,
+    )
+    bounds = results["summary"]["normalisation"]
+    assert bounds["toy_mixed|"]["best_source"] == "observed"
+    assert bounds["toy_mixed|"]["best"] > bounds["toy_mixed|"]["worst"]  # maximised
+    assert bounds["toy_sphere|"]["best_source"] == "known"
+    assert all(r["error"] is None for r in results["runs"])
+
+
+def test_plot_writes_png_and_summary(
+    quick_results: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    from benchmarks.__main__ import main
+
+    results, out = quick_results
+    paths = write_report(results, tmp_path)
+    names = {p.name for p in paths}
+    assert {"regret_curves.png", "rank_curves.png", "summary.md"} <= names
+    for p in paths:
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Normalised regret" in (tmp_path / "summary.md").read_text()
+    # The CLI re-plots from the JSON alone.
+    assert main(["plot", "--in", str(out / "results.json"), "--out", str(tmp_path / "re")]) == 0
+    assert (tmp_path / "re" / "regret_curves.png").stat().st_size > 1000
+
+
+def test_overhead_cell_and_plot(tmp_path: Path) -> None:
+    from benchmarks.overhead import measure_cell
+    from benchmarks.report import plot_overhead
+
+    cell = measure_cell(
+        "random", SAMPLERS["random"], dim=3, n_trials=30, repeats=3, max_seconds=5.0
+    )
+    assert cell["error"] is None and cell["repeats"] == 3
+    assert cell["ms_median"] > 0 and cell["peak_rss_mb"] > 0
+    results = {"config": {"samplers": ["random"]}, "cells": [cell]}
+    path = plot_overhead(results, tmp_path / "overhead.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def _flaky_task(seed: int) -> Task:
+    def objective(params: dict[str, Any]) -> float:
+        if params["x"] > 0.5:
+            raise RuntimeError("objective failed")
+        return params["x"] ** 2
+
+    return Task(
+        name="flaky",
+        objective=objective,
+        search_space={"x": FloatDistribution(0.0, 1.0)},
+        best=0.0,
+        worst=1.0,
+        meta={"dimension": 1},
+    )
+
+
+class _BrokenSampler(optuna.samplers.RandomSampler):
+    def sample_independent(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("sampler bug")
+
+
+def _broken(seed: int) -> optuna.samplers.BaseSampler:
+    sampler = _BrokenSampler(seed=seed)
+    if seed == 1:  # builds fine when the harness checks it (seed 0), fails in the job
+        raise ValueError("cannot build for seed 1")
+    return sampler
+
+
+def test_failures_are_recorded_not_raised() -> None:
+    register_sampler("broken-test", _broken, replace=True)
+    try:
+        results = run_benchmark(
+            [TaskSpec("flaky", _flaky_task, {"dimension": 1})],
+            ["random", "broken-test"],
+            seeds=[0, 1],
+            n_trials=8,
+            suite="test",
+            workers=0,
+            progress=False,
+            log=lambda _msg: None,
+        )
+    finally:
+        del SAMPLERS["broken-test"]
+    runs = {(r["sampler"], r["seed"]): r for r in results["runs"]}
+    rnd = runs[("random", 0)]
+    assert rnd["error"] is None
+    assert rnd["n_failed_trials"] == sum(v is None for v in rnd["values"]) > 0
+    assert any("objective failed" in w for w in rnd["warnings"])
+    # A sampler that raises inside the objective fails every trial; one that cannot be
+    # built fails the study, which is kept with its error and left out of the summary.
+    assert runs[("broken-test", 0)]["n_failed_trials"] == 8
+    assert "cannot build for seed 1" in runs[("broken-test", 1)]["error"]
+    assert results["n_failed"] == 1
+    assert results["summary"]["regret"]["broken-test"]["all"]["8"]["n"] == 1
+    assert results["summary"]["failed_trials"]["broken-test"] == 8
