@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
 __all__ = ["SOURCES", "CandidateSet", "generate_candidates"]
 
@@ -84,6 +83,8 @@ def generate_candidates(
         n_local = int(round(n_left * local_fraction))
     n_sobol = n_left - n_local
     if n_sobol > 0:
+        from scipy.stats import qmc  # scipy.stats is slow to import; load it on first use.
+
         sobol = qmc.Sobol(d=n_params, scramble=True, seed=rng)
         # Drawing a power of two keeps the sequence balanced; the surplus is discarded.
         m = int(np.ceil(np.log2(max(n_sobol, 2))))

@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr
 
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.surrogate import fit_gp
@@ -77,6 +76,8 @@ def log_expected_improvement(z: np.ndarray, std: np.ndarray) -> np.ndarray:
     ``EI = std * (z * Phi(z) + phi(z))``; for ``z < -5`` the asymptotic form
     ``log phi(z) - 2 log|z|`` avoids cancellation.
     """
+    from scipy.special import log_ndtr  # lazy: scipy.special is slow to import
+
     z = np.asarray(z, dtype=float)
     log_phi = -0.5 * z * z - _LOG_2PI_HALF
     safe = np.maximum(z, -5.0)

@@ -25,10 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_solve
-from scipy.linalg import cholesky
-from scipy.linalg import solve_triangular
-from scipy.special import ndtri
 
 __all__ = ["GPPosterior", "fit_gp", "normal_scores", "select_points"]
 
@@ -44,6 +40,8 @@ def normal_scores(values: np.ndarray) -> np.ndarray:
     ``n`` values the scores are ``ndtri((rank - 0.5) / n)`` where rank is 1-based, so a
     single value scores 0.
     """
+    from scipy.special import ndtri  # lazy: scipy is slow to import
+
     values = np.asarray(values, dtype=float)
     n = len(values)
     if n == 0:
@@ -107,6 +105,8 @@ class GPPosterior:
 
     def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``(k, D)`` points."""
+        from scipy.linalg import solve_triangular
+
         k_star = _matern52(_sq_dist(x_new, self.x), self.length_scale)
         mean = k_star @ self.alpha
         v = solve_triangular(self.chol, k_star.T, lower=True, check_finite=False)
@@ -115,6 +115,8 @@ class GPPosterior:
 
 
 def _factor(kernel: np.ndarray, noise: float) -> np.ndarray | None:
+    from scipy.linalg import cholesky
+
     k = kernel.copy()
     k[np.diag_indices_from(k)] += noise + 1e-8
     try:
@@ -134,6 +136,8 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
     Returns:
         The posterior with the grid point of highest log marginal likelihood.
     """
+    from scipy.linalg import cho_solve  # lazy: scipy is slow to import
+
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n, dim = x.shape

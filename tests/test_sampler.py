@@ -249,6 +249,15 @@ _dist = st.one_of(
 )
 
 
+def _draw(study, name, dist, rng):
+    if isinstance(dist, CategoricalDistribution):
+        return dist.to_external_repr(int(rng.integers(len(dist.choices))))
+    if dist.single():
+        return dist.low
+    random = optuna.samplers.RandomSampler(seed=int(rng.integers(1000)))
+    return random.sample_independent(study, None, name, dist)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(st.sampled_from("abcdefgh"), _dist, min_size=1, max_size=5),
@@ -262,14 +271,7 @@ def test_random_spaces_and_histories_always_give_valid_proposals(space, values):
     study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=16))
     rng = np.random.default_rng(0)
     for v in values:
-        params = {
-            k: d.to_external_repr(rng.integers(len(d.choices)))
-            if isinstance(d, CategoricalDistribution)
-            else optuna.samplers.RandomSampler(seed=int(rng.integers(1000))).sample_independent(
-                study, None, k, d
-            )
-            for k, d in space.items()
-        }
+        params = {k: _draw(study, k, d, rng) for k, d in space.items()}
         if v is None:
             study.add_trial(
                 create_trial(params=params, distributions=space, state=TrialState.FAIL)
