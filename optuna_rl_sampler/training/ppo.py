@@ -342,9 +342,16 @@ def plot_curve(history: list[dict[str, float]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     it = [h["iteration"] for h in history]
+    window = max(1, min(15, len(history) // 10))
+
+    def smooth(v: list[float]) -> np.ndarray:
+        return np.convolve(v, np.ones(window) / window, mode="valid")
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(it, [h["final_regret"] for h in history], label="final regret")
-    axes[0].plot(it, [h["mean_regret"] for h in history], label="mean regret (AUC)")
+    for key, label in (("final_regret", "final regret"), ("mean_regret", "mean regret (AUC)")):
+        raw = [h[key] for h in history]
+        line = axes[0].plot(it, raw, alpha=0.25)[0]
+        axes[0].plot(it[window - 1 :], smooth(raw), color=line.get_color(), label=label)
     axes[0].set_xlabel("iteration")
     axes[0].set_ylabel("normalised regret")
     axes[0].legend()
