@@ -6,6 +6,8 @@ Sub-commands:
   synthetic tasks) and write ``PATH`` (safetensors), its JSON card, the training
   curve as JSON and as a PNG plot;
 * ``optuna-rl weights [PATH]``: validate a weights file and print its card;
+* ``optuna-rl evaluate [PATH]``: compare weights with uniform, EI-greedy and UCB-greedy
+  policies on held-out synthetic tasks;
 * ``optuna-rl data stats --format FORMAT PATH``: load a dataset and print its counts as
   one JSON object.
 
@@ -46,6 +48,23 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.policy import load_weights
+    from optuna_rl_sampler.training.evaluate import PolicySpec
+    from optuna_rl_sampler.training.evaluate import baseline_policies
+    from optuna_rl_sampler.training.evaluate import evaluate_policies
+
+    weights = load_weights(args.path)
+    policies = [
+        PolicySpec(weights.name, weights),
+        PolicySpec(f"{weights.name} (greedy)", weights, greedy=True),
+        *baseline_policies(),
+    ]
+    results = evaluate_policies(policies, n_tasks=args.tasks, budget=args.budget)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
 def _data_stats(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.recsys.loaders import dataset_stats
 
@@ -82,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("weights", help="validate a weights file and print its card")
     p.add_argument("path", nargs="?", default=None, help="weights file (default: shipped)")
     p.set_defaults(func=_weights)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="compare weights with hand-written policies on held-out synthetic tasks",
+    )
+    p.add_argument("path", nargs="?", default=None, help="weights file (default: shipped)")
+    p.add_argument("--tasks", type=int, default=60, help="number of tasks (default 60)")
+    p.add_argument("--budget", type=int, default=40, help="evaluations per task (default 40)")
+    p.set_defaults(func=_evaluate)
 
     data = sub.add_parser("data", help="recommender dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)

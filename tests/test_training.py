@@ -119,3 +119,26 @@ def test_tiny_training_run_is_deterministic_and_loadable(tmp_path):
 def test_save_weights_requires_safetensors_suffix(tmp_path):
     with pytest.raises(ValueError, match="must end in '.safetensors'"):
         save_weights({}, tmp_path / "w.pt", {})
+
+
+def test_feature_policy_and_held_out_evaluation():
+    from optuna_rl_sampler.training.evaluate import PolicySpec
+    from optuna_rl_sampler.training.evaluate import evaluate_policies
+    from optuna_rl_sampler.training.evaluate import feature_policy
+
+    ei = feature_policy("log_ei_rel")
+    feats = np.zeros((3, N_FEATURES))
+    feats[1, 3] = 1.0  # log_ei_rel column
+    assert np.argmax(ei.probabilities(feats)) == 1
+    with pytest.raises(ValueError, match="Unknown feature 'nope'"):
+        feature_policy("nope")
+    res = evaluate_policies(
+        [PolicySpec("ei", ei, greedy=True), PolicySpec("u", feature_policy("mean", 0.0))],
+        n_tasks=2,
+        budget=6,
+        n_candidates=16,
+        workers=1,
+    )
+    assert set(res) == {"ei", "u"}
+    assert all(0.0 <= v <= 1.0 for r in res.values() for v in r.values())
+    assert res["ei"]["regret@6"] <= res["ei"]["regret@10"] + 1e-12
