@@ -1,0 +1,56 @@
+"""The plugin hooks of optuna-rl-sampler (pluggy project name ``"optuna_rl_sampler"``).
+
+A plugin is a module (or any object) with functions decorated by :data:`hookimpl` whose
+names match the specs below. It is found through the ``optuna_rl_sampler`` entry-point
+group; see ``docs/plugins.md``. Each hook receives a ``register`` callback instead of
+returning a list, so the host checks names, duplicates and types in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pluggy import HookimplMarker
+from pluggy import HookspecMarker
+
+__all__ = ["hookimpl", "hookspec", "register_datasets", "register_models"]
+
+#: Marks a function in this module as a hook specification.
+hookspec = HookspecMarker("optuna_rl_sampler")
+#: Marks a plugin's function as the implementation of the hook with the same name.
+hookimpl = HookimplMarker("optuna_rl_sampler")
+
+
+@hookspec
+def register_models(register: Callable[[Any], None]) -> None:
+    """Register recommender model families.
+
+    Call ``register(family)`` once per family. ``family`` satisfies
+    :class:`optuna_rl_sampler.recsys.models.base.ModelFamily`: a unique ``name`` (the
+    string users pass to ``get_model`` and to recipes' ``--model``), ``suggest(trial)``,
+    ``default_params()`` and ``fit(params, train, valid, on_step, seed)``. To keep heavy
+    imports out of registration, register an
+    :class:`optuna_rl_sampler.plugins.LazyModelFamily` that names ``"module:attribute"``.
+
+    ``register`` raises ``ValueError`` for a name that is already registered and
+    ``TypeError`` for an object that lacks the protocol's members. The hook's return value
+    is ignored.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[..., None]) -> None:
+    """Register dataset sources: loaders of files or generators of synthetic data.
+
+    Call ``register(name, source, description)`` once per source: ``name`` is a unique
+    string, ``source`` a callable that returns an
+    :class:`optuna_rl_sampler.recsys.data.Interactions` (its keyword arguments are the
+    source's own, e.g. ``path`` for a loader or ``size`` and ``seed`` for a generator) and
+    ``description`` one line that says what it produces and which arguments it takes.
+    Import heavy libraries inside ``source``, not at registration.
+
+    ``register`` raises ``ValueError`` for a name that is already registered and
+    ``TypeError`` for a ``source`` that is not callable. The hook's return value is
+    ignored.
+    """

@@ -1,0 +1,8 @@
+"""A plugin whose hook implementation has a typo in its name."""
+
+from optuna_rl_sampler.hookspecs import hookimpl
+
+
+@hookimpl
+def register_modles(register):
+    raise AssertionError("never called: the hook name has a typo")

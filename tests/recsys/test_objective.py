@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from optuna_rl_sampler.recsys.baselines import Popularity
+from optuna_rl_sampler.recsys.baselines import PopularityModel
+from optuna_rl_sampler.recsys.metrics import evaluate
+from optuna_rl_sampler.recsys.objective import DEFAULT_EXTRA_METRICS
+from optuna_rl_sampler.recsys.objective import RecsysObjective
+from optuna_rl_sampler.recsys.objective import evaluate_params
+from optuna_rl_sampler.recsys.objective import make_objective
+from optuna_rl_sampler.recsys.synthetic import make_dataset
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return make_dataset("ecommerce", seed=3, n_users=300, n_items=150, n_interactions=4000)
+
+
+@pytest.fixture(scope="module")
+def news():
+    return make_dataset("news", seed=3, n_users=300, n_items=200, n_impressions=800)
+
+
+class Stepwise:
+    """A popularity model trained in ``n_steps`` reported steps with falling values."""
+
+    name = "stepwise"
+
+    def __init__(self, n_steps: int = 5) -> None:
+        self.n_steps = n_steps
+        self.steps_run: list[int] = []
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        return {"x": trial.suggest_float("x", 0.0, 1.0)}
+
+    def default_params(self) -> dict[str, Any]:
+        return {"x": 0.5}
+
+    def fit(self, params, train, valid=None, on_step=None, seed=0) -> PopularityModel:
+        for step in range(self.n_steps):
+            self.steps_run.append(step)
+            if on_step is not None:
+                on_step(step, 1.0 - 0.1 * step)
+        return Popularity().fit(Popularity().default_params(), train)
+
+
+def test_trial_returns_metric_and_sets_user_attrs(shop) -> None:
+    objective = make_objective("popularity", shop, "recall@20", max_valid_queries=40)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(objective, n_trials=3)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert set(attrs) == {
+            "recall@20",
+            *DEFAULT_EXTRA_METRICS,
+            "train_time_s",
+            "eval_time_s",
+            "model_size_bytes",
+        }
+        assert trial.value == attrs["recall@20"]
+        assert all(0.0 <= attrs[m] <= 1.0 for m in DEFAULT_EXTRA_METRICS)
+        assert attrs["model_size_bytes"] == 8 * shop.n_items
+    assert len(objective.valid_queries) == 40
+    assert objective.metrics == ["recall@20", *DEFAULT_EXTRA_METRICS]
+    assert objective.k == 100  # "mrr" has no @k: ranked lists of LIST_LENGTH_WITHOUT_K
+
+
+def test_trial_value_is_the_metric_of_the_fitted_model(shop) -> None:
+    objective = make_objective("popularity", shop, "ndcg@10", extra_metrics=())
+    trial = optuna.trial.FixedTrial({"half_life": 0.5, "use_weight": True})
+    value = objective(trial)
+    model = Popularity().fit({"half_life": 0.5, "use_weight": True}, objective.split.train)
+    queries = objective.valid_queries
+    expected = evaluate(model.recommend(queries, 10), queries, ["ndcg@10"])["ndcg@10"]
+    assert value == pytest.approx(expected)
+    assert objective.k == 10
+
+
+def test_split_and_queries_are_built_once_without_leaks(news) -> None:
+    objective = make_objective("popularity", news, max_valid_queries=50)
+    split = objective.split
+    assert split.train.events["timestamp"].max() <= split.valid.events["timestamp"].min()
+    assert split.valid.events["timestamp"].max() <= split.test.events["timestamp"].min()
+    # Impression data: candidates are the shown items.
+    assert objective.valid_queries.candidates is not None
+    assert len(objective.valid_queries) == 50
+    assert len(objective.test_queries) > 0
+    assert isinstance(objective, RecsysObjective)
+    assert "popularity" in repr(objective)
+
+
+def test_bad_metric_fails_before_any_work() -> None:
+    # data=None: the error must come before the data is touched.
+    with pytest.raises(ValueError, match="Unknown metric 'ndgc@10'.*ndcg"):
+        make_objective("popularity", None, "ndgc@10")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown metric 'precision@5'"):
+        make_objective("popularity", None, extra_metrics=("precision@5",))  # type: ignore[arg-type]
+
+
+def test_unknown_model_lists_registered_ones(shop) -> None:
+    with pytest.raises(ValueError, match="Unknown model 'poplarity'.*popularity"):
+        make_objective("poplarity", shop)
+    with pytest.raises(TypeError, match="registered model name or a ModelFamily"):
+        make_objective(object(), shop)  # type: ignore[arg-type]
+
+
+def test_pruned_trial_stops_training(shop) -> None:
+    family = Stepwise(n_steps=5)
+    objective = make_objective(family, shop, max_valid_queries=50)
+    # Prune as soon as an intermediate value falls below 0.75 (step 3: 0.7).
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.75)
+    )
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.intermediate_values == pytest.approx({0: 1.0, 1: 0.9, 2: 0.8, 3: 0.7})
+    assert family.steps_run == [0, 1, 2, 3]
+
+
+def test_prune_false_reports_but_never_prunes(shop) -> None:
+    family = Stepwise(n_steps=5)
+    objective = make_objective(family, shop, max_valid_queries=50, prune=False)
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.75)
+    )
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert len(trial.intermediate_values) == 5
+
+
+def test_evaluate_params_on_valid_and_test(shop) -> None:
+    objective = make_objective("popularity", shop, max_valid_queries=80)
+    params = Popularity().default_params()
+    on_valid = objective.evaluate_params(params, on="valid")
+    trial_value = objective(optuna.trial.FixedTrial(params))
+    assert on_valid["ndcg@10"] == pytest.approx(trial_value)
+    on_test = objective.evaluate_params(params, on="test")
+    assert set(on_test) == {*objective.metrics, "train_time_s", "model_size_bytes"}
+    one_off = evaluate_params("popularity", shop, params, split=objective.split, on="test")
+    assert one_off["ndcg@10"] == pytest.approx(on_test["ndcg@10"])
+    with pytest.raises(ValueError, match="on must be 'valid' or 'test', got 'train'"):
+        objective.evaluate_params(params, on="train")
+
+
+def test_evaluate_params_of_another_model_on_the_same_queries(shop) -> None:
+    objective = make_objective(Stepwise(), shop, max_valid_queries=80)
+    baseline = objective.evaluate_params(
+        Popularity().default_params(), on="test", model="popularity", metrics=["hitrate@5"]
+    )
+    assert set(baseline) == {"hitrate@5", "train_time_s", "model_size_bytes"}
+    assert 0.0 < baseline["hitrate@5"] <= 1.0
+
+
+def test_popularity_ranks_candidates_and_excludes_seen_items() -> None:
+    from optuna_rl_sampler.recsys.data import Queries
+
+    model = PopularityModel(scores=np.array([5.0, 1.0, 3.0, 3.0, 0.0]))
+    queries = Queries(
+        users=np.array([0, 1, 2]),
+        targets=[np.array([1]), np.array([2]), np.array([4])],
+        candidates=None,
+        exclude=[np.array([0]), np.array([], dtype=np.int64), np.array([0, 2, 3, 1])],
+        timestamps=None,
+        n_items=5,
+    )
+    np.testing.assert_array_equal(model.recommend(queries, 3), [[2, 3, 1], [0, 2, 3], [4, -1, -1]])
+    impressions = Queries(
+        users=np.array([0, 1]),
+        targets=[np.array([1]), np.array([4])],
+        candidates=[np.array([4, 1, 3]), np.array([4])],
+        exclude=None,
+        timestamps=None,
+        n_items=5,
+    )
+    np.testing.assert_array_equal(model.recommend(impressions, 2), [[3, 1], [4, -1]])
+
+
+def test_report_params_covers_both_parts(shop) -> None:
+    family = Stepwise(n_steps=2)
+    objective = make_objective(family, shop, max_valid_queries=60)
+    report = objective.report_params(family.default_params(), metrics=["ndcg@10", "mrr@5"])
+    assert set(report) == {"valid", "test"}
+    for part in ("valid", "test"):
+        assert set(report[part]) == {"ndcg@10", "mrr@5", "train_time_s", "model_size_bytes"}
+    single = objective.evaluate_params(family.default_params(), on="test", metrics=["mrr@5"])
+    assert report["test"]["mrr@5"] == pytest.approx(single["mrr@5"])
+
+
+def test_test_evaluation_refits_on_train_and_valid(shop) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    class Spy(Stepwise):
+        def fit(self, params, train, valid=None, on_step=None, seed=0):
+            seen.append((train.n_interactions, valid is None))
+            return super().fit(params, train, valid, on_step, seed)
+
+    objective = make_objective(Spy(), shop, max_valid_queries=60)
+    split = objective.split
+    objective.evaluate_params({"x": 0.1}, on="valid")
+    objective.evaluate_params({"x": 0.1}, on="test")
+    n_train, n_valid = split.train.n_interactions, split.valid.n_interactions
+    assert seen == [(n_train, False), (n_train + n_valid, True)]
+    assert objective.train_valid.n_interactions == n_train + n_valid
+    # The refit model knows the validation period, so popularity there counts.
+    params = Popularity().default_params()
+    refit = Popularity().fit(params, objective.train_valid)
+    queries = objective.test_queries
+    expected = evaluate(refit.recommend(queries, 100), queries, ["ndcg@10"])["ndcg@10"]
+    got = objective.evaluate_params(params, on="test", model="popularity")["ndcg@10"]
+    assert got == pytest.approx(expected)
