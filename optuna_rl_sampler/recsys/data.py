@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,38 @@ if TYPE_CHECKING:
 
 #: Columns of :attr:`Interactions.events`, in order. ``group`` is -1 where unknown.
 EVENT_COLUMNS = ("user", "item", "weight", "label", "timestamp", "group")
+
+
+def events_frame(
+    user: np.ndarray,
+    item: np.ndarray,
+    *,
+    weight: np.ndarray | float = 1.0,
+    label: np.ndarray | int = 1,
+    timestamp: np.ndarray | int = 0,
+    group: np.ndarray | int = -1,
+) -> pd.DataFrame:
+    """An events table with the columns of :data:`EVENT_COLUMNS` and their dtypes.
+
+    Scalars are broadcast to the length of ``user``; arrays are copied.
+    """
+    import pandas as pd
+
+    n = len(user)
+
+    def col(v: Any, dtype: Any) -> np.ndarray:
+        return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
+
+    return pd.DataFrame(
+        {
+            "user": col(user, np.int64),
+            "item": col(item, np.int64),
+            "weight": col(weight, np.float64),
+            "label": col(label, np.int8),
+            "timestamp": col(timestamp, np.int64),
+            "group": col(group, np.int64),
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
-from optuna_rl_sampler.recsys.data import EVENT_COLUMNS
 from optuna_rl_sampler.recsys.data import Interactions
+from optuna_rl_sampler.recsys.data import events_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -364,35 +364,6 @@ def _codes(values: Any) -> tuple[np.ndarray, list]:
     return codes.astype(np.int64), np.asarray(uniques).tolist()
 
 
-def _events(
-    user: np.ndarray,
-    item: np.ndarray,
-    *,
-    weight: np.ndarray | float = 1.0,
-    label: np.ndarray | int = 1,
-    timestamp: np.ndarray | int = 0,
-    group: np.ndarray | int = -1,
-) -> pd.DataFrame:
-    import pandas as pd
-
-    n = len(user)
-
-    def col(v: Any, dtype: Any) -> np.ndarray:
-        return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
-
-    df = pd.DataFrame(
-        {
-            "user": col(user, np.int64),
-            "item": col(item, np.int64),
-            "weight": col(weight, np.float64),
-            "label": col(label, np.int8),
-            "timestamp": col(timestamp, np.int64),
-            "group": col(group, np.int64),
-        }
-    )
-    return df[list(EVENT_COLUMNS)]
-
-
 _Loaded = tuple["pd.DataFrame", int, int, list, list, dict]
 
 
@@ -401,7 +372,7 @@ def _interaction_table(
 ) -> tuple[pd.DataFrame, int, int, list, list]:
     u, user_ids = _codes(users)
     i, item_ids = _codes(items)
-    return _events(u, i, **event_kwargs), len(user_ids), len(item_ids), user_ids, item_ids
+    return events_frame(u, i, **event_kwargs), len(user_ids), len(item_ids), user_ids, item_ids
 
 
 # --- mind --------------------------------------------------------------------------------
@@ -474,7 +445,7 @@ def _load_mind(path: Path, *, include_history: bool) -> _Loaded:
         all_items = np.concatenate([imp_items, h_items])
         u, user_ids = _codes(all_users)
         i, item_ids = _codes(all_items)
-        events = _events(
+        events = events_frame(
             u,
             i,
             label=np.concatenate([label, np.ones(len(h_items), np.int8)]),
@@ -485,7 +456,7 @@ def _load_mind(path: Path, *, include_history: bool) -> _Loaded:
     else:
         u, user_ids = _codes(imp_users)
         i, item_ids = _codes(imp_items)
-        events = _events(u, i, label=label, timestamp=ts[row], group=impression[row])
+        events = events_frame(u, i, label=label, timestamp=ts[row], group=impression[row])
 
     extra: dict[str, Any] = {"notes": notes}
     npath = folder / "news.tsv"
@@ -690,7 +661,7 @@ def _with_social(
     extra_users = np.setdiff1d(np.concatenate([src, dst]), np.asarray(user_ids, np.int64))
     user_ids = user_ids + extra_users.tolist()
     i, item_ids = _codes(items)
-    events = _events(u, i, weight=weight)
+    events = events_frame(u, i, weight=weight)
     index = pd.Index(np.asarray(user_ids, dtype=np.int64))
     social = pd.DataFrame(
         {

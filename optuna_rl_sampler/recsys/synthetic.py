@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from optuna_rl_sampler.recsys.data import Interactions
+from optuna_rl_sampler.recsys.data import events_frame
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 #: Domains :func:`make_dataset` knows.
 DOMAINS = ("news", "ecommerce", "social")
@@ -164,7 +165,7 @@ def make_news(
     clicked[np.arange(n_impressions), np.argmax(z, axis=1)] = True
 
     frames = [
-        _frame(
+        events_frame(
             users2d.ravel(),
             shown.ravel(),
             label=clicked.ravel().astype(np.int8),
@@ -198,7 +199,7 @@ def make_news(
         order = np.lexsort((h_ts, h_user))
         frames.insert(
             0,
-            _frame(h_user[order], h_item[order], timestamp=np.minimum(h_ts[order], _T0 - 1)),
+            events_frame(h_user[order], h_item[order], timestamp=np.minimum(h_ts[order], _T0 - 1)),
         )
     events = pd.concat(frames, ignore_index=True)
     item_features = pd.DataFrame(
@@ -354,7 +355,7 @@ def make_ecommerce(
         items[e] = item
         hist.append(item)
 
-    events = _frame(ev_user, items, timestamp=ev_ts, group=ev_session)
+    events = events_frame(ev_user, items, timestamp=ev_ts, group=ev_session)
     return Interactions(
         events=events,
         n_users=n_users,
@@ -479,7 +480,7 @@ def make_social(
     affinity = (affinity - affinity.mean()) / (affinity.std() + 1e-12)
     plays = np.floor(np.exp(3.0 + 0.8 * affinity + 0.8 * rng.normal(size=len(items)))) + 1
     ts = rng.integers(_T0, _T0 + 365 * _DAY, size=len(items))
-    events = _frame(users, items, weight=plays, timestamp=ts)
+    events = events_frame(users, items, weight=plays, timestamp=ts)
     user_features = pd.DataFrame(
         {"community": community.astype(np.int64)}, index=pd.RangeIndex(n_users, name="user")
     )
@@ -567,34 +568,6 @@ def make_dataset(domain: str, size: str = "small", seed: int = 0, **knobs: Any) 
 def _zipf(n: int, skew: float) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** skew
     return w / w.sum()
-
-
-def _frame(
-    user: np.ndarray,
-    item: np.ndarray,
-    *,
-    weight: np.ndarray | float = 1.0,
-    label: np.ndarray | int = 1,
-    timestamp: np.ndarray | int = 0,
-    group: np.ndarray | int = -1,
-) -> pd.DataFrame:
-    import pandas as pd
-
-    n = len(user)
-
-    def col(v: Any, dtype: Any) -> np.ndarray:
-        return np.broadcast_to(np.asarray(v, dtype=dtype), (n,)).copy()
-
-    return pd.DataFrame(
-        {
-            "user": col(user, np.int64),
-            "item": col(item, np.int64),
-            "weight": col(weight, np.float64),
-            "label": col(label, np.int8),
-            "timestamp": col(timestamp, np.int64),
-            "group": col(group, np.int64),
-        }
-    )
 
 
 def _cumsum_by_group(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
