@@ -325,9 +325,10 @@ def _read_evidence(
         if t.state == TrialState.RUNNING:
             running.append(t)
         elif t.state == TrialState.COMPLETE:
-            if t.value is not None and not math.isnan(t.value):
+            value = t.values[0] if t.values else math.nan
+            if not math.isnan(value):
                 evidence.append(t)
-                values.append(sign * t.value)
+                values.append(sign * value)
         elif t.intermediate_values:  # PRUNED: worse than every complete trial.
             evidence.append(t)
             values.append(-math.inf)

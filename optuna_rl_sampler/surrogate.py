@@ -30,6 +30,7 @@ __all__ = ["GPPosterior", "fit_gp", "normal_scores", "select_points"]
 
 _LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 _NOISES = (1e-4, 1e-2, 0.1)
+_GRID_POINTS = 80
 _SQRT5 = np.sqrt(5.0)
 
 
@@ -125,6 +126,17 @@ def _factor(kernel: np.ndarray, noise: float) -> np.ndarray | None:
         return None
 
 
+def _grid_subset(y: np.ndarray) -> np.ndarray:
+    n = len(y)
+    if n <= _GRID_POINTS:
+        return np.arange(n)
+    order = np.argsort(-y, kind="stable")
+    top = order[: _GRID_POINTS // 2]
+    rest = np.sort(order[_GRID_POINTS // 2 :])
+    spread = rest[np.linspace(0, len(rest) - 1, _GRID_POINTS - len(top)).astype(int)]
+    return np.sort(np.concatenate([top, spread]))
+
+
 def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) -> GPPosterior:
     """Fit the GP to ``(n, D)`` inputs and standardised values ``y`` (``n >= 1``).
 
@@ -142,7 +154,11 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
     y = np.asarray(y, dtype=float)
     n, dim = x.shape
     scale = np.sqrt(max(dim, 1))
-    sq = _sq_dist(x, x)
+    # Hyperparameters are chosen on at most _GRID_POINTS observations (the best half and
+    # an even spread of the rest); only the chosen setting is factorised on all of them.
+    grid = _grid_subset(y)
+    x_grid, y_grid = x[grid], y[grid]
+    sq = _sq_dist(x_grid, x_grid)
     best: tuple[float, float, float, np.ndarray] | None = None
     for ls in _LENGTH_SCALES:
         kernel = _matern52(sq, ls * scale)
@@ -150,13 +166,18 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
             chol = _factor(kernel, noise)
             if chol is None:
                 continue
-            alpha = cho_solve((chol, True), y, check_finite=False)
-            lml = -0.5 * y @ alpha - np.log(np.diag(chol)).sum()
+            alpha = cho_solve((chol, True), y_grid, check_finite=False)
+            lml = -0.5 * y_grid @ alpha - np.log(np.diag(chol)).sum()
             if best is None or lml > best[0]:
                 best = (lml, ls * scale, noise, chol)
     if best is None:  # pragma: no cover - the largest noise always factorises
         raise np.linalg.LinAlgError("GP kernel matrix is not positive definite")
     _, length_scale, noise, chol = best
+    if len(grid) < n:
+        chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
+        if chol is None:  # pragma: no cover - fall back to the largest noise
+            noise = _NOISES[-1]
+            chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
     if x_pending is not None and len(x_pending) > 0:
         post = GPPosterior(x, chol, cho_solve((chol, True), y), length_scale, noise)
         fantasy, _ = post.predict(x_pending)

@@ -113,3 +113,13 @@ def test_features_without_observations():
     )
     assert np.all(np.isfinite(st.features))
     np.testing.assert_allclose(st.std, 1.0)
+
+
+def test_gp_on_many_points_picks_hyperparameters_on_a_subset_and_fits_all():
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 2))
+    y = normal_scores(-((x - 0.3) ** 2).sum(1))
+    gp = fit_gp(x, y)
+    assert gp.x.shape == (300, 2)
+    mean, _ = gp.predict(x[:20])
+    assert np.corrcoef(mean, y[:20])[0, 1] > 0.99
