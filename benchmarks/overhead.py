@@ -42,6 +42,7 @@ from benchmarks.harness import SCHEMA_VERSION
 from benchmarks.harness import SamplerFactory
 from benchmarks.harness import environment
 from benchmarks.harness import init_worker
+from benchmarks.harness import register_sampler
 from benchmarks.harness import resolve_samplers
 from benchmarks.harness import single_thread_env
 from benchmarks.harness import write_json
@@ -74,6 +75,29 @@ def history(dim: int, n_trials: int) -> list[optuna.trial.FrozenTrial]:
         )
         for x in points
     ]
+
+
+def make_rl_with_sources(seed: int) -> optuna.samplers.BaseSampler:
+    """RLSampler with 5 source studies of 200 trials each (name ``rl-5x200``).
+
+    The sources cover ``x0 .. x19`` in [-5, 5] (so every dimension here matches them) with
+    shifted Rosenbrock values; this measures what transfer adds to a proposal.
+    """
+    from optuna_rl_sampler import RLSampler
+    from optuna_rl_sampler import SourceStudy
+
+    space = search_space(20)
+    sources = []
+    for k in range(5):
+        rng = np.random.default_rng(HISTORY_SEED + 100 + k)
+        points = rng.uniform(-5.0, 5.0, size=(200, 20))
+        values = np.array([-rosenbrock(x - 0.3 * k) for x in points])
+        params = tuple({f"x{i}": float(x[i]) for i in range(20)} for x in points)
+        sources.append(SourceStudy(f"rosenbrock-shift{k}", space, params, values))
+    return RLSampler(seed=seed, source_studies=sources)
+
+
+register_sampler("rl-5x200", make_rl_with_sources, replace=True)
 
 
 def _maxrss_mb() -> float:

@@ -10,7 +10,7 @@ from typing import Any
 
 from optuna_rl_sampler._version import __version__
 
-__all__ = ["RLSampler", "__version__"]
+__all__ = ["RLSampler", "SourceStudy", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from optuna_rl_sampler.sampler import RLSampler
 
         return RLSampler
+    if name == "SourceStudy":
+        from optuna_rl_sampler.sources import SourceStudy
+
+        return SourceStudy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,8 @@ Sub-commands:
 * ``optuna-rl pretrain --out PATH``: meta-train the generic policy from scratch (PPO on
   synthetic tasks) and write ``PATH`` (safetensors), its JSON card, the training
   curve as JSON and as a PNG plot;
+* ``optuna-rl finetune --storage URL --out PATH``: continue meta-training from the
+  shipped weights on your own past studies (bounded time, progress bar);
 * ``optuna-rl weights [PATH]``: validate a weights file and print its card;
 * ``optuna-rl evaluate [PATH]``: compare weights with uniform, EI-greedy and UCB-greedy
   policies on held-out synthetic tasks;
@@ -40,6 +42,89 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune_sources(args: argparse.Namespace) -> list:
+    """The user's past studies, from a storage, a corpus Parquet or a sources file."""
+    from optuna_rl_sampler.sources import SourceStudy
+    from optuna_rl_sampler.sources import load_sources_json
+
+    given = [x for x in (args.storage, args.corpus, args.sources) if x is not None]
+    if len(given) != 1:
+        raise ValueError(
+            "pass exactly one of --storage URL, --corpus PARQUET or --sources FILE "
+            f"(got {len(given)})."
+        )
+    if args.storage is not None:
+        import optuna
+
+        names = args.study or optuna.get_all_study_names(storage=args.storage)
+        sources = []
+        for name in names:
+            study = optuna.load_study(study_name=name, storage=args.storage)
+            if len(study.directions) != 1:
+                print(f"optuna-rl: skipping multi-objective study {name!r}", file=sys.stderr)
+                continue
+            sources.append(SourceStudy.from_study(study))
+    elif args.corpus is not None:
+        from optuna_rl_sampler.corpus import read_parquet
+        from optuna_rl_sampler.corpus import to_sources
+
+        sources = to_sources(read_parquet(args.corpus))
+        if args.study:
+            sources = [s for s in sources if s.name in set(args.study)]
+    else:
+        sources = load_sources_json(args.sources)
+    usable = [s for s in sources if len(s) >= 5]
+    if not usable:
+        raise ValueError(
+            f"found {len(sources)} studies but none with at least 5 complete trials; "
+            "fine-tuning needs finished past studies."
+        )
+    return usable
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.training.ppo import PPOConfig
+    from optuna_rl_sampler.training.ppo import train
+
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {args.minutes}.")
+    sources = _finetune_sources(args)
+    cfg = PPOConfig(
+        seed=args.seed,
+        workers=args.workers,
+        iterations=args.iterations,
+        episodes_per_iteration=args.episodes_per_iteration,
+        learning_rate=args.learning_rate,
+        corpus_prob=args.corpus_share,
+        init_weights=args.init or "default",
+        max_minutes=args.minutes,
+    )
+    print(
+        f"optuna-rl: fine-tuning on {len(sources)} studies "
+        f"({sum(len(s) for s in sources)} trials) for at most {args.minutes:g} minutes",
+        file=sys.stderr,
+    )
+    card = train(
+        cfg,
+        args.out,
+        progress=not args.quiet,
+        plot=not args.no_plot,
+        name=args.name,
+        corpus=sources,
+    )
+    print(
+        json.dumps(
+            {
+                "weights": str(args.out),
+                **card["final"],
+                "iterations": card["iterations_done"],
+                "train_time_s": card["train_time_s"],
+            }
+        )
+    )
+    return 0
+
+
 def _weights(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.policy import load_weights
 
@@ -58,9 +143,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     policies = [
         PolicySpec(weights.name, weights),
         PolicySpec(f"{weights.name} (greedy)", weights, greedy=True),
-        *baseline_policies(),
+        *baseline_policies(with_prior=args.sources is not None),
     ]
-    results = evaluate_policies(policies, n_tasks=args.tasks, budget=args.budget)
+    results = evaluate_policies(
+        policies, n_tasks=args.tasks, budget=args.budget, sources=args.sources
+    )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -70,6 +157,183 @@ def _data_stats(args: argparse.Namespace) -> int:
 
     print(json.dumps(dataset_stats(args.path, format=args.format)))
     return 0
+
+
+# --- corpus of past studies (optuna-rl corpus ...) ---------------------------------------
+
+
+def _corpus_collect(args: argparse.Namespace) -> int:
+    import logging
+
+    from optuna_rl_sampler.corpus import collect
+    from optuna_rl_sampler.corpus import stats as corpus_stats
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("optuna_rl_sampler.corpus").setLevel(logging.INFO)
+    options = {}
+    for item in args.model_option:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-option {item!r} is not KEY=VALUE (JSON value).")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    study = collect(
+        args.model,
+        args.data,
+        storage=args.storage,
+        study_name=args.study_name,
+        trials=args.trials,
+        sampler=args.sampler,
+        metric=args.metric,
+        workers=args.workers,
+        seed=args.seed,
+        format=args.format,
+        max_users=args.max_users,
+        max_events_per_user=args.max_events_per_user,
+        max_valid_queries=args.max_valid_queries,
+        model_options=options,
+        progress=not args.no_progress,
+    )
+    from optuna_rl_sampler.corpus import read_studies
+
+    print(json.dumps(corpus_stats(read_studies(study))[0]))
+    return 0
+
+
+def _corpus_export(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.corpus import read_studies
+    from optuna_rl_sampler.corpus import stats as corpus_stats
+    from optuna_rl_sampler.corpus import to_sources
+    from optuna_rl_sampler.corpus import write_parquet
+
+    table = read_studies(args.storage, study_names=args.study or None)
+    write_parquet(table, args.out)
+    summary = {"out": str(args.out), "studies": len(corpus_stats(table)), "rows": len(table)}
+    if args.sources_out is not None:
+        from optuna_rl_sampler.sources import save_sources_json
+
+        sources = to_sources(table)
+        save_sources_json(sources, args.sources_out)
+        summary["sources_out"] = str(args.sources_out)
+        summary["sources"] = len(sources)
+    print(json.dumps(summary))
+    return 0
+
+
+def _corpus_stats(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.corpus import _load_table
+    from optuna_rl_sampler.corpus import stats as corpus_stats
+
+    print(json.dumps(corpus_stats(_load_table(args.source)), indent=2))
+    return 0
+
+
+def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
+    corpus = sub.add_parser(
+        "corpus",
+        help="collect, export and summarise a corpus of past studies",
+        description="The corpus of past studies: space-filling sweeps of a model family on a "
+        "dataset (collect), one compact Parquet table of many studies (export), and a "
+        "summary per study (stats).",
+    )
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
+
+    p = corpus_sub.add_parser(
+        "collect",
+        help="sweep one model on one dataset into a study (resumable)",
+        description="Run a Sobol (or random) sweep of a model family's search space on a "
+        "dataset until the study holds --trials COMPLETE trials. Rerunning the same command "
+        "resumes; trials left RUNNING by a killed run are marked FAIL.",
+    )
+    p.add_argument("--model", required=True, help="registered model, e.g. lightgbm-ranker")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="dataset folder, or synthetic:DOMAIN[:knob=value,...] (size= and seed= pick "
+        "the preset and generator seed)",
+    )
+    p.add_argument("--format", default=None, help="format of a dataset folder (default: detect)")
+    p.add_argument(
+        "--trials", type=int, default=150, help="COMPLETE trials to reach (default: 150)"
+    )
+    p.add_argument(
+        "--sampler",
+        choices=("sobol", "random"),
+        default="sobol",
+        help="scrambled Sobol (QMC) or uniform random (default: sobol)",
+    )
+    p.add_argument(
+        "--storage",
+        default="sqlite:///corpus.db",
+        help="RDB URL or journal file (FILE.log, journal:FILE) (default: sqlite:///corpus.db)",
+    )
+    p.add_argument(
+        "--study-name",
+        default=None,
+        help="study name (default: MODEL/DATASET/SAMPLER-seedSEED); an existing one resumes",
+    )
+    p.add_argument("--metric", default="ndcg@10", help="metric to maximise (default: ndcg@10)")
+    p.add_argument("--workers", type=int, default=1, help="processes on the storage (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    p.add_argument(
+        "--max-users",
+        type=int,
+        default=None,
+        help="keep at most this many users, drawn with --seed (default: all)",
+    )
+    p.add_argument(
+        "--max-events-per-user",
+        type=int,
+        default=None,
+        help="keep each user's latest this many events (default: all)",
+    )
+    p.add_argument(
+        "--max-valid-queries",
+        type=int,
+        default=500,
+        help="validation queries per trial, drawn with --seed (default: 500)",
+    )
+    p.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model constructor option, VALUE as JSON (repeatable), e.g. max_train_queries=1000",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_corpus_collect)
+
+    p = corpus_sub.add_parser(
+        "export",
+        help="write the studies of a storage as one Parquet table",
+        description="Read studies from a storage into the corpus table and write it as "
+        "Parquet; optionally also as source studies (gzipped JSON) for RLSampler.",
+    )
+    p.add_argument("--storage", required=True, help="RDB URL or journal file to read")
+    p.add_argument(
+        "--study",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="study to export (repeatable; default: every study)",
+    )
+    p.add_argument("--out", required=True, help="Parquet file to write")
+    p.add_argument(
+        "--sources-out",
+        default=None,
+        help="also write the source studies here (.sources.json.gz; default: no)",
+    )
+    p.set_defaults(func=_corpus_export)
+
+    p = corpus_sub.add_parser(
+        "stats",
+        help="print a summary per study as JSON",
+        description="Summarise each study of a corpus Parquet file or a storage.",
+    )
+    p.add_argument("source", help="corpus .parquet file, RDB URL or journal file")
+    p.set_defaults(func=_corpus_stats)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +362,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_pretrain)
 
+    p = sub.add_parser(
+        "finetune",
+        help="continue meta-training on your own past studies",
+        description="Continue meta-training the policy (PPO) from the shipped weights on "
+        "your own past studies: each episode optimises a GP surrogate of one of your "
+        "studies with the others as its source studies (and, for the rest, the synthetic "
+        "tasks of pretraining, so the policy stays sound elsewhere). Bounded by --minutes "
+        "(10 by default, on --workers CPU processes). Writes a weights file and its card; "
+        "load them with RLSampler(meta_model=PATH).",
+    )
+    src = p.add_argument_group("past studies (exactly one)")
+    src.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///past.db")
+    src.add_argument("--corpus", help="corpus Parquet written by `optuna-rl corpus export`")
+    src.add_argument("--sources", help="source studies JSON (.json or .json.gz)")
+    p.add_argument(
+        "--study", action="append", default=[], help="study name to use (repeatable; default: all)"
+    )
+    p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    p.add_argument("--init", default=None, help="weights to start from (default: shipped)")
+    p.add_argument("--minutes", type=float, default=10.0, help="time limit (default 10)")
+    p.add_argument("--iterations", type=int, default=200, help="most PPO iterations (default 200)")
+    p.add_argument(
+        "--episodes-per-iteration", type=int, default=16, help="episodes per iteration (16)"
+    )
+    p.add_argument(
+        "--corpus-share",
+        type=float,
+        default=0.7,
+        help="share of episodes on your studies; the rest are synthetic (default 0.7)",
+    )
+    p.add_argument("--learning-rate", type=float, default=3e-4, help="Adam step (3e-4)")
+    p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
+    p.add_argument("--name", default="finetuned", help="name recorded in the card")
+    p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_finetune)
+
     p = sub.add_parser("weights", help="validate a weights file and print its card")
     p.add_argument("path", nargs="?", default=None, help="weights file (default: shipped)")
     p.set_defaults(func=_weights)
@@ -109,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=None, help="weights file (default: shipped)")
     p.add_argument("--tasks", type=int, default=60, help="number of tasks (default 60)")
     p.add_argument("--budget", type=int, default=40, help="evaluations per task (default 40)")
+    p.add_argument(
+        "--sources",
+        choices=["related", "unrelated", "misleading"],
+        default=None,
+        help="give every task two synthetic source studies of this kind (default: none)",
+    )
     p.set_defaults(func=_evaluate)
 
     data = sub.add_parser("data", help="recommender dataset tools")
@@ -117,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="dataset format (default: detect)")
     p.add_argument("path", help="dataset folder")
     p.set_defaults(func=_data_stats)
+
+    _add_corpus_parser(sub)
     return parser
 
 

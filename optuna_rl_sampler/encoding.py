@@ -198,6 +198,11 @@ class SearchSpaceEncoder:
         self._n_bins = np.array([p.n_bins for p in self._params], dtype=int)
 
     @property
+    def search_space(self) -> dict[str, BaseDistribution]:
+        """The encoded search space (parameter name -> distribution), in order."""
+        return {p.name: p.dist for p in self._params}
+
+    @property
     def n_params(self) -> int:
         """Number of parameters (dimension of the cube)."""
         return len(self._params)

@@ -18,11 +18,18 @@ Features, all bounded to about ``[-1, 1]``:
 * ``progress``: trials so far over the budget; ``log_n_obs``, ``log_n_params``: size of
   the evidence and of the space;
 * ``source_*``: one-hot candidate source (see :mod:`optuna_rl_sampler.candidates`);
-* ``prior_score``, ``has_prior``: the meta-prior's expected quality of the candidate
-  (0 and 0 when no prior is loaded).
+* ``prior_score``: the meta-prior's expected quality of the candidate (the
+  weight-averaged prediction of the source studies, see :mod:`optuna_rl_sampler.meta_prior`);
+  ``prior_rel``: the same relative to the best candidate of the set; ``prior_weight``:
+  how much weight the sources have earned by ranking this study's trials (all three 0
+  without sources).
+
+The surrogate is fitted by the caller (:mod:`optuna_rl_sampler.proposal`); this module
+only turns its posterior and the distances into the named columns.
 
 SHAPES:
     candidates: (N, D) embedded candidate points
+    mean, std:  (N,) surrogate posterior at the candidates
     observed: (n, D) embedded evaluated points, scores: (n,)
     pending: (p, D)
     features: (N, F) with F = len(FEATURE_NAMES)
@@ -35,7 +42,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from optuna_rl_sampler.candidates import SOURCES
-from optuna_rl_sampler.surrogate import fit_gp
 
 __all__ = ["FEATURE_NAMES", "StateFeatures", "candidate_features", "log_expected_improvement"]
 
@@ -55,7 +61,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_n_params",
     *(f"source_{s}" for s in SOURCES),
     "prior_score",
-    "has_prior",
+    "prior_rel",
+    "prior_weight",
 )
 N_FEATURES = len(FEATURE_NAMES)
 _LOG_2PI_HALF = 0.5 * np.log(2.0 * np.pi)
@@ -106,60 +113,67 @@ def candidate_features(
     observed: np.ndarray,
     scores: np.ndarray,
     *,
+    mean: np.ndarray,
+    std: np.ndarray,
     pending: np.ndarray | None = None,
     progress: float,
     n_params: int,
     prior_score: np.ndarray | None = None,
+    prior_weight: float = 0.0,
 ) -> StateFeatures:
-    """Compute the ``(N, F)`` feature matrix for a candidate set.
+    """Compute the ``(N, F)`` feature matrix for a candidate set, column by name.
 
     Args:
         candidates: ``(N, D)`` embedded candidates.
         source: ``(N,)`` source index of each candidate (into ``SOURCES``).
         observed: ``(n, D)`` embedded evaluated points; may be empty.
         scores: ``(n,)`` their normal scores, higher is better.
+        mean: ``(N,)`` surrogate posterior mean at the candidates (0 with no evidence).
+        std: ``(N,)`` surrogate posterior standard deviation (1 with no evidence).
         pending: ``(p, D)`` embedded points of running trials, or ``None``.
         progress: Trials so far divided by the budget, in ``[0, 1]``.
         n_params: Number of parameters ``P`` (distances are divided by ``sqrt(P)``).
-        prior_score: ``(N,)`` meta-prior scores in ``[-1, 1]``, or ``None``.
+        prior_score: ``(N,)`` meta-prior scores in normal-score units, or ``None``.
+        prior_weight: Total weight of the source studies, in ``[0, 1]``.
     """
     n_cand = len(candidates)
     pending = np.zeros((0, candidates.shape[1])) if pending is None else pending
     norm = np.sqrt(max(n_params, 1))
-    if len(observed) > 0:
-        gp = fit_gp(observed, scores, pending)
-        mean, std = gp.predict(candidates)
-        best = float(scores.max())
-        incumbent = observed[int(np.argmax(scores))][None, :]
+    finite = np.isfinite(scores)
+    if finite.any():
+        best = float(scores[finite].max())
+        incumbent = observed[int(np.argmax(np.where(finite, scores, -np.inf)))][None, :]
         dist_inc = _min_dist(candidates, incumbent) / norm
     else:
-        mean, std = np.zeros(n_cand), np.ones(n_cand)
         best = 0.0
         dist_inc = np.ones(n_cand)
     z = (mean - best) / std
     log_ei = log_expected_improvement(z, std)
-    log_ei_rel = 1.0 + np.clip(log_ei - log_ei.max(), -10.0, 0.0) / 10.0
     dist_obs = _min_dist(candidates, observed) / norm
-    dist_pend = _min_dist(candidates, pending) / norm
-    feats = np.empty((n_cand, N_FEATURES))
-    feats[:, 0] = np.clip(mean, -3.0, 3.0) / 3.0
-    feats[:, 1] = np.clip(std, 0.0, 1.0)
-    feats[:, 2] = np.clip(z, -5.0, 5.0) / 5.0
-    feats[:, 3] = log_ei_rel
-    feats[:, 4] = _relative(mean)
-    feats[:, 5] = _relative(mean + 2.0 * std)
-    feats[:, 6] = np.minimum(dist_obs, 1.0)
-    feats[:, 7] = np.minimum(dist_pend, 1.0)
-    feats[:, 8] = np.minimum(dist_inc, 1.0)
-    feats[:, 9] = (dist_obs < 1e-9).astype(float)
-    feats[:, 10] = float(np.clip(progress, 0.0, 1.0))
-    feats[:, 11] = np.log1p(len(observed)) / np.log1p(1000.0)
-    feats[:, 12] = np.log1p(n_params) / np.log1p(100.0)
-    feats[:, 13 : 13 + len(SOURCES)] = np.eye(len(SOURCES))[source]
-    if prior_score is None:
-        feats[:, -2] = 0.0
-        feats[:, -1] = 0.0
+    ones = np.ones(n_cand)
+    cols: dict[str, np.ndarray] = {
+        "mean": np.clip(mean, -3.0, 3.0) / 3.0,
+        "std": np.clip(std, 0.0, 1.0),
+        "z_improve": np.clip(z, -5.0, 5.0) / 5.0,
+        "log_ei_rel": 1.0 + np.clip(log_ei - log_ei.max(), -10.0, 0.0) / 10.0,
+        "mean_rel": _relative(mean),
+        "ucb_rel": _relative(mean + 2.0 * std),
+        "dist_obs": np.minimum(dist_obs, 1.0),
+        "dist_pending": np.minimum(_min_dist(candidates, pending) / norm, 1.0),
+        "dist_incumbent": np.minimum(dist_inc, 1.0),
+        "is_duplicate": (dist_obs < 1e-9).astype(float),
+        "progress": float(np.clip(progress, 0.0, 1.0)) * ones,
+        "log_n_obs": np.log1p(len(observed)) / np.log1p(1000.0) * ones,
+        "log_n_params": np.log1p(n_params) / np.log1p(100.0) * ones,
+    }
+    one_hot = np.eye(len(SOURCES))[source]
+    for k, name in enumerate(SOURCES):
+        cols[f"source_{name}"] = one_hot[:, k]
+    if prior_score is None or prior_weight <= 0.0:
+        cols["prior_score"] = cols["prior_rel"] = cols["prior_weight"] = np.zeros(n_cand)
     else:
-        feats[:, -2] = np.clip(prior_score, -1.0, 1.0)
-        feats[:, -1] = 1.0
+        cols["prior_score"] = np.clip(prior_score, -3.0, 3.0) / 3.0
+        cols["prior_rel"] = _relative(prior_score)
+        cols["prior_weight"] = float(np.clip(prior_weight, 0.0, 1.0)) * ones
+    feats = np.column_stack([cols[name] for name in FEATURE_NAMES])
     return StateFeatures(feats, mean, std)

@@ -36,11 +36,13 @@ __all__ = [
     "WeightsError",
     "default_weights_path",
     "load_weights",
+    "remap_features",
     "save_weights",
 ]
 
 #: Version of the weights file layout; bumped when tensor names or features change.
-FORMAT_VERSION = 1
+#: Version 2: ``has_prior`` became ``prior_weight`` and ``prior_rel`` was added.
+FORMAT_VERSION = 2
 #: Tensors of the scoring network, in torch ``nn.Linear`` layout ``(out, in)``.
 SCORE_TENSORS = (
     "score.0.weight",
@@ -194,3 +196,33 @@ def save_weights(
     card_file = card_path(path)
     card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path, card_file
+
+
+def remap_features(
+    tensors: dict[str, np.ndarray], schema: list[str] | tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Adapt tensors trained on feature list ``schema`` to this package's features.
+
+    The first layers (``score.0.weight`` and, if present, ``value.0.weight``, whose
+    input is the mean and the max of the features) are re-indexed by feature *name*;
+    features the old schema lacks get zero input weights, so the network's output is
+    unchanged wherever those features are 0 (e.g. no source studies). Used to warm-start
+    meta-training from older weights.
+    """
+    old = {name: i for i, name in enumerate(schema)}
+    out = dict(tensors)
+    n_old, n_new = len(schema), len(FEATURE_NAMES)
+
+    def remap(w: np.ndarray) -> np.ndarray:
+        new = np.zeros((w.shape[0], n_new), dtype=w.dtype)
+        for j, name in enumerate(FEATURE_NAMES):
+            if name in old:
+                new[:, j] = w[:, old[name]]
+        return new
+
+    out["score.0.weight"] = remap(tensors["score.0.weight"])
+    if "value.0.weight" in tensors:
+        w = tensors["value.0.weight"]
+        if w.shape[1] == 2 * n_old:
+            out["value.0.weight"] = np.hstack([remap(w[:, :n_old]), remap(w[:, n_old:])])
+    return out

@@ -6,12 +6,12 @@ call of :meth:`RLSampler.sample_relative` reads the study from storage and runs:
 1. **evidence**: COMPLETE trials (and PRUNED ones, see below) of the current search
    space are encoded to the unit cube; their values become direction-aware normal
    scores; RUNNING trials become pending points;
-2. **candidates**: Sobol points, local moves around the incumbents and (when a
-   meta-prior is loaded) prior configurations;
-3. **features**: a GP fitted to the study scores every candidate, and the features of
-   :mod:`optuna_rl_sampler.features` describe it to the policy;
-4. **policy**: the pretrained network gives ``pi(a|s) = softmax(scores)`` over the
-   candidates; one is drawn with the trial's own random stream and decoded.
+2. **proposal**: :func:`optuna_rl_sampler.proposal.propose`, the one proposal step
+   shared with meta-training: a GP on the study, the meta-prior of the source studies
+   (weighted by how well they rank this study's trials), candidates (Sobol, local
+   moves, prior configurations), their features, and ``pi(a|s) = softmax(scores)``;
+   one candidate is drawn with the trial's own random stream;
+3. **reasons**: the choice is decoded and its reasons written to the trial.
 
 Nothing but the loaded weights lives on the sampler object, so any number of processes
 sharing one storage propose correctly.
@@ -38,14 +38,14 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
-from optuna_rl_sampler.candidates import SOURCES
-from optuna_rl_sampler.candidates import generate_candidates
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
-from optuna_rl_sampler.features import candidate_features
+from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.proposal import propose
+from optuna_rl_sampler.sources import SourceStudy
+from optuna_rl_sampler.sources import load_builtin_sources
 from optuna_rl_sampler.surrogate import normal_scores
-from optuna_rl_sampler.surrogate import select_points
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -56,8 +56,10 @@ _logger = optuna.logging.get_logger(__name__)
 
 #: Trial system attribute holding the sampler's reasons for a proposal.
 REASON_KEY = "rl_sampler:reason"
-_N_INCUMBENTS = 5
 _ASSUMED_BUDGET = 100
+#: Built-in sources apply only to a study whose space they cover this well (both ways).
+_AUTO_MATCH_SHARE = 0.75
+_PRIOR_CACHE_SIZE = 8
 
 
 class RLSampler(BaseSampler):
@@ -81,13 +83,24 @@ class RLSampler(BaseSampler):
     parallel workers spread out. Parameters outside the intersection search space
     (dynamic or conditional ones) are sampled by ``independent_sampler``.
 
+    With source studies (past studies of a related task) a meta-prior
+    (:mod:`optuna_rl_sampler.meta_prior`) maps their configurations into the new search
+    space by parameter name, scores every candidate by what the sources predict, offers
+    their best configurations as candidates, and weights each source by how well it
+    ranks the new study's own trials (RGPE's ranking loss), so a misleading source
+    loses its say as evidence arrives. The policy sees the prior's score and weight as
+    features and was meta-trained on episodes with related, unrelated and misleading
+    sources, so it learned how far to trust them.
+
     The reasons for each proposal (candidate source, GP mean and standard deviation,
-    policy probability, weights name) are stored in the trial's system attribute
-    ``"rl_sampler:reason"``.
+    policy probability, weights name, and the sources with their weights) are stored in
+    the trial's system attribute ``"rl_sampler:reason"``.
 
     Example:
 
         .. testcode::
+
+            import math
 
             import optuna
             from optuna_rl_sampler import RLSampler
@@ -122,6 +135,15 @@ class RLSampler(BaseSampler):
             policy.
         max_observations: Most trials the surrogate conditions on (the best half and a
             random sample of the rest), which bounds the cost per proposal.
+        source_studies: Past studies to transfer from. ``"auto"`` (the default) uses the
+            corpus of recommender tuning studies shipped with the package, but only for
+            a study whose search space and a past study's cover each other for at
+            least 75% of their parameters (by name and kind), e.g. the built-in
+            ``lightgbm-ranker`` and ``two-tower`` families; any other study runs without
+            transfer. A list of :class:`optuna.study.Study` (from any storage; read
+            once, here) or :class:`~optuna_rl_sampler.sources.SourceStudy` records
+            transfers from those; explicit sources also seed the first trials with
+            their best configurations. ``None`` or ``"none"`` turns transfer off.
         constraints_func: Not supported yet; passing a function raises ``ValueError``.
 
     Raises:
@@ -142,6 +164,7 @@ class RLSampler(BaseSampler):
         budget: int | None = None,
         greedy: bool = False,
         max_observations: int = 200,
+        source_studies: Sequence[Study | SourceStudy] | str | None = "auto",
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
         if constraints_func is not None:
@@ -171,6 +194,10 @@ class RLSampler(BaseSampler):
         self._max_observations = max_observations
         self._weights: PolicyWeights = load_weights(meta_model)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._auto_sources = isinstance(source_studies, str)
+        self._sources: list[SourceStudy] = _read_sources(source_studies)
+        self._prior_cache: dict[tuple, MetaPrior] = {}
+        self._ranking: list[tuple[int, int]] | None = None
 
     @property
     def weights(self) -> PolicyWeights:
@@ -219,8 +246,22 @@ class RLSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         self._raise_if_unsupported(study)
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete and not param_distribution.single():
+            startup = self._startup_value(study, trial, param_name, param_distribution)
+            if startup is not None:
+                value, source_name = startup
+                study._storage.set_trial_system_attr(
+                    trial._trial_id,
+                    REASON_KEY,
+                    {
+                        "source": "prior-startup",
+                        "from": source_name,
+                        "weights": self._weights.name,
+                    },
+                )
+                return value
         if self._warn_independent_sampling and not param_distribution.single():
-            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if len(complete) >= self._n_startup_trials:
                 _logger.warning(
                     f"The parameter {param_name!r} in trial#{trial.number} is sampled "
@@ -262,48 +303,84 @@ class RLSampler(BaseSampler):
         points, values, pending = _read_evidence(study, trial, encoder)
         if len(values) < self._n_startup_trials:
             return {}
-        rng = np.random.default_rng([self._seed, trial.number])
-        scores = normal_scores(values)
-        keep = select_points(scores, self._max_observations, rng)
-        points, scores = points[keep], scores[keep]
-
-        incumbents = points[np.argsort(-scores, kind="stable")[:_N_INCUMBENTS]]
-        cands = generate_candidates(
-            self._n_candidates,
-            encoder.n_params,
-            rng,
-            incumbents=incumbents,
-            is_categorical=encoder.is_categorical,
-        )
-        cand_points = encoder.snap(cands.points)
-        state = candidate_features(
-            encoder.embed(cand_points),
-            cands.source,
-            encoder.embed(points),
-            scores,
-            pending=encoder.embed(pending) if len(pending) else None,
+        proposal = propose(
+            encoder,
+            points,
+            values,
+            pending,
+            weights=self._weights,
+            rng=np.random.default_rng([self._seed, trial.number]),
             progress=len(values) / self._budget,
-            n_params=encoder.n_params,
+            n_candidates=self._n_candidates,
+            max_observations=self._max_observations,
+            prior=self._meta_prior(search_space),
+            greedy=self._greedy,
         )
-        probs = self._weights.probabilities(state.features)
-        if self._greedy:
-            choice = int(np.argmax(probs))
-        else:
-            choice = int(rng.choice(len(probs), p=probs))
-        params = encoder.decode(cand_points[choice])
-        reason = {
-            "source": SOURCES[int(cands.source[choice])],
-            "gp_mean": round(float(state.mean[choice]), 4),
-            "gp_std": round(float(state.std[choice]), 4),
-            "probability": round(float(probs[choice]), 4),
-            "probability_rank": int((probs > probs[choice]).sum()) + 1,
-            "n_candidates": len(probs),
-            "n_observed": int(len(values)),
-            "n_pending": int(len(pending)),
-            "weights": self._weights.name,
-        }
-        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
-        return params
+        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, proposal.reason)
+        return encoder.decode(proposal.point)
+
+    # -- transfer -------------------------------------------------------------------
+
+    @property
+    def source_studies(self) -> list[SourceStudy]:
+        """The past studies this sampler transfers from (empty without transfer)."""
+        return list(self._sources)
+
+    def _meta_prior(self, search_space: dict[str, BaseDistribution]) -> MetaPrior | None:
+        """The sources matched to ``search_space``, built once per search space.
+
+        The cache holds only a function of the constructor's sources and the search
+        space, never anything read from the study, so it is correct in every process.
+        """
+        if not self._sources:
+            return None
+        key = tuple(sorted((k, repr(v)) for k, v in search_space.items()))
+        prior = self._prior_cache.get(key)
+        if prior is None:
+            share = _AUTO_MATCH_SHARE if self._auto_sources else None
+            prior = MetaPrior(self._sources, search_space, family_share=share)
+            if len(self._prior_cache) >= _PRIOR_CACHE_SIZE:
+                self._prior_cache.pop(next(iter(self._prior_cache)))
+            self._prior_cache[key] = prior
+        return prior if len(prior) else None
+
+    def _startup_value(
+        self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
+    ) -> tuple[Any, str] | None:
+        """Value of ``name`` in the best past configuration for a startup trial.
+
+        Startup trial ``k`` takes the ``k``-th best configuration (by normal score within
+        its source) among the explicit sources that know the parameter and hold a value
+        that fits ``dist``. Built-in sources are not used here: before the first trial
+        completes the study's search space is unknown, so whether they fit is too.
+        """
+        if self._auto_sources or not self._sources:
+            return None
+        ranked = self._startup_ranking()
+        if not ranked:
+            return None
+        start = trial.number % len(ranked)
+        for k in range(len(ranked)):
+            src, row = ranked[(start + k) % len(ranked)]
+            params = self._sources[src].params[row]
+            if name in params:
+                value = params[name]
+                try:
+                    if dist._contains(dist.to_internal_repr(value)):
+                        return value, self._sources[src].name
+                except (ValueError, TypeError):
+                    continue
+        return None
+
+    def _startup_ranking(self) -> list[tuple[int, int]]:
+        if self._ranking is None:
+            entries = []
+            for i, src in enumerate(self._sources):
+                for row, score in enumerate(normal_scores(src.values)):
+                    entries.append((-float(score), i, row))
+            entries.sort()
+            self._ranking = [(i, row) for _, i, row in entries]
+        return self._ranking
 
 
 def _read_evidence(
@@ -335,3 +412,36 @@ def _read_evidence(
     points, ok = encoder.encode_many([t.params for t in evidence])
     pending, ok_pending = encoder.encode_many([t.params for t in running])
     return points[ok], np.array(values, dtype=float)[ok], pending[ok_pending]
+
+
+def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[SourceStudy]:
+    """Turn the ``source_studies`` argument into source studies (read once)."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        if spec == "auto":
+            return load_builtin_sources()
+        if spec == "none":
+            return []
+        raise ValueError(
+            f"source_studies must be 'auto', 'none', None or a list of studies, got {spec!r}."
+        )
+    if isinstance(spec, (SourceStudy, optuna.Study)):
+        spec = [spec]
+    out: list[SourceStudy] = []
+    for i, item in enumerate(spec):
+        if isinstance(item, SourceStudy):
+            out.append(item)
+        elif isinstance(item, optuna.Study):
+            out.append(SourceStudy.from_study(item))
+        else:
+            raise ValueError(
+                f"source_studies[{i}] is a {type(item).__name__}; pass optuna.Study objects "
+                "(e.g. optuna.load_study(...)) or optuna_rl_sampler.SourceStudy records."
+            )
+    empty = [s.name for s in out if len(s) == 0]
+    if empty:
+        _logger.warning(
+            f"Source studies {empty} have no complete trial with a finite value; they are ignored."
+        )
+    return [s for s in out if len(s) > 0]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GPPosterior", "fit_gp", "normal_scores", "select_points"]
+__all__ = ["GPPosterior", "condition_on_pending", "fit_gp", "normal_scores", "select_points"]
 
 _LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 _NOISES = (1e-4, 1e-2, 0.1)
@@ -104,6 +104,10 @@ class GPPosterior:
     length_scale: float
     noise: float
 
+    def predict_mean(self, x_new: np.ndarray) -> np.ndarray:
+        """Posterior mean only at ``(k, D)`` points (skips the variance solve)."""
+        return _matern52(_sq_dist(x_new, self.x), self.length_scale) @ self.alpha
+
     def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``(k, D)`` points."""
         from scipy.linalg import solve_triangular
@@ -178,13 +182,31 @@ def fit_gp(x: np.ndarray, y: np.ndarray, x_pending: np.ndarray | None = None) ->
         if chol is None:  # pragma: no cover - fall back to the largest noise
             noise = _NOISES[-1]
             chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
-    if x_pending is not None and len(x_pending) > 0:
-        post = GPPosterior(x, chol, cho_solve((chol, True), y), length_scale, noise)
-        fantasy, _ = post.predict(x_pending)
-        x = np.vstack([x, x_pending])
-        y = np.concatenate([y, fantasy])
-        chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
-        if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
-            return post
     alpha = cho_solve((chol, True), y, check_finite=False)
-    return GPPosterior(x, chol, alpha, length_scale, noise)
+    post = GPPosterior(x, chol, alpha, length_scale, noise)
+    if x_pending is not None and len(x_pending) > 0:
+        return condition_on_pending(post, x_pending)
+    return post
+
+
+def condition_on_pending(post: GPPosterior, x_pending: np.ndarray) -> GPPosterior:
+    """Add running trials at ``(p, D)`` points as kriging-believer fantasies.
+
+    Each pending point gets the posterior mean as its value, so the mean is unchanged
+    and the variance shrinks around it. The hyperparameters stay those of ``post``.
+    """
+    from scipy.linalg import cho_solve
+
+    if len(x_pending) == 0:
+        return post
+    n = len(post.x)
+    fantasy, _ = post.predict(x_pending)
+    x = np.vstack([post.x, x_pending])
+    # alpha = (K + noise I)^-1 y, so the observed values are recovered from the factor.
+    y_obs = post.chol @ (post.chol.T @ post.alpha)
+    y = np.concatenate([y_obs[:n], fantasy])
+    chol = _factor(_matern52(_sq_dist(x, x), post.length_scale), post.noise)
+    if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
+        return post
+    alpha = cho_solve((chol, True), y, check_finite=False)
+    return GPPosterior(x, chol, alpha, post.length_scale, post.noise)

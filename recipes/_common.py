@@ -105,6 +105,12 @@ def parse_args(
         "--sampler", choices=SAMPLERS, default="rl", help="Optuna sampler (default: rl)"
     )
     parser.add_argument(
+        "--no-transfer",
+        action="store_true",
+        help="with --sampler rl: do not transfer from the past studies shipped with the "
+        "package (by default they are used when the model's search space matches)",
+    )
+    parser.add_argument(
         "--storage",
         default=f"sqlite:///recipes-{domain}.db",
         help=f"Optuna storage URL (default: sqlite:///recipes-{domain}.db)",
@@ -161,8 +167,14 @@ def load_data(args: argparse.Namespace) -> Interactions:
         raise RecipeError(f"cannot load --data {args.data}: {exc}") from exc
 
 
-def make_sampler(name: str, seed: int, budget: int) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name`` (one of :data:`SAMPLERS`), seeded."""
+def make_sampler(
+    name: str, seed: int, budget: int, transfer: bool = True
+) -> optuna.samplers.BaseSampler:
+    """The sampler called ``name`` (one of :data:`SAMPLERS`), seeded.
+
+    ``rl`` uses the shipped meta-model and, unless ``transfer`` is off, the shipped
+    corpus of past studies as sources (``RLSampler(source_studies="auto")``).
+    """
     import optuna
 
     if name == "rl":
@@ -173,7 +185,22 @@ def make_sampler(name: str, seed: int, budget: int) -> optuna.samplers.BaseSampl
                 f"--sampler rl needs optuna_rl_sampler.RLSampler, which failed to import "
                 f"({type(exc).__name__}: {exc}); run with --sampler tpe instead"
             ) from exc
-        return RLSampler(seed=seed, budget=max(budget, 1))
+        sampler = RLSampler(
+            seed=seed, budget=max(budget, 1), source_studies="auto" if transfer else None
+        )
+        n_sources = len(sampler.source_studies)
+        print(
+            f"RLSampler: meta-model {sampler.weights.name!r}; "
+            + (
+                f"transfer from the {n_sources} shipped past studies whose search space "
+                "matches this model's (--no-transfer to turn off)."
+                if transfer and n_sources
+                else "no transfer (no shipped past studies)."
+                if transfer
+                else "no transfer (--no-transfer)."
+            )
+        )
+        return sampler
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "random":
@@ -207,7 +234,9 @@ def create_study(args: argparse.Namespace, data: Interactions) -> optuna.Study:
         storage=storage,
         study_name=name,
         direction="maximize",
-        sampler=make_sampler(args.sampler, args.seed, budget=done + args.trials),
+        sampler=make_sampler(
+            args.sampler, args.seed, budget=done + args.trials, transfer=not args.no_transfer
+        ),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10),
         load_if_exists=True,
     )
@@ -288,11 +317,28 @@ def print_report(
         row = f"{'train s':<13}{split:<7}"
         row += "".join(f"{r[split]['train_time_s']:>12.2f}" for r in results.values())
         print(row)
+    _print_transfer(study)
     print(f"* the tuned metric. tuned = best trial's params, default = {args.model}'s default")
     print("params, popularity = most-popular baseline. valid: fit on train, as in the trials;")
     print("test: refit on train + valid, then ranked for the test period.")
     print("\nSee every trial in the dashboard:")
     print(f"  optuna-dashboard {args.storage}")
+
+
+def _print_transfer(study: optuna.Study) -> None:
+    """Which past studies RLSampler transferred from, as its last proposal says."""
+    from optuna_rl_sampler.sampler import REASON_KEY
+
+    for trial in reversed(study.trials):
+        prior = trial.system_attrs.get(REASON_KEY, {}).get("prior")
+        if prior:
+            weights = ", ".join(f"{k} {v:.2f}" for k, v in prior["top_sources"].items())
+            print(
+                f"Transfer (trial #{trial.number}): {prior['n_sources']} matching past "
+                f"studies, weight {prior['source_weight']:.2f} (this study's own "
+                f"{prior['own_weight']:.2f}); top: {weights}"
+            )
+            return
 
 
 def run(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

@@ -212,7 +212,7 @@ def test_internal_error_falls_back_with_a_warning(monkeypatch):
     def broken(*args, **kwargs):
         raise FloatingPointError("synthetic failure")
 
-    monkeypatch.setattr(mod, "candidate_features", broken)
+    monkeypatch.setattr(mod, "propose", broken)
     study = optuna.create_study(sampler=RLSampler(seed=0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -82,11 +82,14 @@ def test_features_known_values():
     observed = np.array([[0.0, 0.0], [1.0, 1.0]])
     scores = np.array([-0.5, 0.5])
     cands = np.array([[1.0, 1.0], [0.5, 0.5]])
+    mean, std = fit_gp(observed, scores, np.array([[0.5, 0.5]])).predict(cands)
     st = candidate_features(
         cands,
         np.array([SOBOL, LOCAL]),
         observed,
         scores,
+        mean=mean,
+        std=std,
         pending=np.array([[0.5, 0.5]]),
         progress=0.25,
         n_params=2,
@@ -98,8 +101,31 @@ def test_features_known_values():
     np.testing.assert_allclose(f["is_duplicate"], [1.0, 0.0])
     np.testing.assert_allclose(f["progress"], [0.25, 0.25])
     np.testing.assert_allclose(f["source_sobol"], [1.0, 0.0])
-    np.testing.assert_allclose(f["has_prior"], [0.0, 0.0])
+    np.testing.assert_allclose(f["prior_weight"], [0.0, 0.0])
+    np.testing.assert_allclose(f["prior_score"], [0.0, 0.0])
+    np.testing.assert_allclose(f["mean"], np.clip(mean, -3, 3) / 3)
     assert np.all(np.abs(st.features) <= 1.0 + 1e-12)
+
+
+def test_prior_features_by_name():
+    cands = np.array([[0.2], [0.8], [0.5]])
+    st = candidate_features(
+        cands,
+        np.array([PRIOR, SOBOL, LOCAL]),
+        np.zeros((0, 1)),
+        np.zeros(0),
+        mean=np.zeros(3),
+        std=np.ones(3),
+        progress=0.0,
+        n_params=1,
+        prior_score=np.array([1.5, -3.0, 0.0]),
+        prior_weight=0.4,
+    )
+    f = dict(zip(FEATURE_NAMES, st.features.T, strict=True))
+    np.testing.assert_allclose(f["prior_score"], [0.5, -1.0, 0.0])
+    np.testing.assert_allclose(f["prior_weight"], [0.4, 0.4, 0.4])
+    assert f["prior_rel"][0] == 1.0 and f["prior_rel"][1] < f["prior_rel"][2] < 1.0
+    np.testing.assert_allclose(f["source_prior"], [1.0, 0.0, 0.0])
 
 
 def test_features_without_observations():
@@ -108,6 +134,8 @@ def test_features_without_observations():
         np.zeros(5, dtype=int),
         np.zeros((0, 3)),
         np.zeros(0),
+        mean=np.zeros(5),
+        std=np.ones(5),
         progress=0.0,
         n_params=3,
     )

@@ -141,4 +141,9 @@ def test_feature_policy_and_held_out_evaluation():
     )
     assert set(res) == {"ei", "u"}
     assert all(0.0 <= v <= 1.0 for r in res.values() for v in r.values())
-    assert res["ei"]["regret@6"] <= res["ei"]["regret@10"] + 1e-12
+    # Cut-offs past the budget are not reported (they would repeat the last value).
+    assert set(res["ei"]) == {"regret@5", "regret@6", "mean_regret"}
+    # Best-so-far regret cannot grow between trial 5 and trial 6.
+    assert res["ei"]["regret@6"] <= res["ei"]["regret@5"]
+    with pytest.raises(ValueError, match="n_tasks must be at least 1, got 0"):
+        evaluate_policies([PolicySpec("ei", ei)], n_tasks=0)

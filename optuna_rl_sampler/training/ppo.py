@@ -30,11 +30,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import N_FEATURES
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.policy import remap_features
 from optuna_rl_sampler.policy import save_weights
+from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.training.rollout import Episode
 from optuna_rl_sampler.training.rollout import run_episode
+from optuna_rl_sampler.training.surrogate_tasks import surrogate_task
+from optuna_rl_sampler.training.tasks import sample_sources
 from optuna_rl_sampler.training.tasks import sample_task
 
 __all__ = ["PPOConfig", "PolicyNet", "compute_gae", "ppo_loss", "train"]
@@ -65,6 +71,23 @@ class PPOConfig:
     update_epochs: int = 4
     minibatch_states: int = 256
     workers: int = 2
+    #: Probabilities of the search-space styles (mixed, grid, categorical, float).
+    style_weights: tuple[float, ...] = (0.35, 0.2, 0.15, 0.3)
+    #: Share of synthetic episodes that come with source studies (see
+    #: :func:`~.tasks.sample_sources`), and the most sources an episode gets.
+    source_prob: float = 0.6
+    max_sources: int = 5
+    #: Share of episodes simulating 2-4 parallel workers (pending points).
+    parallel_prob: float = 0.2
+    #: Share of episodes with a pruner (a below-median proposal is pruned half the time).
+    prune_prob: float = 0.2
+    #: Share of episodes on surrogate tasks of the corpus, when :func:`train` is given
+    #: one (the episode's own study is left out of its sources).
+    corpus_prob: float = 0.0
+    #: Weights to start from (``None``: a fresh network with a uniform policy).
+    init_weights: str | None = None
+    #: Stop after this many minutes of training (``None``: run every iteration).
+    max_minutes: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,6 +201,28 @@ def ppo_loss(
     return loss, stats
 
 
+#: Source studies of the corpus for surrogate episodes; set by :func:`train` before the
+#: worker processes fork, so every worker reads the same list.
+_CORPUS: list[SourceStudy] = []
+
+
+def _source_kinds(rng: np.random.Generator, max_sources: int) -> list[str]:
+    """A mix of source kinds: all related, related and unrelated, all unrelated, or
+    misleading sources (alone or beside a related one)."""
+    n = int(rng.integers(1, max_sources + 1))
+    u = rng.random()
+    if u < 0.45:
+        return ["related"] * n
+    if u < 0.65:
+        return [str(k) for k in rng.choice(["related", "unrelated"], size=n)]
+    if u < 0.8:
+        return ["unrelated"] * n
+    kinds = ["misleading"] * n
+    if n > 1 and rng.random() < 0.5:
+        kinds[0] = "related"
+    return kinds
+
+
 def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
     """Run one episode in a worker: task and stream derive from (seed, iteration, index)."""
     iteration, index, weights, cfg = args
@@ -187,9 +232,32 @@ def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
     p = np.asarray(cfg.dim_weights, dtype=float)
     n_params = int(rng.choice(cfg.dims, p=p / p.sum()))
     budget = int(rng.choice(cfg.budgets))
-    task = sample_task(rng, n_params=n_params)
+    workers = int(rng.integers(2, 5)) if rng.random() < cfg.parallel_prob else 1
+    prune = 0.5 if rng.random() < cfg.prune_prob else 0.0
     with threadpool_limits(1):
-        return run_episode(task, weights, rng, budget=budget, n_candidates=cfg.n_candidates)
+        sources: list[SourceStudy] = []
+        if _CORPUS and rng.random() < cfg.corpus_prob:
+            own = int(rng.integers(len(_CORPUS)))
+            task = surrogate_task(_CORPUS[own], seed=int(rng.integers(2**31)))
+            others = [s for i, s in enumerate(_CORPUS) if i != own]
+            if others and rng.random() < 0.85:
+                k = min(len(others), int(rng.integers(1, cfg.max_sources + 1)))
+                sources = [others[i] for i in rng.choice(len(others), k, replace=False)]
+        else:
+            task = sample_task(rng, n_params=n_params, style_weights=cfg.style_weights)
+            if rng.random() < cfg.source_prob:
+                sources = sample_sources(task, rng, _source_kinds(rng, cfg.max_sources))
+        return run_episode(
+            task,
+            weights,
+            rng,
+            budget=budget,
+            n_candidates=cfg.n_candidates,
+            workers=workers,
+            prune_prob=prune,
+            sources=sources,
+            start_from_prior=bool(sources) and rng.random() < 0.5,
+        )
 
 
 def collect(
@@ -265,6 +333,62 @@ def update(
     return out
 
 
+def _start_from(net: PolicyNet, path: str | None) -> str | None:
+    """Load ``path`` (``"default"``: the shipped weights) into ``net``, remapping older
+    feature schemas by name. Returns the name of the weights started from."""
+    if path is None:
+        return None
+    from safetensors.numpy import load_file
+
+    from optuna_rl_sampler.policy import card_path
+    from optuna_rl_sampler.policy import default_weights_path
+
+    file = default_weights_path() if path == "default" else Path(path)
+    card = json.loads(card_path(file).read_text())
+    schema = card.get("feature_schema", list(FEATURE_NAMES))
+    if list(schema) == list(FEATURE_NAMES):
+        tensors = load_weights(file).tensors
+    else:
+        tensors = remap_features(dict(load_file(str(file))), schema)
+    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()}
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    bad = [k for k, v in state.items() if k in shapes and tuple(v.shape) != shapes[k]]
+    if bad or set(shapes) - set(state):
+        raise ValueError(
+            f"Weights {str(file)!r} do not fit a network with hidden={net.score[0].out_features}"
+            f" (mismatched tensors: {sorted(bad or set(shapes) - set(state))}); pass the "
+            "same --hidden as the weights were trained with."
+        )
+    net.load_state_dict({k: state[k] for k in shapes})
+    return str(card.get("name", file.stem))
+
+
+def _trained_on(cfg: PPOConfig, corpus: list[SourceStudy], start: str | None) -> str:
+    parts = [
+        "synthetic tasks (optuna_rl_sampler.training.tasks): GP-prior draws, bowls, bumps, "
+        "ripples, plateaus; mixed, grid, categorical and float search spaces of "
+        f"{min(cfg.dims)}-{max(cfg.dims)} parameters"
+    ]
+    if cfg.source_prob > 0:
+        parts.append(
+            f"{cfg.source_prob:.0%} of synthetic episodes with 1-{cfg.max_sources} synthetic "
+            "source studies (related, unrelated, misleading)"
+        )
+    if corpus and cfg.corpus_prob > 0:
+        names = sorted({str(s.attrs.get("dataset", s.name)) for s in corpus})
+        parts.append(
+            f"{cfg.corpus_prob:.0%} of episodes on GP surrogates of {len(corpus)} corpus "
+            f"studies (datasets: {', '.join(names)}), each with the others as sources"
+        )
+    parts.append(
+        f"pending points in {cfg.parallel_prob:.0%} and pruned trials in "
+        f"{cfg.prune_prob:.0%} of episodes"
+    )
+    if start:
+        parts.append(f"started from {start}")
+    return "; ".join(parts)
+
+
 def train(
     cfg: PPOConfig,
     out: str | Path,
@@ -272,12 +396,25 @@ def train(
     progress: bool = True,
     plot: bool = True,
     name: str = "generic-v1",
+    corpus: list[SourceStudy] | None = None,
 ) -> dict[str, Any]:
-    """Meta-train a policy from scratch and write ``out`` (+ card, curve JSON and PNG).
+    """Meta-train a policy and write ``out`` (+ card, curve JSON and PNG).
 
-    Deterministic for a given ``cfg.seed`` (and number of torch threads): every episode
-    derives its task and random stream from ``(seed, iteration, index)``, episodes are
-    gathered in order, and torch's minibatch order comes from a seeded generator.
+    Starts from ``cfg.init_weights`` when set (that is how ``optuna-rl finetune``
+    continues from the shipped weights), else from a uniform policy. Deterministic for a
+    given ``cfg.seed`` (and number of torch threads) when ``cfg.max_minutes`` is unset:
+    every episode derives its task and random stream from ``(seed, iteration, index)``,
+    episodes are gathered in order, and torch's minibatch order comes from a seeded
+    generator.
+
+    Args:
+        cfg: The run's configuration (written into the card).
+        out: Weights file to write (``.safetensors``).
+        progress: Show a progress bar.
+        plot: Write the training curve as a PNG beside the weights.
+        name: Name recorded in the card and in every trial's reasons.
+        corpus: Source studies whose GP surrogates become episodes (``cfg.corpus_prob``
+            of them), each with the other studies as its sources.
 
     Returns:
         The card written beside the weights.
@@ -286,17 +423,23 @@ def train(
 
     from tqdm.auto import tqdm
 
+    global _CORPUS
+    _CORPUS = list(corpus or [])
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.workers))
     generator = torch.Generator().manual_seed(cfg.seed)
     net = PolicyNet(N_FEATURES, cfg.hidden)
+    start = _start_from(net, cfg.init_weights)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
     history: list[dict[str, float]] = []
     started = time.time()
     pool = mp.get_context("fork").Pool(cfg.workers) if cfg.workers > 1 else None
     try:
-        bar = tqdm(range(cfg.iterations), desc="pretrain", disable=not progress)
+        bar = tqdm(range(cfg.iterations), desc=name, disable=not progress)
         for iteration in bar:
+            if cfg.max_minutes is not None and time.time() - started > 60 * cfg.max_minutes:
+                bar.write(f"stopping after {iteration} iterations: --minutes reached")
+                break
             episodes = collect(iteration, net.to_weights(), cfg, pool)
             stats = update(net, optimizer, episodes, cfg, generator)
             stats["iteration"] = iteration
@@ -317,8 +460,8 @@ def train(
     card = {
         "name": name,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
-        "trained_on": "synthetic tasks (optuna_rl_sampler.training.tasks): GP-prior draws, "
-        "bowls, bumps, ripples, plateaus; mixed search spaces of 1-20 parameters",
+        "trained_on": _trained_on(cfg, _CORPUS, start),
+        "iterations_done": len(history),
         "algorithm": "PPO (clipped surrogate, GAE)",
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "seed": cfg.seed,

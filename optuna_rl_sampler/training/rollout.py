@@ -1,8 +1,17 @@
-"""Episodes: the policy optimising one synthetic task, recorded for PPO.
+"""Episodes: the policy optimising one task, recorded for PPO.
 
-An episode mirrors exactly what :class:`~optuna_rl_sampler.RLSampler` does at each
-trial (same candidates, same features, same NumPy forward pass), on a task of
-:mod:`.tasks` instead of a study, so what is learned transfers as is.
+Each step of an episode is :func:`optuna_rl_sampler.proposal.propose`, the very
+function :class:`~optuna_rl_sampler.RLSampler` calls, on a simulated study instead of a
+stored one. The simulation covers what real studies show the sampler:
+
+* **parallel workers**: with ``workers = k > 1`` the last ``k - 1`` proposals are still
+  running when the next one is made, so they are pending points and their values are
+  revealed only later;
+* **pruned trials**: with ``prune_prob > 0`` a proposal whose value is below the median
+  of the study so far is pruned with that probability; it enters the evidence with
+  value ``-inf`` (as the sampler reads a pruned trial) and never counts as the best;
+* **source studies**: a :class:`~optuna_rl_sampler.meta_prior.MetaPrior` built from
+  the episode's sources (related, unrelated or misleading past studies).
 
 SHAPES (T = budget - 1 policy steps, N candidates, F features):
     features: (T, N, F) float32
@@ -15,19 +24,20 @@ SHAPES (T = budget - 1 policy steps, N candidates, F features):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from optuna_rl_sampler.candidates import generate_candidates
-from optuna_rl_sampler.features import candidate_features
+from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.policy import PolicyWeights
-from optuna_rl_sampler.surrogate import normal_scores
+from optuna_rl_sampler.proposal import propose
+from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.training.tasks import SyntheticTask
 
 __all__ = ["Episode", "run_episode"]
 
-_N_INCUMBENTS = 5
+_MAX_OBSERVATIONS = 200
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Episode:
     regrets: np.ndarray
     family: str
     n_params: int
+    n_sources: int = 0
 
 
 def run_episode(
@@ -51,50 +62,89 @@ def run_episode(
     budget: int,
     n_candidates: int,
     greedy: bool = False,
+    workers: int = 1,
+    prune_prob: float = 0.0,
+    sources: Sequence[SourceStudy] = (),
+    start_from_prior: bool = False,
 ) -> Episode:
     """Let the policy optimise ``task`` for ``budget`` evaluations.
 
+    Args:
+        task: The task (maximised).
+        weights: The policy.
+        rng: The episode's random stream.
+        budget: Number of evaluations, the first included.
+        n_candidates: Candidates per proposal.
+        greedy: Take the most probable candidate at each step.
+        workers: Simulated parallel workers (``k - 1`` proposals pending at each step).
+        prune_prob: Probability that a below-median proposal is pruned.
+        sources: Source studies for the meta-prior.
+        start_from_prior: Start from the best configuration of the first source (as
+            the sampler's first trial does with explicit sources) instead of a random
+            point.
+
     The first evaluation is a uniform random point (as the sampler's first trial comes
-    from its independent sampler); each later one is chosen by the policy.
+    from its independent sampler) unless ``start_from_prior``; each later one is chosen
+    by the policy.
     """
     enc = task.encoder
     p = enc.n_params
-    x0 = enc.snap(rng.random((1, p)))
+    prior = MetaPrior(sources, enc.search_space) if sources else None
+    if prior is not None and len(prior) == 0:
+        prior = None
+    if start_from_prior and prior is not None:
+        m = prior.matched[0]
+        x0 = m.points[int(np.argmax(m.scores))][None, :].copy()
+        holes = np.isnan(x0)
+        x0[holes] = rng.random(int(holes.sum()))
+        x0 = enc.snap(x0)
+    else:
+        x0 = enc.snap(rng.random((1, p)))
     points = [x0[0]]
     observed = [float(task.evaluate(x0, rng)[0])]
     clean_best = float(task.f(enc.embed(x0))[0])
     f_max = max(task.f_max, clean_best)
-    regrets = [(f_max - clean_best)]
+    regrets = [f_max - clean_best]
     feats, actions, logps = [], [], []
+    n_pending = max(0, workers - 1)
     for step in range(1, budget):
-        x = np.array(points)
-        y = np.array(observed)
-        scores = normal_scores(y)
-        incumbents = x[np.argsort(-scores, kind="stable")[:_N_INCUMBENTS]]
-        cands = generate_candidates(
-            n_candidates, p, rng, incumbents=incumbents, is_categorical=enc.is_categorical
-        )
-        cand_points = enc.snap(cands.points)
-        state = candidate_features(
-            enc.embed(cand_points),
-            cands.source,
-            enc.embed(x),
-            scores,
+        # Proposals made in the last ``n_pending`` steps are still running.
+        done = max(1, len(points) - n_pending)
+        x = np.array(points[:done])
+        y = np.array(observed[:done])
+        pending = np.array(points[done:]).reshape(-1, p)
+        proposal = propose(
+            enc,
+            x,
+            y,
+            pending,
+            weights=weights,
+            rng=rng,
             progress=step / budget,
-            n_params=p,
+            n_candidates=n_candidates,
+            max_observations=_MAX_OBSERVATIONS,
+            prior=prior,
+            greedy=greedy,
         )
-        probs = weights.probabilities(state.features)
-        a = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
-        chosen = cand_points[a : a + 1]
-        points.append(chosen[0])
-        observed.append(float(task.evaluate(chosen, rng)[0]))
+        chosen = proposal.point[None, :]
+        value = float(task.evaluate(chosen, rng)[0])
         clean = float(task.f(enc.embed(chosen))[0])
-        clean_best = max(clean_best, clean)
+        finite = [v for v in observed if np.isfinite(v)]
+        pruned = (
+            prune_prob > 0
+            and len(finite) >= 3
+            and value < float(np.median(finite))
+            and rng.random() < prune_prob
+        )
+        points.append(proposal.point)
+        observed.append(-np.inf if pruned else value)
+        if not pruned:
+            clean_best = max(clean_best, clean)
         f_max = max(f_max, clean)
         regrets.append(f_max - clean_best)
-        feats.append(state.features.astype(np.float32))
-        actions.append(a)
-        logps.append(np.log(max(probs[a], 1e-30)))
+        feats.append(proposal.features.astype(np.float32))
+        actions.append(proposal.index)
+        logps.append(np.log(max(proposal.probs[proposal.index], 1e-30)))
     span = max(f_max - task.f_min, 1e-12)
     norm_regret = np.clip(np.array(regrets) / span, 0.0, 1.0)
     return Episode(
@@ -105,4 +155,5 @@ def run_episode(
         regrets=norm_regret,
         family=task.family,
         n_params=p,
+        n_sources=0 if prior is None else len(prior),
     )

@@ -34,10 +34,26 @@ from optuna.distributions import IntDistribution
 from scipy.stats import qmc
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.sources import SourceStudy
 
-__all__ = ["FAMILIES", "SyntheticTask", "sample_search_space", "sample_task"]
+__all__ = [
+    "FAMILIES",
+    "SOURCE_KINDS",
+    "SPACE_STYLES",
+    "SyntheticTask",
+    "sample_search_space",
+    "sample_sources",
+    "sample_task",
+]
 
 FAMILIES = ("gp", "bowl", "bumps", "ripples", "plateau")
+#: Kinds of search space: mixed kinds, grids (ints, log ints, stepped floats), mostly
+#: categorical, and plain floats.
+SPACE_STYLES = ("mixed", "grid", "categorical", "float")
+#: How a source study relates to the task: same landscape shifted and blended with
+#: another (``related``), an independent landscape (``unrelated``), or the task's
+#: landscape upside down (``misleading``).
+SOURCE_KINDS = ("related", "unrelated", "misleading")
 
 
 @dataclass(frozen=True)
@@ -75,15 +91,30 @@ class SyntheticTask:
         return float(np.clip((self.f_max - best_value) / span, 0.0, 1.0))
 
 
-def sample_search_space(n_params: int, rng: np.random.Generator) -> dict[str, BaseDistribution]:
-    """A random search space of ``n_params`` parameters of mixed kinds.
+def sample_search_space(
+    n_params: int, rng: np.random.Generator, style: str = "mixed"
+) -> dict[str, BaseDistribution]:
+    """A random search space of ``n_params`` parameters.
 
-    About 60% plain or log floats, 15% ints, 10% stepped floats and 15% categoricals
-    with 2 to 8 choices.
+    Args:
+        n_params: Number of parameters.
+        rng: Random stream.
+        style: ``"mixed"``: about 60% plain or log floats, 15% ints, 10% stepped floats
+            and 15% categoricals with 2 to 8 choices; ``"grid"``: ints (a third of them
+            log-scaled), stepped floats and a few categoricals; ``"categorical"``:
+            70-100% categoricals, the rest ints; ``"float"``: plain floats.
     """
+    if style not in SPACE_STYLES:
+        raise ValueError(f"Unknown space style {style!r}; choose one of {SPACE_STYLES}.")
+    probs = {
+        "mixed": [0.45, 0.15, 0.15, 0.10, 0.15, 0.0],
+        "grid": [0.0, 0.0, 0.35, 0.30, 0.15, 0.20],
+        "categorical": [0.0, 0.0, 0.15, 0.0, 0.85, 0.0],
+        "float": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    }[style]
     space: dict[str, BaseDistribution] = {}
     for i in range(n_params):
-        kind = rng.choice(5, p=[0.45, 0.15, 0.15, 0.10, 0.15])
+        kind = rng.choice(6, p=probs)
         name = f"x{i:02d}"
         if kind == 0:
             space[name] = FloatDistribution(0.0, 1.0)
@@ -93,9 +124,11 @@ def sample_search_space(n_params: int, rng: np.random.Generator) -> dict[str, Ba
             space[name] = IntDistribution(0, int(rng.integers(3, 64)))
         elif kind == 3:
             space[name] = FloatDistribution(0.0, 1.0, step=float(rng.choice([0.05, 0.1, 0.25])))
-        else:
+        elif kind == 4:
             n_choices = int(rng.integers(2, 9))
             space[name] = CategoricalDistribution([f"c{j}" for j in range(n_choices)])
+        else:
+            space[name] = IntDistribution(1, int(rng.choice([16, 128, 1024])), log=True)
     return space
 
 
@@ -175,7 +208,7 @@ def sample_task(
     n_params: int,
     family: str | None = None,
     noise_prob: float = 0.3,
-    mixed_space_prob: float = 0.5,
+    style_weights: tuple[float, ...] = (0.5, 0.0, 0.0, 0.5),
 ) -> SyntheticTask:
     """Draw one task.
 
@@ -184,19 +217,106 @@ def sample_task(
         n_params: Number of parameters.
         family: One of :data:`FAMILIES`; ``None`` draws one uniformly.
         noise_prob: Probability that observations carry noise (1-10% of the range).
-        mixed_space_prob: Probability of a mixed-kind space; otherwise all plain floats.
+        style_weights: Probabilities of the :data:`SPACE_STYLES` (mixed, grid,
+            categorical, float). Defaults to half mixed, half plain floats.
     """
     if family is None:
         family = str(rng.choice(FAMILIES))
     if family not in _BUILDERS:
         raise ValueError(f"Unknown task family {family!r}; choose one of {FAMILIES}.")
-    if rng.random() < mixed_space_prob:
-        space = sample_search_space(n_params, rng)
-    else:
-        space = {f"x{i:02d}": FloatDistribution(0.0, 1.0) for i in range(n_params)}
+    w = np.asarray(style_weights, dtype=float)
+    style = SPACE_STYLES[int(rng.choice(len(SPACE_STYLES), p=w / w.sum()))]
+    space = sample_search_space(n_params, rng, style)
     encoder = SearchSpaceEncoder(space)
     f = _BUILDERS[family](encoder.embed_dim, rng)
     sobol = qmc.Sobol(d=n_params, scramble=True, seed=rng).random_base2(11)
     values = f(encoder.embed(encoder.snap(sobol)))
     noise = float(rng.uniform(0.01, 0.1)) if rng.random() < noise_prob else 0.0
     return SyntheticTask(family, encoder, f, noise, float(values.max()), float(values.min()))
+
+
+def _normalised(
+    f: Callable[[np.ndarray], np.ndarray], z: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    values = f(z)
+    lo, span = float(values.min()), max(float(values.max() - values.min()), 1e-12)
+    return lambda x: (f(x) - lo) / span
+
+
+def sample_sources(
+    task: SyntheticTask,
+    rng: np.random.Generator,
+    kinds: list[str],
+    *,
+    n_trials: tuple[int, int] = (40, 200),
+    drop_prob: float = 0.3,
+    extra_prob: float = 0.3,
+) -> list[SourceStudy]:
+    """Past studies of tasks related to ``task`` (one per entry of ``kinds``).
+
+    Each source is a random sweep (uniform points) of its own landscape:
+
+    * ``related``: ``rho * f(z - shift) + (1 - rho) * g(z)`` with the task's landscape
+      ``f``, an independent landscape ``g`` of the same family, both scaled to
+      ``[0, 1]``, ``rho`` in ``[0.6, 1]`` and a small random shift;
+    * ``unrelated``: ``g`` alone;
+    * ``misleading``: ``-f`` plus a little of ``g``.
+
+    With probability ``drop_prob`` a source lacks some of the task's parameters (it
+    was run on a smaller space), and with probability ``extra_prob`` it has extra
+    parameters the task does not have, so the meta-prior's matching is exercised.
+
+    Args:
+        task: The task the sources relate to.
+        rng: Random stream.
+        kinds: One of :data:`SOURCE_KINDS` per source.
+        n_trials: Range of the number of trials per source.
+        drop_prob: Probability that a source lacks some parameters.
+        extra_prob: Probability that a source has extra parameters.
+    """
+    enc = task.encoder
+    probe = enc.embed(enc.snap(rng.random((512, enc.n_params))))
+    f = _normalised(task.f, probe)
+    family = task.family if task.family in _BUILDERS else "gp"
+    out: list[SourceStudy] = []
+    for i, kind in enumerate(kinds):
+        if kind not in SOURCE_KINDS:
+            raise ValueError(f"Unknown source kind {kind!r}; choose one of {SOURCE_KINDS}.")
+        g = _normalised(_BUILDERS[family](enc.embed_dim, rng), probe)
+        if kind == "related":
+            rho = float(rng.uniform(0.6, 1.0))
+            shift = rng.normal(0.0, 0.05, enc.embed_dim)
+
+            def h(z, rho=rho, shift=shift, g=g):
+                return rho * f(z - shift) + (1.0 - rho) * g(z)
+        elif kind == "unrelated":
+            h = g
+        else:
+            mix = float(rng.uniform(0.0, 0.3))
+
+            def h(z, mix=mix, g=g):
+                return -(1.0 - mix) * f(z) + mix * g(z)
+
+        n = int(rng.integers(n_trials[0], n_trials[1] + 1))
+        pts = enc.snap(rng.random((n, enc.n_params)))
+        values = h(enc.embed(pts)) + 0.01 * rng.standard_normal(n)
+        space = dict(enc.search_space)
+        names = list(space)
+        if len(names) > 1 and rng.random() < drop_prob:
+            n_drop = int(rng.integers(1, max(2, len(names) // 3 + 1)))
+            for name in rng.choice(names, size=min(n_drop, len(names) - 1), replace=False):
+                del space[str(name)]
+        extras = {}
+        if rng.random() < extra_prob:
+            for k in range(int(rng.integers(1, 3))):
+                extras[f"extra{k}"] = FloatDistribution(0.0, 1.0)
+        rows = []
+        for row in pts:
+            full = enc.decode(row)
+            params = {k: full[k] for k in space}
+            params.update({k: float(rng.random()) for k in extras})
+            rows.append(params)
+        out.append(
+            SourceStudy(f"{kind}-{i}", {**space, **extras}, tuple(rows), values, {"kind": kind})
+        )
+    return out

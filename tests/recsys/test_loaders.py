@@ -251,6 +251,29 @@ def test_amazon_user_without_items(tmp_path: Path) -> None:
         load_dataset(tmp_path, "amazon-seq")
 
 
+def test_amazon_user_on_two_lines_is_refused(tmp_path: Path) -> None:
+    # One line per user: a file with repeated first ids (ratings, trust links) is not
+    # a sequence file, so it is refused instead of being read as many short "users".
+    _write(tmp_path / "Seq.txt", "1 2 3\n4 5\n1 6\n")
+    with pytest.raises(
+        ValueError, match=r"Seq\.txt: line 3: user 1 already has a line \(line 1\)"
+    ):
+        load_dataset(tmp_path, "amazon-seq")
+
+
+def test_amazon_tabs_are_whitespace(tmp_path: Path) -> None:
+    _write(tmp_path / "Seq.txt", "1\t2 3\r\n4\t5\r\n")
+    data = load_dataset(tmp_path, "amazon-seq")
+    assert (data.n_users, data.n_items, data.n_interactions) == (2, 3, 3)
+
+
+def test_header_must_match_every_column(tmp_path: Path) -> None:
+    # An extra header column that the rows lack is refused, not ignored.
+    _write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp,tag\n1,2,3,4\n")
+    with pytest.raises(ValueError, match=r"ratings\.csv: line 1: expected the header"):
+        load_dataset(tmp_path)
+
+
 def test_include_history_only_for_mind(tmp_path: Path) -> None:
     _write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n1,10,4.0,5\n")
     with pytest.raises(ValueError, match="include_history"):

@@ -1,0 +1,372 @@
+"""The meta-prior: what past studies say about the candidates of a new study.
+
+Given source studies (:class:`~optuna_rl_sampler.sources.SourceStudy`) and the search
+space of the new study, :class:`MetaPrior`
+
+1. **matches parameters** by name and kind. A numeric source parameter (float or int)
+   matches a numeric target parameter of the same name; its values are mapped through
+   the target's own encoding (log scale included), and values outside a re-ranged
+   target range are clipped to the nearest bound. A categorical parameter matches a
+   categorical one of the same name; source trials whose choice is not among the
+   target's choices are dropped. A renamed parameter does not match (names are the only
+   link between studies). Unmatched parameters are marginalised: the source's model is
+   fitted on the matched coordinates only, so whatever the others did is averaged into
+   its noise, and target parameters a source never had leave its prediction unchanged;
+2. **fits one surrogate per source**: a GP (:func:`~optuna_rl_sampler.surrogate.fit_gp`)
+   on the normal scores of the source's values over the matched coordinates;
+3. **weights the sources** by how well each ranks the new study's own trials, as the
+   ranking-weighted Gaussian-process ensemble does (RGPE; Feurer, Letham, Hutter and
+   Bakshy, 2018): the ranking loss of a model is its number of discordant pairs among
+   the observed trials (the new study's own model is scored by leave-one-out); over
+   bootstrap resamples of the observed trials, each model's weight is the share of
+   resamples in which it has the lowest loss; sources whose median loss is above the
+   95th percentile of the new study's own loss are dropped. Sources that rank the new
+   study's trials backwards (misleading) therefore lose their weight as trials arrive;
+4. **scores candidates**: ``prior_score`` is the weight-averaged source prediction and
+   ``prior_weight`` the total weight given to the sources (how much to trust them);
+5. **offers prior candidates**: the best configurations of each source, mapped into
+   the new space, in proportion to the source weights. Coordinates a source does not
+   know are filled from the new study's incumbent (or at random before any trial).
+
+Pure numerics: it never sees a Study. A :class:`MetaPrior` depends only on the sources
+and the search space, so the sampler builds it once per search space.
+
+SHAPES (P target parameters, N candidates, n observed trials, S sources):
+    points:  (N, P) target cube points
+    weights: (S,) source weights; ``1 - weights.sum()`` is the new study's own weight
+    scores:  (N,) weighted source prediction, normal-score units
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+
+from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.sources import SourceStudy
+from optuna_rl_sampler.surrogate import GPPosterior
+from optuna_rl_sampler.surrogate import fit_gp
+from optuna_rl_sampler.surrogate import normal_scores
+
+__all__ = ["MatchedSource", "MetaPrior", "PriorWeights", "match_source"]
+
+#: Most trials of one source the surrogate conditions on (the best half kept).
+MAX_SOURCE_POINTS = 120
+#: Most observed trials of the new study used for ranking the sources.
+MAX_RANKING_POINTS = 40
+N_BOOTSTRAP = 64
+#: A source is used only if at least this share of the new study's parameters match.
+MIN_MATCHED_SHARE = 0.25
+MIN_SOURCE_TRIALS = 5
+
+
+@dataclass(frozen=True)
+class MatchedSource:
+    """One source mapped into the target space.
+
+    Attributes:
+        name: The source's name.
+        columns: ``(m,)`` indices of the target parameters the source matches.
+        points: ``(n, P)`` source configurations in the target cube (unmatched columns
+            hold NaN).
+        scores: ``(n,)`` normal scores of the source's values (higher is better).
+        gp: Surrogate on the matched columns' embedding.
+        encoder: Encoder of the matched sub-space (embeds ``points[:, columns]``).
+        n_dropped: Source trials dropped because a categorical choice did not exist.
+        n_clipped: Source trials with a numeric value clipped into a re-ranged range.
+    """
+
+    name: str
+    columns: np.ndarray
+    points: np.ndarray
+    scores: np.ndarray
+    gp: GPPosterior
+    encoder: SearchSpaceEncoder
+    n_dropped: int
+    n_clipped: int
+
+    def predict(self, points: np.ndarray) -> np.ndarray:
+        """Predicted normal score of ``(k, P)`` target cube points."""
+        return self.gp.predict_mean(self.encoder.embed(points[:, self.columns]))
+
+
+@dataclass(frozen=True)
+class PriorWeights:
+    """Source weights after ranking the new study's trials.
+
+    Attributes:
+        sources: ``(S,)`` weight of each source (sums with ``target`` to 1).
+        target: Weight of the new study's own model.
+        n_ranked: Number of observed trials the weights were computed on.
+    """
+
+    sources: np.ndarray
+    target: float
+    n_ranked: int
+
+    @property
+    def total(self) -> float:
+        """Total weight of the sources, ``1 - target``."""
+        return float(self.sources.sum())
+
+
+def _is_numeric(dist: BaseDistribution) -> bool:
+    return not isinstance(dist, CategoricalDistribution)
+
+
+def match_source(
+    source: SourceStudy,
+    search_space: Mapping[str, BaseDistribution],
+    rng: np.random.Generator,
+    *,
+    family_share: float | None = None,
+) -> MatchedSource | None:
+    """Map ``source`` into ``search_space``; ``None`` when too little of it matches.
+
+    Args:
+        source: A past study.
+        search_space: The new study's relative search space.
+        rng: Stream for the subsample of large sources.
+        family_share: If set, also require that this share of the target's parameters
+            *and* of the source's parameters match (a study of the same model family).
+            Defaults to ``None``: a quarter of the target's parameters suffices.
+
+    Returns:
+        The matched source, or ``None`` when too few parameters match or fewer than 5
+        trials survive the mapping.
+    """
+    target = SearchSpaceEncoder(search_space)
+    names = target.param_names
+    columns = [
+        j
+        for j, name in enumerate(names)
+        if name in source.distributions
+        and _is_numeric(source.distributions[name]) == _is_numeric(search_space[name])
+    ]
+    if not columns or len(columns) < MIN_MATCHED_SHARE * len(names):
+        return None
+    if family_share is not None and (
+        len(columns) < family_share * len(names)
+        or len(columns) < family_share * len(source.distributions)
+    ):
+        return None
+    sub_space = {names[j]: search_space[names[j]] for j in columns}
+    sub = SearchSpaceEncoder(sub_space)
+    n = len(source)
+    cube = np.full((n, len(names)), np.nan)
+    keep = np.ones(n, dtype=bool)
+    clipped = np.zeros(n, dtype=bool)
+    for j in columns:
+        name, dist = names[j], search_space[names[j]]
+        raw = [row.get(name) for row in source.params]
+        if isinstance(dist, CategoricalDistribution):
+            col = SearchSpaceEncoder({name: dist})
+            for i, v in enumerate(raw):
+                if not keep[i]:
+                    continue
+                try:
+                    cube[i, j] = col.encode({name: v})[0]
+                except (ValueError, KeyError):
+                    keep[i] = False
+        else:
+            vals = np.array(
+                [
+                    float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                    for v in raw
+                ]
+            )
+            keep &= np.isfinite(vals)
+            low, high = float(dist.low), float(dist.high)  # type: ignore[attr-defined]
+            inside = (vals >= low) & (vals <= high)
+            clipped |= keep & ~inside
+            safe = np.clip(np.where(np.isfinite(vals), vals, low), low, high)
+            col = SearchSpaceEncoder({name: dist})
+            encoded, _ = col.encode_many([{name: float(v)} for v in safe])
+            cube[:, j] = col.snap(encoded)[:, 0]
+    if keep.sum() < MIN_SOURCE_TRIALS:
+        return None
+    points, values = cube[keep], source.values[keep]
+    scores = normal_scores(values)
+    if len(scores) > MAX_SOURCE_POINTS:
+        order = np.argsort(-scores, kind="stable")
+        top = order[: MAX_SOURCE_POINTS // 2]
+        rest = rng.choice(order[MAX_SOURCE_POINTS // 2 :], MAX_SOURCE_POINTS - len(top), False)
+        idx = np.sort(np.concatenate([top, rest]))
+        points, scores = points[idx], scores[idx]
+    cols = np.array(columns, dtype=int)
+    gp = fit_gp(sub.embed(points[:, cols]), scores)
+    return MatchedSource(
+        source.name,
+        cols,
+        points,
+        scores,
+        gp,
+        sub,
+        int((~keep).sum()),
+        int(clipped.sum()),
+    )
+
+
+def _discordance(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(n, n)`` indicator of pairs ranked differently by ``pred`` and ``y``."""
+    dp = np.sign(pred[:, None] - pred[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    return ((dp * dy) < 0) | ((dp == 0) & (dy != 0))
+
+
+def _loo_mean(gp: GPPosterior, y: np.ndarray) -> np.ndarray:
+    """Leave-one-out posterior means of a GP conditioned on ``y`` (first ``len(y)`` rows)."""
+    from scipy.linalg import cho_solve
+
+    n = len(y)
+    inv = cho_solve((gp.chol, True), np.eye(len(gp.chol)), check_finite=False)
+    alpha = inv @ np.concatenate([y, np.zeros(len(gp.chol) - n)])
+    return y - alpha[:n] / np.maximum(np.diag(inv)[:n], 1e-12)
+
+
+class MetaPrior:
+    """Sources matched to one search space; see the module docstring.
+
+    Args:
+        sources: Past studies.
+        search_space: The new study's relative search space.
+        seed: Seed for subsampling large sources (the prior is deterministic given it).
+            Defaults to 0.
+        family_share: See :func:`match_source`. Defaults to ``None``.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[SourceStudy],
+        search_space: Mapping[str, BaseDistribution],
+        *,
+        seed: int = 0,
+        family_share: float | None = None,
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        self.search_space = dict(search_space)
+        self.n_params = len(search_space)
+        matched = [match_source(s, search_space, rng, family_share=family_share) for s in sources]
+        self.matched: list[MatchedSource] = [m for m in matched if m is not None]
+        self.n_offered = len(sources)
+
+    def __len__(self) -> int:
+        return len(self.matched)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the sources that matched the space."""
+        return [m.name for m in self.matched]
+
+    def source_predictions(self, points: np.ndarray) -> np.ndarray:
+        """``(S, k)`` predicted normal scores of ``(k, P)`` cube points by each source."""
+        if not self.matched:
+            return np.zeros((0, len(points)))
+        return np.stack([m.predict(points) for m in self.matched])
+
+    def weights(
+        self,
+        observed: np.ndarray,
+        scores: np.ndarray,
+        target_gp: GPPosterior | None,
+        rng: np.random.Generator,
+    ) -> PriorWeights:
+        """RGPE-style weights of the sources given the new study's observed trials.
+
+        Args:
+            observed: ``(n, P)`` cube points of the new study's trials.
+            scores: ``(n,)`` their normal scores.
+            target_gp: The new study's own GP fitted on ``embed(observed)`` and
+                ``scores`` (first ``n`` conditioning rows); ``None`` when ``n < 2``.
+            rng: Stream for the bootstrap (derived from the seed and trial number).
+
+        Returns:
+            With fewer than two distinct observed values (no ranked pair) every source
+            weighs the same and the new study's own model nothing.
+        """
+        n_src = len(self.matched)
+        if n_src == 0:
+            return PriorWeights(np.zeros(0), 1.0, 0)
+        finite = np.isfinite(scores)
+        if finite.sum() < 2 or np.unique(scores[finite]).size < 2 or target_gp is None:
+            return PriorWeights(np.full(n_src, 1.0 / n_src), 0.0, int(len(scores)))
+        idx = np.arange(len(scores))
+        if len(idx) > MAX_RANKING_POINTS:
+            idx = np.sort(rng.choice(idx, MAX_RANKING_POINTS, replace=False))
+        y = scores[idx]
+        preds = self.source_predictions(observed[idx])
+        loo = _loo_mean(target_gp, scores)[idx]
+        disc = np.stack([_discordance(p, y) for p in (*preds, loo)]).astype(np.float64)
+        boot = rng.integers(0, len(idx), size=(N_BOOTSTRAP, len(idx)))
+        # losses[b, m] = discordant pairs of model m on bootstrap sample b.
+        losses = np.stack([disc[:, b][:, :, b].sum(axis=(1, 2)) for b in boot])
+        own = losses[:, -1]
+        keep = np.median(losses[:, :-1], axis=0) <= np.percentile(own, 95)
+        losses[:, :-1][:, ~keep] = np.inf
+        best = losses.min(axis=1, keepdims=True)
+        winners = losses == best
+        share = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
+        return PriorWeights(share[:-1], float(share[-1]), int(len(idx)))
+
+    def scores(self, points: np.ndarray, weights: PriorWeights) -> np.ndarray:
+        """``(N,)`` weight-averaged source prediction at ``(N, P)`` cube points (0 when
+        the sources have no weight)."""
+        if weights.total <= 0:
+            return np.zeros(len(points))
+        preds = self.source_predictions(points)
+        return weights.sources @ preds / weights.total
+
+    def prior_points(
+        self,
+        n_points: int,
+        weights: PriorWeights,
+        rng: np.random.Generator,
+        *,
+        incumbent: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Up to ``n_points`` of the sources' best configurations in the target cube.
+
+        Each source contributes in proportion to its weight (at least one point when it
+        has any weight), best configurations first; unmatched coordinates come from
+        ``incumbent`` or are drawn uniformly.
+        """
+        if weights.total <= 0 or n_points <= 0:
+            return np.zeros((0, self.n_params))
+        share = weights.sources / weights.total
+        counts = np.floor(share * n_points).astype(int)
+        counts[(share > 0) & (counts == 0)] = 1
+        parts = []
+        for m, k in zip(self.matched, counts, strict=True):
+            if k <= 0:
+                continue
+            best = m.points[np.argsort(-m.scores, kind="stable")[:k]].copy()
+            holes = np.isnan(best)
+            fill = (
+                np.broadcast_to(incumbent, best.shape)
+                if incumbent is not None
+                else rng.random(best.shape)
+            )
+            best[holes] = fill[holes]
+            parts.append(best)
+        if not parts:
+            return np.zeros((0, self.n_params))
+        return np.vstack(parts)[:n_points]
+
+    def describe(self, weights: PriorWeights, top: int = 5) -> dict[str, Any]:
+        """Compact record of the sources and weights, for a trial's reasons."""
+        order = np.argsort(-weights.sources, kind="stable")[:top]
+        return {
+            "n_sources": len(self.matched),
+            "n_offered": self.n_offered,
+            "source_weight": round(weights.total, 4),
+            "own_weight": round(weights.target, 4),
+            "top_sources": {
+                self.matched[i].name: round(float(weights.sources[i]), 4) for i in order
+            },
+        }

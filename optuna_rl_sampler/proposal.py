@@ -1,0 +1,180 @@
+"""One proposal step: from the evidence of a study to the next configuration.
+
+This is the single place where a proposal is made. :class:`~optuna_rl_sampler.RLSampler`
+calls :func:`propose` with what it read from the storage, and meta-training
+(:mod:`optuna_rl_sampler.training.rollout`) calls it with what a simulated study has
+seen, so the policy is trained on exactly the states it meets at run time: pending
+points of parallel workers and pruned trials included.
+
+The step, top to bottom:
+
+1. the values become normal scores (pruned trials, given ``-inf``, rank last) and at
+   most ``max_observations`` of them are kept (:func:`~.surrogate.select_points`);
+2. a GP is fitted to them and conditioned on the pending points;
+3. the meta-prior (when there are source studies) weights its sources by how well they
+   rank the study's trials, then offers prior candidates and a score per candidate;
+4. candidates are drawn (Sobol, local moves around the incumbents, prior) and snapped;
+5. the features of every candidate are computed and the policy scores them;
+6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy).
+
+Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
+
+SHAPES (n observed, p pending, P parameters, N candidates, F features):
+    points:  (n, P) cube points; values: (n,) higher is better, -inf for pruned
+    pending: (p, P) cube points
+    features: (N, F); probs: (N,)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optuna_rl_sampler.candidates import SOURCES
+from optuna_rl_sampler.candidates import generate_candidates
+from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.features import candidate_features
+from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.meta_prior import PriorWeights
+from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.surrogate import condition_on_pending
+from optuna_rl_sampler.surrogate import fit_gp
+from optuna_rl_sampler.surrogate import normal_scores
+from optuna_rl_sampler.surrogate import select_points
+
+__all__ = ["Proposal", "propose"]
+
+N_INCUMBENTS = 5
+#: Share of the candidate set offered to the meta-prior's configurations.
+PRIOR_SHARE = 8
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The chosen configuration and everything needed to explain or learn from it.
+
+    Attributes:
+        point: ``(P,)`` snapped cube point of the chosen candidate.
+        index: Its index in the candidate set.
+        features: ``(N, F)`` features the policy saw.
+        probs: ``(N,)`` policy probabilities.
+        reason: Compact JSON-able explanation (stored with the trial by the sampler).
+    """
+
+    point: np.ndarray
+    index: int
+    features: np.ndarray
+    probs: np.ndarray
+    reason: dict[str, Any]
+
+
+def propose(
+    encoder: SearchSpaceEncoder,
+    points: np.ndarray,
+    values: np.ndarray,
+    pending: np.ndarray,
+    *,
+    weights: PolicyWeights,
+    rng: np.random.Generator,
+    progress: float,
+    n_candidates: int,
+    max_observations: int,
+    prior: MetaPrior | None = None,
+    greedy: bool = False,
+) -> Proposal:
+    """Make one proposal (see the module docstring for the steps).
+
+    Args:
+        encoder: Encoder of the relative search space.
+        points: ``(n, P)`` cube points of the evaluated trials (``n >= 0``).
+        values: ``(n,)`` their values, higher is better; ``-inf`` for pruned trials.
+        pending: ``(p, P)`` cube points of running trials.
+        weights: The policy.
+        rng: The proposal's random stream.
+        progress: Trials so far over the expected budget.
+        n_candidates: Size of the candidate set.
+        max_observations: Most trials the surrogate conditions on.
+        prior: Source studies matched to this search space, or ``None``.
+        greedy: Take the most probable candidate instead of drawing one.
+    """
+    n_obs = len(values)
+    scores = normal_scores(values)
+    keep = select_points(scores, max_observations, rng)
+    points, scores = points[keep], scores[keep]
+    embedded = encoder.embed(points)
+    embedded_pending = encoder.embed(pending) if len(pending) else None
+
+    base_gp = fit_gp(embedded, scores) if len(scores) else None
+    gp = base_gp
+    if base_gp is not None and embedded_pending is not None:
+        gp = condition_on_pending(base_gp, embedded_pending)
+
+    order = np.argsort(-scores, kind="stable")
+    incumbents = points[order[:N_INCUMBENTS]]
+    prior_weights: PriorWeights | None = None
+    prior_points = None
+    if prior is not None and len(prior) > 0:
+        prior_weights = prior.weights(points, scores, base_gp if len(scores) >= 2 else None, rng)
+        prior_points = prior.prior_points(
+            max(1, n_candidates // PRIOR_SHARE),
+            prior_weights,
+            rng,
+            incumbent=incumbents[0] if len(incumbents) else None,
+        )
+    cands = generate_candidates(
+        n_candidates,
+        encoder.n_params,
+        rng,
+        incumbents=incumbents,
+        is_categorical=encoder.is_categorical,
+        prior_points=prior_points,
+    )
+    cand_points = encoder.snap(cands.points)
+    cand_embedded = encoder.embed(cand_points)
+    if gp is not None:
+        mean, std = gp.predict(cand_embedded)
+    else:
+        mean, std = np.zeros(len(cand_points)), np.ones(len(cand_points))
+    prior_score = None
+    prior_total = 0.0
+    if prior is not None and prior_weights is not None and prior_weights.total > 0:
+        prior_score = prior.scores(cand_points, prior_weights)
+        prior_total = prior_weights.total
+    state = candidate_features(
+        cand_embedded,
+        cands.source,
+        embedded,
+        scores,
+        mean=mean,
+        std=std,
+        pending=embedded_pending,
+        progress=progress,
+        n_params=encoder.n_params,
+        prior_score=prior_score,
+        prior_weight=prior_total,
+    )
+    probs = weights.probabilities(state.features)
+    if not np.isfinite(probs).all():
+        raise FloatingPointError(
+            f"the policy {weights.name!r} gave non-finite probabilities; the weights file "
+            "may be corrupt."
+        )
+    index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
+    reason: dict[str, Any] = {
+        "source": SOURCES[int(cands.source[index])],
+        "gp_mean": round(float(mean[index]), 4),
+        "gp_std": round(float(std[index]), 4),
+        "probability": round(float(probs[index]), 4),
+        "probability_rank": int((probs > probs[index]).sum()) + 1,
+        "n_candidates": len(probs),
+        "n_observed": int(n_obs),
+        "n_pending": int(len(pending)),
+        "weights": weights.name,
+    }
+    if prior is not None and prior_weights is not None:
+        reason["prior"] = prior.describe(prior_weights)
+        if prior_score is not None:
+            reason["prior_score"] = round(float(prior_score[index]), 4)
+    return Proposal(cand_points[index], index, state.features, probs, reason)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.meta_prior import match_source
+from optuna_rl_sampler.sources import SourceStudy
+from optuna_rl_sampler.sources import load_sources_json
+from optuna_rl_sampler.sources import save_sources_json
+from optuna_rl_sampler.surrogate import fit_gp
+from optuna_rl_sampler.surrogate import normal_scores
+
+SPACE = {
+    "x": FloatDistribution(0.0, 1.0),
+    "lr": FloatDistribution(1e-4, 1e-2, log=True),
+    "act": CategoricalDistribution(["relu", "tanh", "gelu"]),
+}
+
+
+def _landscape(params: dict, sign: float = 1.0) -> float:
+    # Best at x = 0.7, lr = 1e-3, act = "tanh".
+    value = -((params["x"] - 0.7) ** 2) - (math.log10(params["lr"]) + 3.0) ** 2 / 4
+    value -= 0.0 if params["act"] == "tanh" else 0.3
+    return sign * value
+
+
+def _source(name: str, n: int = 80, sign: float = 1.0, seed: int = 0) -> SourceStudy:
+    rng = np.random.default_rng(seed)
+    enc = SearchSpaceEncoder(SPACE)
+    rows = [enc.decode(u) for u in enc.snap(rng.random((n, 3)))]
+    values = np.array([_landscape(r, sign) for r in rows])
+    return SourceStudy(name, dict(SPACE), tuple(rows), values, {"dataset": name})
+
+
+def test_matching_maps_values_through_the_target_encoding():
+    src = SourceStudy(
+        "s",
+        {
+            "lr": FloatDistribution(1e-5, 1e-1, log=True),
+            "act": CategoricalDistribution(["relu", "tanh", "swish"]),
+            "renamed_x": FloatDistribution(0.0, 1.0),
+        },
+        (
+            {"lr": 1e-3, "act": "tanh", "renamed_x": 0.1},
+            {"lr": 1e-1, "act": "relu", "renamed_x": 0.2},  # lr clipped to 1e-2
+            {"lr": 1e-4, "act": "swish", "renamed_x": 0.3},  # no "swish" here: dropped
+            {"lr": 1e-3, "act": "relu", "renamed_x": 0.4},
+            {"lr": 5e-3, "act": "gelu", "renamed_x": 0.5},
+            {"lr": 2e-4, "act": "tanh", "renamed_x": 0.6},
+        ),
+        np.arange(6.0),
+    )
+    m = match_source(src, SPACE, np.random.default_rng(0))
+    assert m is not None
+    enc = SearchSpaceEncoder(SPACE)
+    assert [enc.param_names[j] for j in m.columns] == ["act", "lr"]  # "x" unmatched
+    assert m.n_dropped == 1 and m.n_clipped == 1
+    assert len(m.points) == 5
+    x_col = enc.param_names.index("x")
+    assert np.isnan(m.points[:, x_col]).all()
+    lr_col = enc.param_names.index("lr")
+    # log scale: 1e-3 is the middle of [1e-4, 1e-2]; the clipped 1e-1 sits at the top.
+    assert m.points[0, lr_col] == pytest.approx(0.5)
+    assert m.points[1, lr_col] == pytest.approx(1.0)
+
+
+def test_too_little_overlap_does_not_match():
+    src = SourceStudy(
+        "other",
+        {"depth": IntDistribution(1, 10), "x": CategoricalDistribution(["a", "b"])},
+        tuple({"depth": i % 10 + 1, "x": "a"} for i in range(10)),
+        np.arange(10.0),
+    )
+    # "x" is numeric in the target and categorical in the source: no match at all.
+    assert match_source(src, SPACE, np.random.default_rng(0)) is None
+    partial = SourceStudy(
+        "partial",
+        {"x": FloatDistribution(0, 1), "a": FloatDistribution(0, 1), "b": FloatDistribution(0, 1)},
+        tuple({"x": i / 10, "a": 0.5, "b": 0.5} for i in range(10)),
+        np.arange(10.0),
+    )
+    assert match_source(partial, SPACE, np.random.default_rng(0)) is not None
+    # As a family match it covers 1/3 of the target and of the source: refused.
+    assert match_source(partial, SPACE, np.random.default_rng(0), family_share=0.75) is None
+
+
+def _observed(n: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    enc = SearchSpaceEncoder(SPACE)
+    pts = enc.snap(np.random.default_rng(seed).random((n, 3)))
+    values = np.array([_landscape(enc.decode(p)) for p in pts])
+    return pts, normal_scores(values)
+
+
+def test_weights_follow_the_ranking_of_the_new_trials():
+    prior = MetaPrior([_source("good"), _source("bad", sign=-1.0, seed=1)], SPACE)
+    assert prior.names == ["good", "bad"]
+    enc = SearchSpaceEncoder(SPACE)
+    rng = np.random.default_rng(0)
+    # Before two distinct values exist, every source weighs the same.
+    w0 = prior.weights(np.zeros((1, 3)), np.zeros(1), None, rng)
+    np.testing.assert_allclose(w0.sources, [0.5, 0.5])
+    assert w0.target == 0.0
+    pts, scores = _observed(12)
+    gp = fit_gp(enc.embed(pts), scores)
+    w = prior.weights(pts, scores, gp, rng)
+    assert w.sources[0] > 0.8  # ranks the new trials as they are
+    assert w.sources[1] == 0.0  # ranks them backwards: dropped
+    assert w.sources.sum() + w.target == pytest.approx(1.0)
+
+
+def test_scores_and_prior_points_point_at_the_sources_optimum():
+    prior = MetaPrior([_source("good", n=120)], SPACE)
+    enc = SearchSpaceEncoder(SPACE)
+    w = prior.weights(np.zeros((0, 3)), np.zeros(0), None, np.random.default_rng(0))
+    best = enc.encode({"x": 0.7, "lr": 1e-3, "act": "tanh"})
+    worst = enc.encode({"x": 0.0, "lr": 1e-2, "act": "relu"})
+    s = prior.scores(np.vstack([best, worst]), w)
+    assert s[0] > s[1] + 1.0
+    pts = prior.prior_points(4, w, np.random.default_rng(0))
+    assert pts.shape == (4, 3)
+    decoded = enc.decode(pts[0])
+    assert decoded["act"] == "tanh" and abs(decoded["x"] - 0.7) < 0.2
+    assert prior.describe(w)["top_sources"] == {"good": 1.0}
+
+
+def test_no_sources_no_prior():
+    prior = MetaPrior([], SPACE)
+    assert len(prior) == 0
+    w = prior.weights(np.zeros((3, 3)), np.arange(3.0), None, np.random.default_rng(0))
+    assert w.total == 0.0 and w.target == 1.0
+    assert prior.prior_points(5, w, np.random.default_rng(0)).shape == (0, 3)
+
+
+def test_sources_json_round_trip(tmp_path):
+    src = [_source("a", n=7), _source("b", n=9, sign=-1.0)]
+    back = load_sources_json(save_sources_json(src, tmp_path / "s.json.gz"))
+    assert [s.name for s in back] == ["a", "b"]
+    assert back[0].params == src[0].params
+    np.testing.assert_array_equal(back[1].values, src[1].values)
+    assert back[0].distributions == src[0].distributions
+    with pytest.raises(ValueError, match="non-finite"):
+        SourceStudy("nan", {}, ({},), np.array([np.nan]))

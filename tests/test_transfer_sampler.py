@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler import SourceStudy
+from optuna_rl_sampler.sampler import REASON_KEY
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _objective(shift: float = 0.0, sign: float = 1.0):
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -5, 5)
+        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        act = trial.suggest_categorical("act", ["relu", "tanh", "gelu"])
+        loss = (x - 1.0 - shift) ** 2 + (math.log10(lr) + 3.0) ** 2
+        return sign * (loss + (0.0 if act == "tanh" else 2.0))
+
+    return objective
+
+
+def _past_study(shift: float = 0.2, sign: float = 1.0, n: int = 60) -> optuna.Study:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(_objective(shift, sign), n_trials=n)
+    return study
+
+
+def test_explicit_sources_seed_the_first_trial_with_their_best_configuration():
+    past = _past_study()
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[past]))
+    study.optimize(_objective(), n_trials=1)
+    assert study.trials[0].params == past.best_params
+    reason = study.trials[0].system_attrs[REASON_KEY]
+    assert reason["source"] == "prior-startup" and reason["from"] == past.study_name
+
+
+def test_reasons_name_the_sources_and_misleading_ones_lose_their_weight():
+    good = SourceStudy.from_study(_past_study(), name="good")
+    bad = SourceStudy.from_study(_past_study(0.0, sign=-1.0), name="bad")
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[bad, good]))
+    study.optimize(_objective(), n_trials=15)
+    prior = study.trials[-1].system_attrs[REASON_KEY]["prior"]
+    assert prior["n_sources"] == 2
+    assert prior["top_sources"]["good"] > prior["top_sources"]["bad"]
+    assert prior["top_sources"]["bad"] == 0.0
+
+
+def test_good_sources_reach_a_good_value_sooner():
+    past = _past_study(n=80)
+    with_sources, without = [], []
+    for seed in range(3):
+        for sources, out in (([past], with_sources), (None, without)):
+            study = optuna.create_study(sampler=RLSampler(seed=seed, source_studies=sources))
+            study.optimize(_objective(), n_trials=5)
+            out.append(study.best_value)
+    assert np.mean(with_sources) < 0.5 * np.mean(without)
+
+
+def test_auto_sources_ignore_an_unrelated_space():
+    sampler = RLSampler(seed=0)  # source_studies="auto"
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("unrelated_a", 0, 1) ** 2, n_trials=3)
+    assert "prior" not in study.trials[-1].system_attrs[REASON_KEY]
+
+
+def test_bad_source_arguments_are_named():
+    with pytest.raises(ValueError, match=r"source_studies\[1\] is a dict"):
+        RLSampler(source_studies=[_past_study(n=5), {"x": 1}])
+    with pytest.raises(ValueError, match="'auto', 'none'"):
+        RLSampler(source_studies="everything")
+    assert RLSampler(source_studies=None).source_studies == []
