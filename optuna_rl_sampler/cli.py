@@ -28,11 +28,21 @@ def _pretrain(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.training.ppo import PPOConfig
     from optuna_rl_sampler.training.ppo import train
 
-    cfg = PPOConfig(seed=args.seed, workers=args.workers)
+    cfg = PPOConfig(
+        seed=args.seed,
+        workers=args.workers,
+        init_weights=args.init,
+        max_minutes=args.minutes,
+        source_prob=args.source_prob,
+        parallel_prob=args.parallel_prob,
+        prune_prob=args.prune_prob,
+    )
     if args.iterations is not None:
         cfg.iterations = args.iterations
     if args.episodes_per_iteration is not None:
         cfg.episodes_per_iteration = args.episodes_per_iteration
+    if args.learning_rate is not None:
+        cfg.learning_rate = args.learning_rate
     card = train(cfg, args.out, progress=not args.quiet, plot=not args.no_plot, name=args.name)
     print(
         json.dumps(
@@ -98,6 +108,8 @@ def _finetune(args: argparse.Namespace) -> int:
         corpus_prob=args.corpus_share,
         init_weights=args.init or "default",
         max_minutes=args.minutes,
+        n_candidates=args.candidates,
+        budgets=tuple(args.budgets),
     )
     print(
         f"optuna-rl: fine-tuning on {len(sources)} studies "
@@ -223,10 +235,10 @@ def _corpus_export(args: argparse.Namespace) -> int:
 
 
 def _corpus_stats(args: argparse.Namespace) -> int:
-    from optuna_rl_sampler.corpus import _load_table
+    from optuna_rl_sampler.corpus import load_table
     from optuna_rl_sampler.corpus import stats as corpus_stats
 
-    print(json.dumps(corpus_stats(_load_table(args.source)), indent=2))
+    print(json.dumps(corpus_stats(load_table(args.source)), indent=2))
     return 0
 
 
@@ -346,16 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "pretrain",
-        help="meta-train the generic policy from scratch",
-        description="Meta-train the policy with PPO on synthetic tasks. Deterministic for a "
-        "given --seed; about 10-20 minutes on 2 CPU cores with the defaults.",
+        help="meta-train the policy on synthetic tasks (from scratch or from --init)",
+        description="Meta-train the policy with PPO on synthetic tasks, some with synthetic "
+        "source studies (related, unrelated, misleading). Deterministic for a given --seed "
+        "when --minutes is unset; the card records the iterations done and the time taken.",
     )
     p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--iterations", type=int, default=None, help="PPO iterations (default 300)")
     p.add_argument(
         "--episodes-per-iteration", type=int, default=None, help="episodes per iteration (32)"
     )
+    p.add_argument("--init", default=None, help="weights to start from (default: uniform)")
+    p.add_argument("--learning-rate", type=float, default=None, help="Adam step (1e-3)")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
+    p.add_argument(
+        "--source-prob", type=float, default=0.6, help="episodes with source studies (0.6)"
+    )
+    p.add_argument(
+        "--parallel-prob", type=float, default=0.2, help="episodes with 2-4 workers (0.2)"
+    )
+    p.add_argument("--prune-prob", type=float, default=0.2, help="episodes with pruning (0.2)")
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
@@ -393,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of episodes on your studies; the rest are synthetic (default 0.7)",
     )
     p.add_argument("--learning-rate", type=float, default=3e-4, help="Adam step (3e-4)")
+    p.add_argument(
+        "--budgets",
+        type=int,
+        nargs="+",
+        default=[15, 25, 40, 60],
+        help="episode lengths in trials, drawn uniformly (default 15 25 40 60)",
+    )
+    p.add_argument(
+        "--candidates", type=int, default=256, help="candidates per proposal (default 256)"
+    )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--name", default="finetuned", help="name recorded in the card")

@@ -147,3 +147,65 @@ def test_feature_policy_and_held_out_evaluation():
     assert res["ei"]["regret@6"] <= res["ei"]["regret@5"]
     with pytest.raises(ValueError, match="n_tasks must be at least 1, got 0"):
         evaluate_policies([PolicySpec("ei", ei)], n_tasks=0)
+
+
+def test_episodes_simulate_pending_points_pruned_trials_and_sources():
+    from optuna_rl_sampler.features import FEATURE_NAMES
+    from optuna_rl_sampler.training.tasks import sample_sources
+
+    rng = np.random.default_rng(3)
+    task = sample_task(rng, n_params=3, family="bowl")
+    weights = PolicyNet(N_FEATURES, 8).to_weights()
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    serial = run_episode(task, weights, rng, budget=8, n_candidates=16)
+    assert np.all(serial.features[:, :, col["dist_pending"]] == 1.0)  # nothing running
+    parallel = run_episode(task, weights, rng, budget=8, n_candidates=16, workers=3)
+    assert np.any(parallel.features[:, :, col["dist_pending"]] < 1.0)
+    sources = sample_sources(task, rng, ["related", "misleading"])
+    with_prior = run_episode(task, weights, rng, budget=8, n_candidates=16, sources=sources)
+    assert with_prior.n_sources == 2
+    assert np.all(with_prior.features[:, :, col["prior_weight"]] > 0.0)
+    assert np.any(with_prior.features[:, :, col["source_prior"]] == 1.0)
+    assert np.all(serial.features[:, :, col["prior_weight"]] == 0.0)
+
+
+def test_sources_relate_to_the_task_as_their_kind_says():
+    from optuna_rl_sampler.encoding import SearchSpaceEncoder
+    from optuna_rl_sampler.training.tasks import sample_sources
+
+    rng = np.random.default_rng(0)
+    task = sample_task(rng, n_params=2, family="bowl", style_weights=(0, 0, 0, 1))
+    related, misleading = sample_sources(
+        task, rng, ["related", "misleading"], drop_prob=0.0, extra_prob=0.0
+    )
+    enc = SearchSpaceEncoder(related.distributions)
+    for source, sign in ((related, 1.0), (misleading, -1.0)):
+        pts, _ = enc.encode_many(list(source.params))
+        truth = task.f(task.encoder.embed(pts))
+        assert sign * np.corrcoef(truth, source.values)[0, 1] > 0.5
+
+
+def test_finetune_on_past_studies_writes_loadable_weights(tmp_path, capsys):
+    import optuna
+
+    from optuna_rl_sampler import RLSampler
+    from optuna_rl_sampler.cli import main
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    url = f"sqlite:///{tmp_path / 'past.db'}"
+    for shift in (0.0, 0.3):
+        study = optuna.create_study(storage=url, study_name=f"past-{shift}")
+        study.optimize(
+            lambda t, s=shift: (t.suggest_float("x", 0, 1) - s) ** 2 + t.suggest_int("n", 1, 4),
+            n_trials=12,
+        )
+    out = tmp_path / "mine.safetensors"
+    argv = ["finetune", "--storage", url, "--out", str(out), "--iterations", "1"]
+    argv += ["--episodes-per-iteration", "2", "--workers", "1", "--quiet", "--no-plot"]
+    argv += ["--budgets", "6", "--candidates", "16"]
+    assert main(argv) == 0
+    sampler = RLSampler(meta_model=out)
+    assert sampler.weights.name == "finetuned"
+    assert "GP surrogates of 2 corpus studies" in sampler.weights.card["trained_on"]
+    assert main(["finetune", "--out", str(out)]) == 2
+    assert "exactly one of --storage" in capsys.readouterr().err
