@@ -5,6 +5,8 @@ Examples::
     python -m benchmarks run --suite bbob --samplers rl,random,tpe,gp,cmaes,qmc \\
         --seeds 5 --trials 100 --dims 2,5,10 --workers 2
     python -m benchmarks run --suite bbob --quick
+    python -m benchmarks run --suite transfer --workers 2
+    python -m benchmarks run --suite transfer --fake-corpus --seeds 2 --trials 10
     python -m benchmarks overhead --trials 100,1000
     python -m benchmarks plot --suite bbob
 """
@@ -23,8 +25,12 @@ from benchmarks.harness import seeds_from_arg
 from benchmarks.tasks import BBOB_DEFAULT_FUNCTIONS
 from benchmarks.tasks import SUITES
 from benchmarks.tasks import parse_int_list
+from benchmarks.transfer import MISLEADING_SAMPLERS
+from benchmarks.transfer import REAL_SAMPLERS
+from benchmarks.transfer import SAMPLERS as TRANSFER_SAMPLERS
 
 QUICK_RUN = {"seeds": "2", "trials": 20, "dims": "2", "functions": "1,8,15"}
+QUICK_TRANSFER = {"seeds": "2", "trials": 10}
 QUICK_OVERHEAD = {"trials": "50,200", "dims": "5", "repeats": 5, "max_seconds": 10.0}
 
 
@@ -41,16 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run samplers on a suite of tasks and write results")
-    run.add_argument("--suite", default="bbob", choices=sorted(SUITES), help="task suite")
+    run.add_argument(
+        "--suite", default="bbob", choices=sorted([*SUITES, "transfer"]), help="task suite"
+    )
     run.add_argument(
         "--samplers",
-        default=",".join(DEFAULT_SAMPLERS),
-        help="comma-separated registry names or module:function factories (default: %(default)s)",
+        default=None,
+        help="comma-separated registry names or module:function factories (default: "
+        + ",".join(DEFAULT_SAMPLERS)
+        + "; for --suite transfer: "
+        + ",".join(TRANSFER_SAMPLERS)
+        + ")",
     )
     run.add_argument(
         "--seeds", default=None, help="count ('5' = seeds 0-4) or list ('0,3' or '10-14')"
     )
-    run.add_argument("--trials", type=int, default=None, help="trials per study (default 100)")
+    run.add_argument(
+        "--trials", type=int, default=None, help="trials per study (default 100; transfer 20)"
+    )
     run.add_argument("--dims", default=None, help="BBOB dimensions (default 2,5,10)")
     run.add_argument(
         "--functions",
@@ -66,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default 2); 0 runs in this process, for debugging",
     )
     run.add_argument("--out", type=Path, default=None, help="output folder")
-    run.add_argument("--checkpoints", default="5,10,25,50,100", help="trial counts to report at")
+    run.add_argument(
+        "--checkpoints",
+        default=None,
+        help="trial counts to report at (default 5,10,25,50,100; transfer 1,3,5,10,20)",
+    )
     run.add_argument(
         "--worst-quantile",
         type=float,
@@ -79,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-plot", action="store_true", help="write results.json only")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_transfer_arguments(run)
 
     ovh = sub.add_parser("overhead", help="ms per proposal, peak memory, import time")
     ovh.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS))
@@ -109,10 +128,132 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
+    tr = run.add_argument_group(
+        "transfer suite (--suite transfer; see benchmarks/README.md, 'Transfer')"
+    )
+    tr.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="corpus of past studies: a .parquet table or a .json(.gz) source bank "
+        "(default corpus/recsys-corpus-v1.parquet)",
+    )
+    tr.add_argument(
+        "--fake-corpus",
+        action="store_true",
+        help="dry run on a generated corpus (3 datasets x 2 models x 150 trials), written "
+        "to the output folder (default output /tmp/ors-transfer-fake)",
+    )
+    tr.add_argument(
+        "--variants",
+        default="standard,misleading",
+        help="standard and/or misleading (sources' values negated) (default: %(default)s)",
+    )
+    tr.add_argument(
+        "--misleading-samplers",
+        default=",".join(MISLEADING_SAMPLERS),
+        help="samplers run with misleading sources (default: %(default)s)",
+    )
+    tr.add_argument("--models", default=None, help="held-out model families (default all)")
+    tr.add_argument("--datasets", default=None, help="held-out datasets (default all)")
+    tr.add_argument(
+        "--real", action="store_true", help="also tune real datasets (slow, resumable)"
+    )
+    tr.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the real datasets (default $ORS_DATA_DIR, else ../shared/data)",
+    )
+    tr.add_argument(
+        "--real-datasets",
+        default=None,
+        help="real datasets to tune (default: the 3 cheapest that the corpus has a study of)",
+    )
+    tr.add_argument("--real-seeds", default="3", help="seeds of the real runs (default 3)")
+    tr.add_argument(
+        "--real-samplers",
+        default=",".join(REAL_SAMPLERS),
+        help="samplers of the real runs (default: %(default)s)",
+    )
+    tr.add_argument("--real-trials", type=int, default=None, help="default: --trials")
+    tr.add_argument(
+        "--real-model", default="lightgbm-ranker", help="model family (default: %(default)s)"
+    )
+    tr.add_argument("--real-metric", default="ndcg@10", help="metric (default: %(default)s)")
+    tr.add_argument(
+        "--max-valid-queries",
+        type=int,
+        default=None,
+        help="validation queries of the real objective (default: the corpus study's, else 200)",
+    )
+    tr.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: set the stored runs.jsonl aside instead of resuming from it",
+    )
+
+
+def _cmd_run_transfer(args: argparse.Namespace) -> int:
+    from benchmarks import transfer
+
+    if args.quick:
+        for key, value in QUICK_TRANSFER.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    if args.fake_corpus:
+        out = args.out or transfer.FAKE_OUT
+        corpus = args.corpus or transfer.write_fake_corpus(out / "fake-corpus.json.gz")
+    else:
+        out = args.out or RESULTS_DIR / ("transfer" + ("-quick" if args.quick else ""))
+        corpus = args.corpus or transfer.DEFAULT_CORPUS
+    try:
+        results = transfer.run_transfer(
+            corpus,
+            samplers=_csv(args.samplers or ",".join(TRANSFER_SAMPLERS)),
+            seeds=seeds_from_arg(args.seeds or "5"),
+            n_trials=args.trials or 20,
+            variants=_csv(args.variants),
+            misleading_samplers=_csv(args.misleading_samplers),
+            models=_csv(args.models) if args.models else None,
+            datasets=_csv(args.datasets) if args.datasets else None,
+            checkpoints=parse_int_list(args.checkpoints or "1,3,5,10,20"),
+            workers=args.workers,
+            out=out,
+            real=transfer.RealOptions(
+                data_dir=args.data_dir,
+                datasets=_csv(args.real_datasets) if args.real_datasets else None,
+                seeds=seeds_from_arg(args.real_seeds),
+                samplers=_csv(args.real_samplers),
+                n_trials=args.real_trials,
+                model=args.real_model,
+                metric=args.real_metric,
+                max_valid_queries=args.max_valid_queries,
+            )
+            if args.real
+            else None,
+            fresh=args.fresh,
+            command=" ".join(["python -m benchmarks", *sys.argv[1:]]),
+            progress=not args.no_progress,
+        )
+    except transfer.CorpusError as err:
+        print(f"run --suite transfer: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'results.json'} ({results['total_wall_s'] / 60:.1f} min)")
+    if not args.no_plot:
+        for path in transfer.write_transfer_report(results, out):
+            print(f"wrote {path}")
+    real = results.get("real")
+    real_missing = args.real and not (real and real.get("summary"))
+    return 1 if results["n_failed"] or real_missing else 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.harness import run_benchmark
     from benchmarks.report import write_report
 
+    if args.suite == "transfer":
+        return _cmd_run_transfer(args)
     if args.quick:
         for key, value in QUICK_RUN.items():
             if getattr(args, key) is None:
@@ -125,13 +266,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.out or RESULTS_DIR / (args.suite + ("-quick" if args.quick else ""))
     results = run_benchmark(
         specs,
-        _csv(args.samplers),
+        _csv(args.samplers or ",".join(DEFAULT_SAMPLERS)),
         seeds,
         trials,
         suite=args.suite,
         workers=args.workers,
         out=out,
-        checkpoints=parse_int_list(args.checkpoints),
+        checkpoints=parse_int_list(args.checkpoints or "5,10,25,50,100"),
         reference=args.reference,
         config_extra={
             "functions": functions,

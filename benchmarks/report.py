@@ -6,6 +6,7 @@
   group, e.g. per dimension, plus all tasks; bands are +-1 standard error),
   ``rank_curves.png`` (average rank per trial), ``summary.md``.
 - ``"overhead"``: ``overhead.png`` (median ms per proposal, log scale), ``summary.md``.
+- ``"transfer"``: :func:`benchmarks.transfer.write_transfer_report`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ _COLOURS = {
     "gp": "#2ca02c",
     "cmaes": "#ff7f0e",
     "qmc": "#9467bd",
+    # transfer suite
+    "rl-transfer": "#d62728",
+    "rl-generic": "#e377c2",
+    "cmaes-warm": "#ff7f0e",
+    "enqueue5-tpe": "#17becf",
 }
 
 
@@ -38,6 +44,10 @@ def _colour(name: str, index: int) -> str:
 def write_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
     """Write the plots and ``summary.md`` for a results dict; return the paths written."""
     folder = Path(folder)
+    if results.get("kind") == "transfer":
+        from benchmarks.transfer import write_transfer_report
+
+        return write_transfer_report(results, folder)
     folder.mkdir(parents=True, exist_ok=True)
     if results.get("kind") == "overhead":
         paths = [plot_overhead(results, folder / "overhead.png")]
@@ -92,7 +102,7 @@ def plot_curves(results: dict[str, Any], path: Path, metric: str = "regret") -> 
             se = np.asarray(c[f"{metric}_se"], dtype=float)
             x = np.arange(1, mean.size + 1)
             colour = _colour(sampler, i)
-            lw = 2.2 if sampler == "rl" else 1.4
+            lw = 2.2 if sampler in ("rl", "rl-transfer") else 1.4
             ax.plot(x, mean, color=colour, lw=lw, label=sampler)
             lo, hi = mean - se, mean + se
             if metric == "regret":

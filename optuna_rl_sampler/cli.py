@@ -350,9 +350,14 @@ def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
+    from optuna_rl_sampler import __version__
+
     parser = argparse.ArgumentParser(
         prog="optuna-rl",
         description="Meta-trained RL sampler for Optuna: training, weights and data tools.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -464,10 +469,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``optuna-rl``."""
+    """Entry point of ``optuna-rl``.
+
+    Args:
+        argv: The arguments after the program name. Defaults to ``None``
+            (``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 2 for an error in the input or a missing extra
+        (one line on stderr naming the problem, or the ``pip install`` command).
+    """
+    from optuna_rl_sampler._missing import extra_for
+    from optuna_rl_sampler._missing import require_extra
+
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("pretrain", "finetune"):  # meta-training: the train extra
+            require_extra("train", "torch", "tqdm", feature=f"optuna-rl {args.command}")
         return int(args.func(args))
+    except ImportError as err:
+        friendly = extra_for(err)
+        if friendly is None:
+            raise
+        print(f"optuna-rl: error: {friendly}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         print(f"optuna-rl: error: {err}", file=sys.stderr)
         return 2

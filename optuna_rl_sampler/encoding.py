@@ -9,7 +9,12 @@ distribution:
   cut into ``K + 1`` equal bins, one per grid value, so every grid value is equally
   likely under uniform sampling.
 * int: always binned (one bin per admissible integer); ``log=True`` bins are equal-width
-  in ``log`` space over ``[low - 0.5, high + 0.5]``.
+  in ``log`` space over ``[low - 0.5, high + 0.5]``. Bin indices are exact Python
+  integers, so ranges as wide as ``IntDistribution(0, 2**63 - 1)`` or as far out as
+  ``2**60`` work; beyond ``2**53`` a decoded value is moved to the nearest integer that
+  Optuna stores exactly (it keeps parameter values as floats), always inside the range.
+  Past ``2**53`` bins a cube coordinate cannot tell every bin apart, so a decoded value
+  re-encodes to a nearby bin rather than its own.
 * categorical: ``n`` equal bins, one per choice (choices may be any value Optuna accepts:
   str, int, float, bool, None, mixed).
 * a one-point range (``low == high``) or a single choice sits at 0.5 and always decodes
@@ -22,8 +27,9 @@ For distances and the surrogate, :meth:`SearchSpaceEncoder.embed` turns cube poi
 a feature space where each categorical becomes a one-hot block scaled so that two
 different choices are at distance 1, like the two ends of a numeric axis.
 
-The module only uses Optuna's public distribution API (``to_internal_repr`` /
-``to_external_repr``), so it does not depend on Optuna's private transforms.
+The module uses Optuna's distribution API (``to_internal_repr`` / ``to_external_repr``,
+and ``_contains``, the check Optuna applies to a stored value), not its private
+transforms.
 """
 
 from __future__ import annotations
@@ -44,6 +50,29 @@ __all__ = ["SearchSpaceEncoder"]
 _NUMERIC = 0
 _CATEGORICAL = 1
 _MISSING = object()
+#: Integers below this magnitude are exact in float64 (vectorised arithmetic is safe).
+_EXACT_INT = 2**53
+#: Most neighbouring floats tried when a wide-range integer must be stored exactly.
+_MAX_WALK = 4096
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _as_int(value: Any) -> int:
+    """An integer parameter value as an exact Python int (floats are rounded)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return int(round(float(value)))
+
+
+def _numeric_inside(dist: FloatDistribution | IntDistribution, value: Any) -> bool:
+    """Whether ``value`` lies in ``[low, high]``; exact for integers of any size."""
+    if isinstance(dist, IntDistribution) and isinstance(value, (int, np.integer)):
+        return dist.low <= int(value) <= dist.high
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return dist.low <= v <= dist.high
 
 
 def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
@@ -59,9 +88,16 @@ def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
 
 
 class _Param:
-    """Encoding of one parameter (internal)."""
+    """Encoding of one parameter (internal).
 
-    __slots__ = ("name", "dist", "kind", "n_bins", "log", "lo", "hi")
+    Numeric parameters: ``lo``/``hi`` bound the continuous coordinate (linear or ``log``
+    space). Integer parameters are binned with exact Python-int bin indices; a ``log``
+    integer is mapped through ``t(s) = log1p(s / ref)`` with ``s = value - (low - 0.5)``
+    and ``ref = low - 0.5``, which equals ``log(value) - log(low - 0.5)`` but keeps its
+    precision when ``low`` is huge and the range narrow (``span = t(n_bins)``).
+    """
+
+    __slots__ = ("name", "dist", "kind", "n_bins", "log", "lo", "hi", "exact", "ref", "span")
 
     def __init__(self, name: str, dist: BaseDistribution) -> None:
         self.name = name
@@ -69,22 +105,28 @@ class _Param:
         self.log = False
         self.lo = 0.0
         self.hi = 1.0
+        self.ref = 1.0
+        self.span = 1.0
+        self.exact = True  # values and bin indices are exact in float64
         self.n_bins = 0  # 0 = continuous
         if isinstance(dist, CategoricalDistribution):
             self.kind = _CATEGORICAL
             self.n_bins = len(dist.choices)
-        elif isinstance(dist, (FloatDistribution, IntDistribution)):
+        elif isinstance(dist, IntDistribution):
+            self.kind = _NUMERIC
+            low, high, step = int(dist.low), int(dist.high), int(dist.step)
+            self.n_bins = (high - low) // step + 1
+            self.exact = max(abs(low), abs(high)) < _EXACT_INT
+            if dist.log:
+                self.log = True
+                self.ref = float(low) - 0.5
+                self.span = math.log1p(self.n_bins / self.ref)
+            else:
+                self.lo, self.hi = float(low), float(high)
+        elif isinstance(dist, FloatDistribution):
             self.kind = _NUMERIC
             low, high = float(dist.low), float(dist.high)
-            if isinstance(dist, IntDistribution):
-                if dist.log:
-                    self.log = True
-                    self.lo, self.hi = math.log(low - 0.5), math.log(high + 0.5)
-                    self.n_bins = int(dist.high - dist.low) + 1
-                else:
-                    self.lo, self.hi = low, high
-                    self.n_bins = (int(dist.high) - int(dist.low)) // int(dist.step) + 1
-            elif dist.log:
+            if dist.log:
                 self.log = True
                 self.lo, self.hi = math.log(low), math.log(high)
             elif dist.step is not None:
@@ -102,18 +144,55 @@ class _Param:
     def single(self) -> bool:
         return self.dist.single()
 
+    # -- integers -----------------------------------------------------------------
+
+    def _int_index(self, value: Any) -> int:
+        """Exact bin index of an integer value (nearest grid point, clipped)."""
+        dist = self.dist
+        offset = _as_int(value) - dist.low
+        if dist.log:
+            index = offset
+        else:
+            index, rest = divmod(offset, dist.step)
+            index += int(2 * rest >= dist.step)
+        return min(self.n_bins - 1, max(0, index))
+
+    def _int_centre(self, index: float | np.ndarray) -> float | np.ndarray:
+        """Cube coordinate of the centre of bin ``index`` (scalar or array)."""
+        if self.log:
+            lower = np.log1p(index / self.ref)
+            upper = np.log1p((index + 1.0) / self.ref)
+            return 0.5 * (lower + upper) / self.span
+        return (index + 0.5) / self.n_bins
+
+    def _storable(self, value: int) -> int:
+        """``value`` moved, if need be, to the nearest in-range integer that Optuna stores
+        exactly (its internal representation is a float, exact only up to ``2**53``)."""
+        dist = self.dist
+        f = float(value)
+        if dist._contains(f):
+            return int(f)
+        down = up = f
+        for _ in range(_MAX_WALK):
+            down = math.nextafter(down, -math.inf)
+            if dist._contains(down):
+                return int(down)
+            up = math.nextafter(up, math.inf)
+            if dist._contains(up):
+                return int(up)
+        return value  # no float lies on the grid inside the range: keep the exact value
+
+    # -- all kinds ----------------------------------------------------------------
+
     def encode(self, value: Any) -> float:
         if self.single:
             return 0.5
         if self.kind == _CATEGORICAL:
             return (_choice_index(self.dist, value) + 0.5) / self.n_bins
         dist = self.dist
-        v = float(value)
         if isinstance(dist, IntDistribution):
-            if dist.log:
-                return float(self._log_int_centre(v))
-            index = int(round((v - dist.low) / dist.step))
-            return (index + 0.5) / self.n_bins
+            return float(self._int_centre(self._int_index(value)))
+        v = float(value)
         if self.n_bins:
             index = int(round((v - dist.low) / dist.step))
             return (index + 0.5) / self.n_bins
@@ -124,27 +203,37 @@ class _Param:
         return min(1.0, max(0.0, x))
 
     def encode_array(self, v: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`encode` for a numeric parameter."""
+        """Vectorised :meth:`encode` for a numeric parameter whose values are exact floats
+        (``self.exact``; wide integer ranges go through :meth:`encode` one by one)."""
         dist = self.dist
-        if isinstance(dist, IntDistribution) and dist.log:
-            return self._log_int_centre(v)
+        if isinstance(dist, IntDistribution):
+            if dist.log:
+                index = np.round(v) - dist.low
+            else:
+                index = np.round((v - dist.low) / dist.step)
+            return self._int_centre(np.clip(index, 0, self.n_bins - 1))
         if self.n_bins:
             index = np.round((v - dist.low) / dist.step)
             return (index + 0.5) / self.n_bins
         x = np.log(v) if self.log else v
         return np.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0)
 
-    def _log_int_centre(self, v: float | np.ndarray) -> float | np.ndarray:
-        # Centre (in log space) of the bin [v - 0.5, v + 0.5] that decodes to ``v``.
-        centre = 0.5 * (np.log(v - 0.5) + np.log(v + 0.5))
-        return (centre - self.lo) / (self.hi - self.lo)
-
     def bin_of(self, u: float) -> int:
         """Index of the bin that holds cube coordinate ``u``."""
-        if isinstance(self.dist, IntDistribution) and self.dist.log:
-            x = math.exp(self.lo + min(1.0, max(0.0, u)) * (self.hi - self.lo))
-            return int(min(self.n_bins - 1, max(0, round(x) - self.dist.low)))
+        u = min(1.0, max(0.0, u))
+        if isinstance(self.dist, IntDistribution) and self.log:
+            s = self.ref * math.expm1(u * self.span)
+            return int(min(self.n_bins - 1, max(0, math.floor(s))))
         return int(min(self.n_bins - 1, max(0, math.floor(u * self.n_bins))))
+
+    def bins_of(self, u: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`bin_of` (float indices; exact below ``2**53`` bins)."""
+        u = np.clip(u, 0.0, 1.0)
+        if isinstance(self.dist, IntDistribution) and self.log:
+            s = self.ref * np.expm1(u * self.span)
+        else:
+            s = u * float(self.n_bins)
+        return np.clip(np.floor(s), 0.0, float(self.n_bins - 1))
 
     def decode(self, u: float) -> Any:
         dist = self.dist
@@ -153,9 +242,8 @@ class _Param:
         if self.single:
             return dist.low
         if isinstance(dist, IntDistribution):
-            if dist.log:
-                return int(dist.low + self.bin_of(u))
-            return int(dist.low + self.bin_of(u) * dist.step)
+            value = int(dist.low) + self.bin_of(u) * int(dist.step)
+            return value if self.exact else self._storable(value)
         if self.n_bins:
             value = dist.low + self.bin_of(u) * dist.step
             return float(min(dist.high, max(dist.low, value)))
@@ -195,7 +283,7 @@ class SearchSpaceEncoder:
         widths = [p.n_bins if p.kind == _CATEGORICAL else 1 for p in self._params]
         self._offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
         self._is_cat = np.array([p.kind == _CATEGORICAL for p in self._params], dtype=bool)
-        self._n_bins = np.array([p.n_bins for p in self._params], dtype=int)
+        self._n_bins = np.array([min(p.n_bins, _INT64_MAX) for p in self._params], dtype=np.int64)
 
     @property
     def search_space(self) -> dict[str, BaseDistribution]:
@@ -219,7 +307,8 @@ class SearchSpaceEncoder:
 
     @property
     def n_bins(self) -> np.ndarray:
-        """``(P,)`` number of admissible values per coordinate (0 for continuous)."""
+        """``(P,)`` number of admissible values per coordinate (0 for continuous; capped at
+        ``2**63 - 1``)."""
         return self._n_bins
 
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -247,6 +336,13 @@ class SearchSpaceEncoder:
                 if p.single:
                     out[:, j] = 0.5
                 continue
+            if not p.exact:  # wide integer range: exact Python ints, one by one
+                for i, v in enumerate(values):
+                    if isinstance(v, (int, float)) and _numeric_inside(p.dist, v):
+                        out[i, j] = p.encode(v)
+                    else:
+                        ok[i] = False
+                continue
             numeric = np.array(
                 [v if isinstance(v, (int, float)) else np.nan for v in values], dtype=float
             )
@@ -273,13 +369,8 @@ class SearchSpaceEncoder:
                     _choice_index(p.dist, value)
                 except ValueError:
                     return False
-            else:
-                try:
-                    v = float(value)
-                except (TypeError, ValueError):
-                    return False
-                if not (p.dist.low <= v <= p.dist.high):
-                    return False
+            elif not _numeric_inside(p.dist, value):
+                return False
         return True
 
     def decode(self, u: np.ndarray) -> dict[str, Any]:
@@ -296,14 +387,10 @@ class SearchSpaceEncoder:
         for j, p in enumerate(self._params):
             if p.single:
                 out[:, j] = 0.5
+            elif isinstance(p.dist, IntDistribution):
+                out[:, j] = p._int_centre(p.bins_of(out[:, j]))
             elif p.n_bins:
-                if isinstance(p.dist, IntDistribution) and p.dist.log:
-                    x = np.exp(p.lo + out[:, j] * (p.hi - p.lo))
-                    value = np.clip(np.round(x), p.dist.low, p.dist.high)
-                    out[:, j] = p._log_int_centre(value)
-                    continue
-                index = np.clip(np.floor(out[:, j] * p.n_bins), 0, p.n_bins - 1)
-                out[:, j] = (index + 0.5) / p.n_bins
+                out[:, j] = (p.bins_of(out[:, j]) + 0.5) / p.n_bins
         return out
 
     def embed(self, points: np.ndarray) -> np.ndarray:

@@ -11,8 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pluggy import HookimplMarker
-from pluggy import HookspecMarker
+from optuna_rl_sampler._missing import require_extra
+
+try:
+    from pluggy import HookimplMarker
+    from pluggy import HookspecMarker
+except ImportError:
+    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.hookspecs")
+    raise
 
 __all__ = ["hookimpl", "hookspec", "register_datasets", "register_models"]
 

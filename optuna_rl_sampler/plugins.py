@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
-import pluggy
+from optuna_rl_sampler._missing import require_extra
+
+try:
+    import pluggy
+except ImportError:
+    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.plugins")
+    raise
 
 from optuna_rl_sampler import hookspecs
 

@@ -13,12 +13,15 @@ SHAPES:
     probs:    (N,)        softmax over candidates
 
 Weights are data, not code: a ``.safetensors`` file (tensors only, never unpickled)
-plus a JSON card of the same stem that states the format version, the feature schema
-and how the weights were made. Loading checks both before any trial runs.
+plus a JSON card of the same stem that states the format version, the feature schema,
+how the weights were made and a SHA-256 digest of the tensors (``"tensors_sha256"``,
+see :func:`tensors_sha256`). Loading checks all of them, and that every value is
+finite, before any trial runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from dataclasses import field
@@ -38,6 +41,7 @@ __all__ = [
     "load_weights",
     "remap_features",
     "save_weights",
+    "tensors_sha256",
 ]
 
 #: Version of the weights file layout; bumped when tensor names or features change.
@@ -53,6 +57,8 @@ SCORE_TENSORS = (
     "score.2.bias",
 )
 DEFAULT_WEIGHTS = "generic-v1"
+#: Card key of the tensors' digest (:func:`tensors_sha256`).
+DIGEST_KEY = "tensors_sha256"
 
 
 class WeightsError(ValueError):
@@ -106,10 +112,16 @@ def load_weights(path: str | Path | None = None) -> PolicyWeights:
     Args:
         path: A ``.safetensors`` file; ``None`` loads the shipped generic weights.
 
+    Returns:
+        The tensors (as float64 arrays), the card, and the weights' name.
+
     Raises:
         WeightsError: the file or its card is missing, the file is not safetensors or is
-            truncated, the format version differs, the feature schema differs, or a
-            tensor is missing or has the wrong shape. The message names the file.
+            truncated, the format version differs, the feature schema differs, a tensor
+            is missing, has the wrong shape or holds a non-finite value (NaN or inf), or
+            the card's ``"tensors_sha256"`` does not match the file's tensors (the file
+            and card do not belong together; cards without the digest, written before
+            it was introduced, are accepted). The message names the file.
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
@@ -154,6 +166,8 @@ def load_weights(path: str | Path | None = None) -> PolicyWeights:
             "It may be truncated or in another format; only safetensors is accepted."
         ) from None
     _check_shapes(tensors, path)
+    _check_digest(tensors, card, path, card_file)
+    _check_finite(tensors, path)
     name = str(card.get("name", path.stem))
     return PolicyWeights({k: v.astype(np.float64) for k, v in tensors.items()}, card, name)
 
@@ -179,19 +193,92 @@ def _check_shapes(tensors: dict[str, np.ndarray], path: Path) -> None:
             )
 
 
+def _check_digest(
+    tensors: dict[str, np.ndarray], card: dict[str, Any], path: Path, card_file: Path
+) -> None:
+    expected = card.get(DIGEST_KEY)
+    if expected is None:
+        return  # a card written before the digest was introduced
+    actual = tensors_sha256(tensors)
+    if expected != actual:
+        raise WeightsError(
+            f"Weights file {str(path)!r} and its card {card_file.name!r} do not belong "
+            f"together: the card records tensors_sha256 {str(expected)[:16]!r}..., the "
+            f"file's tensors hash to {actual[:16]!r}... One of the two was replaced or "
+            "edited; copy both from the same `optuna-rl pretrain` / `optuna-rl finetune` "
+            "run, or save them again with optuna_rl_sampler.policy.save_weights."
+        )
+
+
+def _check_finite(tensors: dict[str, np.ndarray], path: Path) -> None:
+    for key in sorted(tensors):
+        bad = int(np.size(tensors[key]) - np.count_nonzero(np.isfinite(tensors[key])))
+        if bad:
+            raise WeightsError(
+                f"Weights file {str(path)!r}: tensor {key!r} holds {bad} non-finite "
+                "value(s) (NaN or inf), so the policy cannot score candidates. The file "
+                "is corrupt or its training diverged; re-create it with `optuna-rl "
+                "pretrain` / `optuna-rl finetune`, or leave meta_model unset to use the "
+                "shipped weights."
+            )
+
+
+def tensors_sha256(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 hex digest of a set of tensors, as stored in a card's ``"tensors_sha256"``.
+
+    Stable across platforms and dtypes: for every tensor name in sorted order, the digest
+    takes the UTF-8 name, a NUL byte, the shape as text (e.g. ``"(64, 10)"``), a NUL byte,
+    and the values as little-endian float32 in C order (the layout of the file).
+
+    Args:
+        tensors: Tensor name -> array (any float dtype; cast to float32 for hashing).
+
+    Returns:
+        The 64-character hexadecimal digest.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        array = np.ascontiguousarray(tensors[key], dtype="<f4")
+        digest.update(key.encode("utf-8") + b"\0")
+        digest.update(str(tuple(int(n) for n in array.shape)).encode("ascii") + b"\0")
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def save_weights(
     tensors: dict[str, np.ndarray], path: str | Path, card: dict[str, Any]
 ) -> tuple[Path, Path]:
-    """Write ``tensors`` as safetensors and ``card`` (completed with the format version and
-    feature schema) as JSON beside it. Returns both paths."""
+    """Write ``tensors`` as safetensors and ``card`` as JSON beside it.
+
+    The card is completed with the format version, the feature schema and the digest of
+    the tensors as written (``"tensors_sha256"``, see :func:`tensors_sha256`), which
+    :func:`load_weights` checks; a digest already in ``card`` is replaced.
+
+    Args:
+        tensors: Tensor name -> array; written as float32.
+        path: Weights file to write; must end in ``.safetensors``. The card goes to the
+            same stem with ``.json``.
+        card: What to record about the weights (name, training recipe, ...).
+
+    Returns:
+        The paths of the weights file and of its card.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.safetensors``.
+    """
     from safetensors.numpy import save_file
 
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"Weights path {str(path)!r} must end in '.safetensors'.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    card = {**card, "format_version": FORMAT_VERSION, "feature_schema": list(FEATURE_NAMES)}
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+    card = {
+        **card,
+        "format_version": FORMAT_VERSION,
+        "feature_schema": list(FEATURE_NAMES),
+        DIGEST_KEY: tensors_sha256(arrays),
+    }
     save_file(arrays, str(path), metadata={"format_version": str(FORMAT_VERSION)})
     card_file = card_path(path)
     card_file.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

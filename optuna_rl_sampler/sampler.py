@@ -13,15 +13,26 @@ call of :meth:`RLSampler.sample_relative` reads the study from storage and runs:
    one candidate is drawn with the trial's own random stream;
 3. **reasons**: the choice is decoded and its reasons written to the trial.
 
-Nothing but the loaded weights lives on the sampler object, so any number of processes
-sharing one storage propose correctly.
+If a proposal fails (a bug, a numerical fault), the trial's parameters are sampled
+independently instead, and the failure is logged with its cause and recorded in the
+trial's reasons (``{"source": "fallback", "error": ..., "consecutive_fallbacks": k}``).
+``k`` is counted from the reasons of the previous trials in the storage; past
+``max_consecutive_fallbacks`` the sampler raises instead of quietly turning the study
+into random search.
+
+Nothing but the loaded weights (and caches of constructor arguments) lives on the
+sampler object, so any number of processes sharing one storage propose correctly: the
+trial's random streams derive from ``(seed, trial number)``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+import numbers
+import os
+import zlib
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +42,6 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
-from optuna.samplers import RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
@@ -60,6 +70,12 @@ _ASSUMED_BUDGET = 100
 #: Built-in sources apply only to a study whose space they cover this well (both ways).
 _AUTO_MATCH_SHARE = 0.75
 _PRIOR_CACHE_SIZE = 8
+#: Largest candidate set accepted (memory and time grow linearly with it).
+_MAX_CANDIDATES = 65536
+#: Longest error message kept in a trial's reasons.
+_MAX_ERROR_CHARS = 500
+#: How the default independent sampling is named in messages.
+_DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
 
 
 class RLSampler(BaseSampler):
@@ -115,41 +131,75 @@ class RLSampler(BaseSampler):
             study = optuna.create_study(sampler=RLSampler(seed=0))
             study.optimize(objective, n_trials=30)
 
+    If a proposal fails, the trial's parameters are sampled independently (so a
+    transient fault does not stop the study), the cause is logged through Optuna's
+    logger with the trial number, and the trial's reasons record it as
+    ``{"source": "fallback", "error": "<type>: <message>", "consecutive_fallbacks": k}``.
+    ``k`` counts this failure and the failures of the trials just before it, read from
+    the storage (so it is the same in every process). When ``k`` exceeds
+    ``max_consecutive_fallbacks`` the sampler raises :class:`RuntimeError` instead:
+    a persistent fault must not silently turn the study into random search.
+
     Args:
-        seed: Seed for the random streams. Each trial's stream derives from the seed and
-            the trial number, so results do not depend on which process runs a trial.
-        independent_sampler: Sampler for parameters outside the relative search space
-            and for the first ``n_startup_trials`` trials. Defaults to
-            :class:`~optuna.samplers.RandomSampler` with the same seed.
-        n_startup_trials: Number of complete trials before the policy takes over.
-        warn_independent_sampling: Warn when a parameter falls back to
-            ``independent_sampler`` after the startup trials.
-        n_candidates: Number of candidates the policy chooses among at each trial.
-        meta_model: Path of a ``.safetensors`` weights file (with its ``.json`` card)
-            written by ``optuna-rl pretrain`` or ``optuna-rl finetune``. ``None`` uses
-            the generic weights shipped in the package. Checked at construction, so a
-            bad file fails before any trial runs.
-        budget: Expected number of trials of the study; the policy explores less as the
-            study approaches it. ``None`` assumes 100.
+        seed: Seed for the random streams: a non-negative int, or ``None`` for a fresh
+            random seed. Each trial's streams (the policy's draw and the independent
+            sampling) derive from the seed and the trial number, so results do not
+            depend on which process runs a trial, and workers sharing a storage with
+            the same seed never repeat each other's draws. Defaults to ``None``.
+        independent_sampler: A :class:`~optuna.samplers.BaseSampler` instance for
+            parameters outside the relative search space and for the first
+            ``n_startup_trials`` trials (and for a trial whose proposal failed); used as
+            is. ``None`` draws uniformly at random
+            (respecting ``log``, ``step`` and choices) from a stream derived from
+            ``(seed, trial number, parameter name)``, like
+            :class:`~optuna.samplers.RandomSampler` but identical in every process.
+            Defaults to ``None``.
+        n_startup_trials: Number of complete trials before the policy takes over; an
+            int of at least 1. Defaults to ``1``.
+        warn_independent_sampling: Log a warning when a parameter outside the relative
+            search space (a dynamic or conditional parameter) is sampled by the
+            independent sampler after the startup trials. Defaults to ``True``.
+        n_candidates: Number of candidates the policy chooses among at each trial; an
+            int from 2 to 65536. Defaults to ``256``.
+        meta_model: Path (``str`` or :class:`~pathlib.Path`) of a ``.safetensors``
+            weights file (with its ``.json`` card) written by ``optuna-rl pretrain`` or
+            ``optuna-rl finetune``. ``None`` uses the generic weights shipped in the
+            package. Checked at construction, so a bad file fails before any trial
+            runs. Defaults to ``None``.
+        budget: Expected number of trials of the study, a positive int; the policy
+            explores less as the study approaches it. ``None`` assumes 100. Defaults to
+            ``None``.
         greedy: Take the candidate of highest probability instead of drawing from the
-            policy.
+            policy. Defaults to ``False``.
         max_observations: Most trials the surrogate conditions on (the best half and a
-            random sample of the rest), which bounds the cost per proposal.
-        source_studies: Past studies to transfer from. ``"auto"`` (the default) uses the
-            corpus of recommender tuning studies shipped with the package, but only for
-            a study whose search space and a past study's cover each other for at
-            least 75% of their parameters (by name and kind), e.g. the built-in
-            ``lightgbm-ranker`` and ``two-tower`` families; any other study runs without
-            transfer. A list of :class:`optuna.study.Study` (from any storage; read
-            once, here) or :class:`~optuna_rl_sampler.sources.SourceStudy` records
-            transfers from those; explicit sources also seed the first trials with
-            their best configurations. ``None`` or ``"none"`` turns transfer off.
+            random sample of the rest), which bounds the cost per proposal; an int of at
+            least 2. Defaults to ``200``.
+        source_studies: Past studies to transfer from. ``"auto"`` uses the corpus of
+            recommender tuning studies shipped with the package, but only for a study
+            whose search space and a past study's cover each other for at least 75% of
+            their parameters (by name and kind), e.g. the built-in ``lightgbm-ranker``
+            and ``two-tower`` families; any other study runs without transfer. A list of
+            :class:`optuna.study.Study` (from any storage; read once, here) or
+            :class:`~optuna_rl_sampler.sources.SourceStudy` records transfers from
+            those; explicit sources also seed the first trials with their best
+            configurations. ``None`` or ``"none"`` turns transfer off. Defaults to
+            ``"auto"``.
         constraints_func: Not supported yet; passing a function raises ``ValueError``.
+            Defaults to ``None``.
+        max_consecutive_fallbacks: Most consecutive trials whose proposal may fail and
+            fall back to independent sampling before the sampler raises
+            :class:`RuntimeError`; an int of at least 0, or ``None`` to never raise
+            (every fallback is still logged and recorded). Defaults to ``3``.
 
     Raises:
-        ValueError: an argument is out of range, or ``constraints_func`` is given.
-        optuna_rl_sampler.policy.WeightsError: ``meta_model`` is missing, unreadable or
-            incompatible (a subclass of ``ValueError``).
+        TypeError: an argument has the wrong type (e.g. ``n_candidates=2.5``,
+            ``seed=[1, 2]``, ``independent_sampler="random"``); the message names the
+            argument, the value given and what to pass instead.
+        ValueError: an argument is out of range (e.g. ``seed=-1``, ``budget=0``), or
+            ``constraints_func`` is given; the message names the argument and value.
+        optuna_rl_sampler.policy.WeightsError: ``meta_model`` is missing, unreadable,
+            holds non-finite values or does not match its card (a subclass of
+            ``ValueError``).
     """
 
     def __init__(
@@ -166,6 +216,7 @@ class RLSampler(BaseSampler):
         max_observations: int = 200,
         source_studies: Sequence[Study | SourceStudy] | str | None = "auto",
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
+        max_consecutive_fallbacks: int | None = 3,
     ) -> None:
         if constraints_func is not None:
             raise ValueError(
@@ -173,25 +224,50 @@ class RLSampler(BaseSampler):
                 "the objective (e.g. return a penalty) or use optuna.samplers.TPESampler "
                 "with constraints_func."
             )
-        if n_startup_trials < 1:
-            raise ValueError(
-                f"n_startup_trials must be at least 1 (the search space is known only "
-                f"after a complete trial), got {n_startup_trials}."
+        if seed is not None:
+            seed = _check_int("seed", seed, 0, hint="a non-negative int, or None")
+        _check_sampler(independent_sampler)
+        n_startup_trials = _check_int(
+            "n_startup_trials",
+            n_startup_trials,
+            1,
+            hint="an int of at least 1 (the search space is known only after a complete trial)",
+        )
+        n_candidates = _check_int(
+            "n_candidates", n_candidates, 2, _MAX_CANDIDATES, hint="an int such as 256"
+        )
+        if budget is not None:
+            budget = _check_int(
+                "budget", budget, 1, hint="a positive int (expected trials), or None"
             )
-        if n_candidates < 2:
-            raise ValueError(f"n_candidates must be at least 2, got {n_candidates}.")
-        if budget is not None and budget < 1:
-            raise ValueError(f"budget must be a positive number of trials, got {budget}.")
-        if max_observations < 2:
-            raise ValueError(f"max_observations must be at least 2, got {max_observations}.")
+        max_observations = _check_int(
+            "max_observations", max_observations, 2, hint="an int such as 200"
+        )
+        if max_consecutive_fallbacks is not None:
+            max_consecutive_fallbacks = _check_int(
+                "max_consecutive_fallbacks",
+                max_consecutive_fallbacks,
+                0,
+                hint="an int of at least 0, or None to never raise",
+            )
+        greedy = _check_bool("greedy", greedy)
+        warn_independent_sampling = _check_bool(
+            "warn_independent_sampling", warn_independent_sampling
+        )
+        if meta_model is not None and not isinstance(meta_model, (str, os.PathLike)):
+            raise TypeError(
+                f"meta_model must be the path of a .safetensors weights file (str or "
+                f"pathlib.Path) or None, got {meta_model!r} ({type(meta_model).__name__})."
+            )
         self._seed = int(np.random.SeedSequence(seed).entropy % (2**63))
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._independent_sampler = independent_sampler
         self._n_startup_trials = n_startup_trials
         self._warn_independent_sampling = warn_independent_sampling
         self._n_candidates = n_candidates
         self._budget = budget or _ASSUMED_BUDGET
         self._greedy = greedy
         self._max_observations = max_observations
+        self._max_consecutive_fallbacks = max_consecutive_fallbacks
         self._weights: PolicyWeights = load_weights(meta_model)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._auto_sources = isinstance(source_studies, str)
@@ -207,7 +283,8 @@ class RLSampler(BaseSampler):
     def reseed_rng(self) -> None:
         """Draw a fresh base seed (Optuna calls this in each worker of ``n_jobs > 1``)."""
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
-        self._independent_sampler.reseed_rng()
+        if self._independent_sampler is not None:
+            self._independent_sampler.reseed_rng()
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -229,13 +306,8 @@ class RLSampler(BaseSampler):
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
             with threadpool_limits(limits=1, user_api="blas"):
                 return self._propose(study, trial, search_space)
-        except Exception as err:  # noqa: BLE001 - the user's study must go on
-            warnings.warn(
-                f"RLSampler could not propose trial {trial.number} ({type(err).__name__}: "
-                f"{err}); its parameters are sampled by "
-                f"{type(self._independent_sampler).__name__} instead.",
-                stacklevel=2,
-            )
+        except Exception as err:  # noqa: BLE001 - a transient fault must not end the study
+            self._fall_back(study, trial, err)
             return {}
 
     def sample_independent(
@@ -261,21 +333,30 @@ class RLSampler(BaseSampler):
                     },
                 )
                 return value
-        if self._warn_independent_sampling and not param_distribution.single():
-            if len(complete) >= self._n_startup_trials:
-                _logger.warning(
-                    f"The parameter {param_name!r} in trial#{trial.number} is sampled "
-                    f"independently by {type(self._independent_sampler).__name__} instead "
-                    "of RLSampler, because it is not in every trial so far (a dynamic or "
-                    "conditional parameter) or its distribution changed. Pass "
-                    "warn_independent_sampling=False to silence this."
-                )
-        return self._independent_sampler.sample_independent(
-            study, trial, param_name, param_distribution
-        )
+        if (
+            self._warn_independent_sampling
+            and not param_distribution.single()
+            and len(complete) >= self._n_startup_trials
+            and not _fell_back(trial)
+        ):
+            # A parameter of a trial whose proposal failed was logged with the cause by
+            # _fall_back; this warning is for parameters outside the relative space.
+            _logger.warning(
+                f"The parameter {param_name!r} in trial#{trial.number} is sampled "
+                f"independently by {self._independent_name} instead of RLSampler, because "
+                "it is not in every trial so far (a dynamic or conditional parameter) or "
+                "its distribution changed. Pass warn_independent_sampling=False to "
+                "silence this."
+            )
+        if self._independent_sampler is not None:
+            return self._independent_sampler.sample_independent(
+                study, trial, param_name, param_distribution
+            )
+        return _sample_uniform(self._seed, trial.number, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._independent_sampler.before_trial(study, trial)
+        if self._independent_sampler is not None:
+            self._independent_sampler.before_trial(study, trial)
 
     def after_trial(
         self,
@@ -284,7 +365,47 @@ class RLSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._independent_sampler.after_trial(study, trial, state, values)
+        if self._independent_sampler is not None:
+            self._independent_sampler.after_trial(study, trial, state, values)
+
+    @property
+    def _independent_name(self) -> str:
+        if self._independent_sampler is None:
+            return _DEFAULT_INDEPENDENT
+        return type(self._independent_sampler).__name__
+
+    # -- failures -------------------------------------------------------------------
+
+    def _fall_back(self, study: Study, trial: FrozenTrial, err: Exception) -> None:
+        """Record and log a failed proposal; raise once too many failed in a row.
+
+        The count of consecutive failures is read from the reasons of the previous trials
+        in the storage, never kept on the sampler, so it is right in every process.
+        """
+        error = f"{type(err).__name__}: {err}"
+        if len(error) > _MAX_ERROR_CHARS:
+            error = error[: _MAX_ERROR_CHARS - 3] + "..."
+        consecutive = _previous_fallbacks(study, trial) + 1
+        reason = {"source": "fallback", "error": error, "consecutive_fallbacks": consecutive}
+        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
+        limit = self._max_consecutive_fallbacks
+        if limit is not None and consecutive > limit:
+            raise RuntimeError(
+                f"RLSampler could not propose trial {trial.number}: {consecutive} "
+                f"consecutive failed proposals, more than max_consecutive_fallbacks={limit}. "
+                f"Last cause: {error}. Rather than silently turning the study into random "
+                "search, the sampler stops here. Fix the cause (see the traceback above and "
+                "the trials' system attribute 'rl_sampler:reason'), or pass "
+                "RLSampler(..., max_consecutive_fallbacks=None) to keep sampling the "
+                f"failing trials with {self._independent_name}."
+            ) from err
+        bound = "no limit" if limit is None else f"at most {limit}"
+        _logger.warning(
+            f"RLSampler could not propose trial {trial.number} ({error}); its parameters "
+            f"are sampled by {self._independent_name} instead. Consecutive fallbacks: "
+            f"{consecutive} ({bound}; see max_consecutive_fallbacks)."
+        )
+        _logger.debug(f"Traceback of the failed proposal of trial {trial.number}:", exc_info=err)
 
     # -- the proposal ---------------------------------------------------------------
 
@@ -428,6 +549,10 @@ def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[Sour
         )
     if isinstance(spec, (SourceStudy, optuna.Study)):
         spec = [spec]
+    if not isinstance(spec, Iterable):
+        raise ValueError(
+            f"source_studies must be 'auto', 'none', None or a list of studies, got {spec!r}."
+        )
     out: list[SourceStudy] = []
     for i, item in enumerate(spec):
         if isinstance(item, SourceStudy):
@@ -445,3 +570,86 @@ def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[Sour
             f"Source studies {empty} have no complete trial with a finite value; they are ignored."
         )
     return [s for s in out if len(s) > 0]
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _check_int(
+    name: str, value: Any, minimum: int, maximum: int | None = None, *, hint: str
+) -> int:
+    """``value`` as an int in ``[minimum, maximum]``, or an error naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {hint}; got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}. Pass {hint}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}. Pass {hint}.")
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def _check_sampler(sampler: Any) -> None:
+    if sampler is None or isinstance(sampler, BaseSampler):
+        return
+    if isinstance(sampler, type) and issubclass(sampler, BaseSampler):
+        got = f"the class {sampler.__name__}"
+        fix = f"an instance such as optuna.samplers.{sampler.__name__}(seed=0)"
+    else:
+        got = f"{sampler!r} ({type(sampler).__name__})"
+        fix = "a sampler object such as optuna.samplers.RandomSampler(seed=0)"
+    raise TypeError(
+        f"independent_sampler must be an optuna.samplers.BaseSampler or None, got {got}. "
+        f"Pass {fix}, or None for RLSampler's own per-trial random sampling."
+    )
+
+
+def _sample_uniform(seed: int, number: int, name: str, dist: BaseDistribution) -> Any:
+    """A uniform draw of one parameter from the stream of ``(seed, trial, parameter)``.
+
+    Uniform on the encoder's unit cube, i.e. uniform (or log-uniform) for numbers, equal
+    probability for every integer, grid value and choice, like ``RandomSampler``. The
+    parameter name enters through CRC-32, which (unlike ``hash``) is the same in every
+    process.
+    """
+    if dist.single():
+        return SearchSpaceEncoder({name: dist}).decode(np.array([0.5]))[name]
+    key = zlib.crc32(name.encode("utf-8"))
+    rng = np.random.default_rng([seed, number, key])
+    return SearchSpaceEncoder({name: dist}).decode(rng.random(1))[name]
+
+
+def _fallback_count(reason: Any) -> int | None:
+    """Consecutive fallbacks recorded in a reason; ``None`` if it is not a fallback."""
+    if isinstance(reason, dict) and reason.get("source") == "fallback":
+        count = reason.get("consecutive_fallbacks")
+        return int(count) if isinstance(count, int) and count > 0 else 1
+    return None
+
+
+def _fell_back(trial: FrozenTrial) -> bool:
+    """Whether the relative proposal of ``trial`` failed (read from its reasons)."""
+    return _fallback_count(trial.system_attrs.get(REASON_KEY)) is not None
+
+
+def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
+    """Consecutive failed proposals just before ``trial``, read from the storage.
+
+    The latest earlier trial (by number) that holds reasons decides: its recorded count
+    if its proposal failed, else 0. Trials without reasons (startup trials, trials with
+    nothing to propose) are skipped.
+    """
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    for t in sorted(earlier, key=lambda t: t.number, reverse=True):
+        reason = t.system_attrs.get(REASON_KEY)
+        if reason is None:
+            continue
+        count = _fallback_count(reason)
+        return 0 if count is None else count
+    return 0

@@ -140,3 +140,109 @@ def test_encode_many_matches_encode_and_flags_rows_outside():
     np.testing.assert_allclose(points[0], enc.encode(rows[0]))
     empty, ok_empty = enc.encode_many([])
     assert empty.shape == (0, 3) and ok_empty.shape == (0,)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+@st.composite
+def wide_int_distributions(draw: st.DrawFn) -> IntDistribution:
+    """Integer ranges far beyond float64's exact integers (2**53): wide or far out."""
+    kind = draw(st.sampled_from(["wide", "far", "far-log", "wide-log", "far-step"]))
+    if kind == "wide":
+        low = draw(st.integers(_INT64_MIN, 0))
+        return IntDistribution(low, draw(st.integers(2**53, _INT64_MAX)))
+    if kind == "wide-log":
+        return IntDistribution(draw(st.integers(1, 1000)), draw(st.integers(2**53, _INT64_MAX)))
+    low = draw(st.integers(2**54, 2**62)) * draw(st.sampled_from([1, -1]))
+    width = draw(st.integers(0, 10**6))
+    if kind == "far-log":
+        low = abs(low)
+        return IntDistribution(low, low + width, log=True)
+    step = draw(st.integers(1, 9)) if kind == "far-step" else 1
+    return IntDistribution(low, low + width * step, step=step)
+
+
+def _stored(dist: IntDistribution, value: int) -> bool:
+    """What Optuna checks when it stores a sampled value (it keeps a float)."""
+    return dist._contains(dist.to_internal_repr(value))
+
+
+@settings(max_examples=150, deadline=None)
+@given(wide_int_distributions(), st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8))
+def test_wide_integer_ranges_decode_inside_and_encode_without_overflow(dist, unit):
+    enc = SearchSpaceEncoder({"k": dist, "x": FloatDistribution(0, 1)})
+    assert enc.n_bins[0] >= 1
+    points = np.array([[u, 0.5] for u in unit])
+    for u in points:
+        value = enc.decode(u)["k"]
+        assert type(value) is int and dist.low <= value <= dist.high, (dist, u, value)
+        # The decoded value is one Optuna stores exactly whenever the range holds one.
+        if _stored(dist, dist.low) or _stored(dist, dist.high):
+            assert _stored(dist, value), (dist, value)
+        again = enc.encode({"k": value, "x": 0.5})
+        assert 0.0 <= again[0] <= 1.0
+        assert dist.low <= enc.decode(again)["k"] <= dist.high
+    snapped = enc.snap(points)
+    assert np.all((snapped >= 0.0) & (snapped <= 1.0))
+    rows = [{"k": dist.low, "x": 0.1}, {"k": dist.high, "x": 0.2}, {"k": dist.high + 1, "x": 0}]
+    encoded, ok = enc.encode_many(rows)
+    np.testing.assert_array_equal(ok, [True, True, False])
+    np.testing.assert_allclose(encoded[:2], [enc.encode(rows[0]), enc.encode(rows[1])])
+    assert enc.admits(rows[1]) and not enc.admits(rows[2])
+
+
+def test_wide_integer_known_values():
+    enc = SearchSpaceEncoder({"k": IntDistribution(0, _INT64_MAX)})
+    assert enc.n_bins[0] == _INT64_MAX  # 2**63 bins, capped to int64
+    assert enc.decode(np.array([0.0]))["k"] == 0
+    top = enc.decode(np.array([1.0]))["k"]
+    # The largest int64 Optuna stores exactly: 2**63 - 1024 (float(2**63 - 1) is 2**63).
+    assert top == 2**63 - 1024
+    assert enc.decode(np.array([0.5]))["k"] == 2**62
+    assert enc.encode({"k": _INT64_MAX})[0] == pytest.approx(1.0)
+    assert enc.encode({"k": 2**62})[0] == pytest.approx(0.5)
+
+    # Near 2**60 with few bins every index is exact; a value decodes to the nearest
+    # integer that Optuna stores exactly (a multiple of 256 there).
+    low = 2**60
+    enc = SearchSpaceEncoder({"k": IntDistribution(low, low + 1000)})
+    assert enc.n_bins[0] == 1001
+    np.testing.assert_allclose(enc.encode({"k": low + 500}), [500.5 / 1001])
+    assert enc.decode(np.array([500.5 / 1001]))["k"] == low + 512
+    assert enc.decode(np.array([1.0]))["k"] == low + 768
+
+    enc = SearchSpaceEncoder({"k": IntDistribution(low, low + 3000, step=3)})
+    assert enc.n_bins[0] == 1001
+    assert enc.decode(np.array([0.0]))["k"] == low
+    # Grid values that are floats: multiples of lcm(3, 256) = 768 above low.
+    assert {enc.decode(np.array([u]))["k"] - low for u in np.linspace(0, 1, 50)} <= {
+        0,
+        768,
+        1536,
+        2304,
+    }
+
+    # log=True near 2**60: the range is ~1e-15 wide in log space, still resolved.
+    enc = SearchSpaceEncoder({"k": IntDistribution(low, low + 1000, log=True)})
+    u = enc.encode({"k": low + 500})[0]
+    assert u == pytest.approx(500.5 / 1001, rel=1e-6)
+    assert enc.decode(np.array([0.0]))["k"] == low
+
+    # Small ranges keep their exact, canonical round trip.
+    enc = SearchSpaceEncoder({"k": IntDistribution(1, 2**40, log=True)})
+    for v in (1, 2, 3, 1000, 2**40 - 1, 2**40):
+        assert enc.decode(enc.encode({"k": v}))["k"] == v
+
+
+def test_wide_integer_ranges_in_a_study():
+    import optuna
+
+    from optuna_rl_sampler import RLSampler
+    from optuna_rl_sampler.sampler import REASON_KEY
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=32))
+    study.optimize(lambda t: t.suggest_int("x", 0, 2**63 - 1) / 2**63, n_trials=4)
+    assert all(0 <= t.params["x"] <= 2**63 - 1 for t in study.trials)
+    assert all(t.system_attrs[REASON_KEY]["source"] != "fallback" for t in study.trials[1:])

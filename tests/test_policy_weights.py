@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -12,6 +13,8 @@ from optuna_rl_sampler.policy import FORMAT_VERSION
 from optuna_rl_sampler.policy import WeightsError
 from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.policy import save_weights
+from optuna_rl_sampler.policy import tensors_sha256
 
 
 @pytest.fixture
@@ -105,3 +108,63 @@ def test_shipped_weights_beat_a_uniform_policy_on_fixed_tasks():
     # untrained network is the uniform policy, so this fails if the weights are not used.
     res = _shipped_vs_uniform(None)
     assert res["shipped"]["regret@12"] < 0.6 * res["uniform"]["regret@12"]
+
+
+def _saved(tmp_path, tensors=None, name="w2"):
+    tensors = dict(load_weights().tensors if tensors is None else tensors)
+    path, card_file = save_weights(tensors, tmp_path / f"{name}.safetensors", {"name": name})
+    return path, card_file, tensors
+
+
+def test_save_records_a_digest_that_load_checks(tmp_path):
+    path, card_file, tensors = _saved(tmp_path)
+    card = json.loads(card_file.read_text())
+    assert card["tensors_sha256"] == tensors_sha256(tensors)
+    assert len(card["tensors_sha256"]) == 64
+    w = load_weights(path)
+    assert w.name == "w2"
+    for key, value in tensors.items():
+        np.testing.assert_allclose(w.tensors[key], value.astype(np.float32))
+
+
+def test_digest_is_stable_and_order_free():
+    a = {"b": np.arange(6, dtype=np.float64).reshape(2, 3), "a": np.ones(2, dtype=np.float32)}
+    b = {"a": np.ones(2), "b": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    assert tensors_sha256(a) == tensors_sha256(b)
+    # The same bytes in another shape, or under another name, hash differently.
+    assert tensors_sha256({**a, "b": a["b"].reshape(3, 2)}) != tensors_sha256(a)
+    assert tensors_sha256({"c": a["a"], "b": a["b"]}) != tensors_sha256(a)
+    # A known value, so that any change of the definition is deliberate.
+    expected = hashlib.sha256(b"x\0(1,)\0" + bytes(4)).hexdigest()
+    assert tensors_sha256({"x": np.zeros(1)}) == expected
+
+
+def test_file_and_card_that_do_not_belong_together_are_refused(tmp_path):
+    path, card_file, tensors = _saved(tmp_path)
+    other = dict(tensors)
+    other["score.2.bias"] = other["score.2.bias"] + 1.0
+    other_path, _, _ = _saved(tmp_path, other, name="other")
+    path.write_bytes(other_path.read_bytes())  # new tensors, old card
+    with pytest.raises(WeightsError, match=r"w2\.safetensors.*do not belong together"):
+        load_weights(path)
+    with pytest.raises(WeightsError, match="do not belong together"):
+        RLSampler(meta_model=path)
+
+
+def test_cards_without_a_digest_are_accepted(tmp_path):
+    path, card_file, _ = _saved(tmp_path)
+    card = json.loads(card_file.read_text())
+    del card["tensors_sha256"]
+    card_file.write_text(json.dumps(card))
+    assert load_weights(path).name == "w2"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
+    tensors = dict(load_weights().tensors)
+    weight = tensors["score.0.weight"].copy()
+    weight[1, 2] = bad
+    tensors["score.0.weight"] = weight
+    path, _, _ = _saved(tmp_path, tensors, name="bad")
+    with pytest.raises(WeightsError, match=r"bad\.safetensors.*'score\.0\.weight'.*non-finite"):
+        load_weights(path)

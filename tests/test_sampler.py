@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import optuna
@@ -206,7 +205,9 @@ def test_parallel_workers_on_one_storage(tmp_path):
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
-def test_internal_error_falls_back_with_a_warning(monkeypatch):
+def test_internal_error_falls_back_with_a_warning(monkeypatch, caplog):
+    # A transient failure keeps the study alive; every fallback is logged through Optuna's
+    # logger with its cause and trial number, and counted in the trial's reasons.
     import optuna_rl_sampler.sampler as mod
 
     def broken(*args, **kwargs):
@@ -214,11 +215,29 @@ def test_internal_error_falls_back_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(mod, "propose", broken)
     study = optuna.create_study(sampler=RLSampler(seed=0))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        study.optimize(_sphere, n_trials=3)
-    assert any("synthetic failure" in str(w.message) for w in caught)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            study.optimize(_sphere, n_trials=3)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
     assert len(study.trials) == 3
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    logged = [r.getMessage() for r in caplog.records if "synthetic failure" in r.getMessage()]
+    assert len(logged) == 2  # trials 1 and 2; trial 0 is the startup trial
+    assert "trial 1 (FloatingPointError: synthetic failure)" in logged[0]
+    assert "trial 2 (FloatingPointError: synthetic failure)" in logged[1]
+    reasons = [t.system_attrs.get(REASON_KEY) for t in study.trials[1:]]
+    assert reasons == [
+        {
+            "source": "fallback",
+            "error": "FloatingPointError: synthetic failure",
+            "consecutive_fallbacks": k,
+        }
+        for k in (1, 2)
+    ]
 
 
 _dist = st.one_of(

@@ -1,10 +1,20 @@
-"""Recommender-system substrate: data, splits, metrics, model plugins and objectives."""
+"""Recommender-system substrate: data, splits, metrics, model plugins and objectives.
+
+Needs the ``recsys`` extra (``pip install 'optuna-rl-sampler[recsys]'``): importing this
+package or any of its modules without pandas, pluggy or LightGBM raises
+:class:`~optuna_rl_sampler._missing.MissingExtraError` saying so.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from optuna_rl_sampler._missing import require_extra
+
 __all__ = ["Interactions", "load_dataset", "make_objective"]
+
+# Looked up, not imported: pandas, pluggy and LightGBM still load only when used.
+require_extra("recsys", "pandas", "pluggy", "lightgbm", feature="optuna_rl_sampler.recsys")
 
 
 def __getattr__(name: str) -> Any:
