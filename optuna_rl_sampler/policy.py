@@ -35,6 +35,7 @@ from optuna_rl_sampler.features import FEATURE_NAMES
 
 __all__ = [
     "FORMAT_VERSION",
+    "GENERIC_WEIGHTS",
     "PolicyWeights",
     "WeightsError",
     "default_weights_path",
@@ -56,7 +57,10 @@ SCORE_TENSORS = (
     "score.2.weight",
     "score.2.bias",
 )
-DEFAULT_WEIGHTS = "generic-v1"
+#: Shipped weights used when a study has source studies (meta-trained with sources).
+DEFAULT_WEIGHTS = "transfer-v1"
+#: Shipped weights used when it has none (meta-trained without sources).
+GENERIC_WEIGHTS = "generic-v1"
 #: Card key of the tensors' digest (:func:`tensors_sha256`).
 DIGEST_KEY = "tensors_sha256"
 
@@ -94,11 +98,9 @@ class PolicyWeights:
         return p / p.sum()
 
 
-def default_weights_path() -> Path:
-    """Path of the generic pretrained weights shipped in the package."""
-    return Path(
-        str(resources.files("optuna_rl_sampler") / "weights" / f"{DEFAULT_WEIGHTS}.safetensors")
-    )
+def default_weights_path(name: str = DEFAULT_WEIGHTS) -> Path:
+    """Path of shipped weights: ``DEFAULT_WEIGHTS`` (transfer) or ``GENERIC_WEIGHTS``."""
+    return Path(str(resources.files("optuna_rl_sampler") / "weights" / f"{name}.safetensors"))
 
 
 def card_path(weights_path: str | Path) -> Path:

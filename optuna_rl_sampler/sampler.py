@@ -50,7 +50,9 @@ from threadpoolctl import threadpool_limits
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.policy import GENERIC_WEIGHTS
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.proposal import propose
 from optuna_rl_sampler.sources import SourceStudy
@@ -163,9 +165,11 @@ class RLSampler(BaseSampler):
             int from 2 to 65536. Defaults to ``256``.
         meta_model: Path (``str`` or :class:`~pathlib.Path`) of a ``.safetensors``
             weights file (with its ``.json`` card) written by ``optuna-rl pretrain`` or
-            ``optuna-rl finetune``. ``None`` uses the generic weights shipped in the
-            package. Checked at construction, so a bad file fails before any trial
-            runs. Defaults to ``None``.
+            ``optuna-rl finetune``, used for every proposal. ``None`` uses the weights
+            shipped in the package: ``transfer-v1`` (meta-trained with source studies)
+            when the study has matching source studies, ``generic-v1`` (meta-trained
+            without) otherwise. Checked at construction, so a bad file fails before any
+            trial runs. Defaults to ``None``.
         budget: Expected number of trials of the study, a positive int; the policy
             explores less as the study approaches it. ``None`` assumes 100. Defaults to
             ``None``.
@@ -269,6 +273,13 @@ class RLSampler(BaseSampler):
         self._max_observations = max_observations
         self._max_consecutive_fallbacks = max_consecutive_fallbacks
         self._weights: PolicyWeights = load_weights(meta_model)
+        # The shipped default is a pair: transfer weights for studies with matching
+        # sources, generic weights (trained without sources) for the others.
+        self._generic_weights: PolicyWeights = (
+            load_weights(default_weights_path(GENERIC_WEIGHTS))
+            if meta_model is None
+            else self._weights
+        )
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._auto_sources = isinstance(source_studies, str)
         self._sources: list[SourceStudy] = _read_sources(source_studies)
@@ -277,7 +288,8 @@ class RLSampler(BaseSampler):
 
     @property
     def weights(self) -> PolicyWeights:
-        """The loaded policy weights and their card."""
+        """The policy weights (and card) used for studies with source studies; without
+        sources the shipped default uses ``generic-v1`` instead (see ``meta_model``)."""
         return self._weights
 
     def reseed_rng(self) -> None:
@@ -424,17 +436,18 @@ class RLSampler(BaseSampler):
         points, values, pending = _read_evidence(study, trial, encoder)
         if len(values) < self._n_startup_trials:
             return {}
+        prior = self._meta_prior(search_space)
         proposal = propose(
             encoder,
             points,
             values,
             pending,
-            weights=self._weights,
+            weights=self._weights if prior is not None else self._generic_weights,
             rng=np.random.default_rng([self._seed, trial.number]),
             progress=len(values) / self._budget,
             n_candidates=self._n_candidates,
             max_observations=self._max_observations,
-            prior=self._meta_prior(search_space),
+            prior=prior,
             greedy=self._greedy,
         )
         study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, proposal.reason)

@@ -89,13 +89,13 @@ def test_weights_error_is_a_value_error():
     assert issubclass(WeightsError, ValueError)
 
 
-def _shipped_vs_uniform(sources):
+def _shipped_vs_uniform(sources, name="transfer-v1"):
     from optuna_rl_sampler.training.evaluate import PolicySpec
     from optuna_rl_sampler.training.evaluate import evaluate_policies
     from optuna_rl_sampler.training.evaluate import feature_policy
 
     policies = [
-        PolicySpec("shipped", load_weights()),
+        PolicySpec("shipped", load_weights(default_weights_path(name))),
         PolicySpec("uniform", feature_policy("mean", 0.0)),
     ]
     return evaluate_policies(
@@ -106,7 +106,8 @@ def _shipped_vs_uniform(sources):
 def test_shipped_weights_beat_a_uniform_policy_on_fixed_tasks():
     # The same 10 held-out synthetic tasks and random streams for both policies; an
     # untrained network is the uniform policy, so this fails if the weights are not used.
-    res = _shipped_vs_uniform(None)
+    # generic-v1 is what RLSampler uses for a study without source studies.
+    res = _shipped_vs_uniform(None, "generic-v1")
     assert res["shipped"]["regret@12"] < 0.6 * res["uniform"]["regret@12"]
 
 
@@ -168,3 +169,12 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
     path, _, _ = _saved(tmp_path, tensors, name="bad")
     with pytest.raises(WeightsError, match=r"bad\.safetensors.*'score\.0\.weight'.*non-finite"):
         load_weights(path)
+
+
+def test_shipped_weights_use_related_source_studies():
+    # transfer-v1 (used when a study has source studies) on the same tasks and streams,
+    # each task with two related source studies: it must turn the meta-prior into far
+    # lower regret than the uniform policy given the same prior candidates.
+    res = _shipped_vs_uniform("related")
+    assert res["shipped"]["regret@5"] < 0.6 * res["uniform"]["regret@5"]
+    assert res["shipped"]["regret@12"] < 0.6 * res["uniform"]["regret@12"]

@@ -27,6 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from optuna_rl_sampler._missing import require_extra
+
+require_extra("train", "torch", feature="optuna_rl_sampler.training.ppo (meta-training)")
+
 import torch
 from torch import nn
 
