@@ -80,6 +80,7 @@ __all__ = [
     "SAMPLERS",
     "collect",
     "load_data",
+    "load_table",
     "open_storage",
     "read_parquet",
     "read_studies",
@@ -257,8 +258,8 @@ def _rows(record: _StudyRecord) -> list[dict[str, Any]]:
         }
         params = sorted(t.params)
         if not params:
-            rows.append({**study_cols, **trial_cols, "param": None, "param_value": None})
-            rows[-1]["distribution"] = None
+            no_param = {"param": None, "param_value": None, "distribution": None}
+            rows.append({**study_cols, **trial_cols, **no_param})
         for name in params:
             rows.append(
                 {
@@ -427,8 +428,19 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ValueError(f"{str(path)!r} has a corpus column of the wrong type: {exc}") from None
 
 
-def _load_table(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
-    """A table from a DataFrame, a ``.parquet`` file or a storage."""
+def load_table(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
+    """A corpus table from wherever it is.
+
+    Args:
+        source: A table (returned as is), a ``.parquet`` file (:func:`read_parquet`) or
+            a storage URL or journal file (:func:`read_studies`, every study).
+
+    Returns:
+        The table.
+
+    Raises:
+        ValueError: The file or storage cannot be read as a corpus.
+    """
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
@@ -1087,13 +1099,8 @@ def collect(
         "prune": False,
         "corpus_format": 1,
     }
-    previous = study.user_attrs
+    _check_same_settings(name, study.user_attrs, attrs)
     for key, value in attrs.items():
-        if key in previous and previous[key] != value and key in ("dataset", "model", "metric"):
-            raise ValueError(
-                f"study {name!r} exists with {key}={previous[key]!r}, not {value!r}; "
-                "pass another --study-name."
-            )
         study.set_user_attr(key, value)
     stale = _fail_stale(study)
     done = _count(study, TrialState.COMPLETE)
@@ -1110,6 +1117,35 @@ def collect(
     if done < trials:
         _optimize(task, workers, study, objective, progress)
     return optuna.load_study(study_name=name, storage=storage_obj)
+
+
+#: Study attributes that define a task: resuming with other values would mix two tasks.
+_TASK_KEYS = (
+    "dataset",
+    "model",
+    "metric",
+    "sampler",
+    "seed",
+    "max_users",
+    "max_events_per_user",
+    "max_valid_queries",
+    "model_options",
+)
+
+
+def _check_same_settings(name: str, previous: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    old_spec = (
+        previous.get("data", {}).get("spec") if isinstance(previous.get("data"), dict) else None
+    )
+    pairs = [(k, previous[k], new[k]) for k in _TASK_KEYS if k in previous]
+    if old_spec is not None:
+        pairs.append(("data", old_spec, new["data"]["spec"]))
+    for key, old, value in pairs:
+        if old != value:
+            raise ValueError(
+                f"study {name!r} exists with {key}={old!r}, not {value!r}; pass the same "
+                "settings to resume it, or another --study-name."
+            )
 
 
 def _already_done(storage: optuna.storages.BaseStorage, name: str, trials: int) -> bool:
