@@ -1650,7 +1650,7 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
         results.get("command") or "python -m benchmarks run --suite transfer",
         "```",
         "",
-        f"Corpus `{cfg['corpus']}` (sha256 {results['fingerprint'].get('corpus')}): "
+        f"Corpus `{_shown_path(cfg['corpus'])}` (sha256 {results['fingerprint'].get('corpus')}): "
         f"{cfg['n_corpus_studies']} studies, datasets {', '.join(cfg['datasets_in_corpus'])}; "
         f"models {', '.join(cfg['models_in_corpus'])}. {len(tasks)} held-out surrogate "
         f"tasks x {len(cfg['seeds'])} seeds x {cfg['n_trials']} trials; variants "
@@ -1841,3 +1841,12 @@ def _real_markdown(real: Mapping[str, Any]) -> list[str]:
         out += [f"Regret at t={cps[-1]} per dataset:", ""]
         out += _table(["sampler", *[g.split("=", 1)[1] for g in groups]], rows) + [""]
     return out
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the repository when inside it (reports name no machine)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
