@@ -1810,7 +1810,8 @@ def _real_markdown(real: Mapping[str, Any]) -> list[str]:
     ]
     for d in cfg["datasets"]:
         out.append(
-            f"- `{d['dataset']}`: `{d['path']}`, corpus study "
+            f"- `{d['dataset']}`: `{Path(d['path']).parent.name}/{Path(d['path']).name}` of the "
+            "data folder, corpus study "
             f"{d['corpus_study'] or 'none (observed range only)'}, about {d['eval_s']:.1f} s "
             f"per evaluation; objective settings `{json.dumps(d['settings'], sort_keys=True)}`"
         )
