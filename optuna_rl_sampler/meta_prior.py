@@ -304,8 +304,11 @@ class MetaPrior:
         loo = _loo_mean(target_gp, scores)[idx]
         disc = np.stack([_discordance(p, y) for p in (*preds, loo)]).astype(np.float64)
         boot = rng.integers(0, len(idx), size=(N_BOOTSTRAP, len(idx)))
-        # losses[b, m] = discordant pairs of model m on bootstrap sample b.
-        losses = np.stack([disc[:, b][:, :, b].sum(axis=(1, 2)) for b in boot])
+        # losses[b, m] = discordant pairs of model m on bootstrap sample b
+        # = sum_ij counts[b, i] * disc[m, i, j] * counts[b, j], counts = draws of each point.
+        counts = np.zeros((N_BOOTSTRAP, len(idx)))
+        np.add.at(counts, (np.arange(N_BOOTSTRAP)[:, None], boot), 1.0)
+        losses = np.einsum("bi,mij,bj->bm", counts, disc, counts)
         own = losses[:, -1]
         keep = np.median(losses[:, :-1], axis=0) <= np.percentile(own, 95)
         losses[:, :-1][:, ~keep] = np.inf

@@ -46,7 +46,6 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
-from threadpoolctl import threadpool_limits
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.meta_prior import MetaPrior
@@ -316,7 +315,7 @@ class RLSampler(BaseSampler):
             return {}
         try:
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
-            with threadpool_limits(limits=1, user_api="blas"):
+            with _one_blas_thread():
                 return self._propose(study, trial, search_space)
         except Exception as err:  # noqa: BLE001 - a transient fault must not end the study
             self._fall_back(study, trial, err)
@@ -666,3 +665,21 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
         count = _fallback_count(reason)
         return 0 if count is None else count
     return 0
+
+
+_CONTROLLER: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context limiting BLAS to one thread (small dense algebra is faster that way).
+
+    threadpoolctl's controller scans the process's loaded libraries when it is built,
+    which costs milliseconds; it is built once per process and reused. It holds nothing
+    about any study.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
