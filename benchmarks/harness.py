@@ -27,6 +27,7 @@ import traceback
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,6 +175,38 @@ class _CapturingHandler(logging.Handler):
 
 
 @contextlib.contextmanager
+def captured_messages() -> Iterator[Counter[str]]:
+    """Count Optuna's log records (WARNING and above) and Python warnings in the block.
+
+    Yields the counter (``"Category: message" -> count``); a study's messages become
+    part of its run record instead of flooding the terminal.
+    """
+    handler = _CapturingHandler()
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield handler.messages
+            finally:
+                for w in caught:
+                    handler.messages[f"{w.category.__name__}: {str(w.message)[:300]}"] += 1
+    finally:
+        optuna_logger.removeHandler(handler)
+
+
+def trial_values(trials: Iterable[optuna.trial.FrozenTrial]) -> list[float | None]:
+    """Each trial's value, ``None`` unless it is COMPLETE with a finite value."""
+    values: list[float | None] = []
+    for trial in trials:
+        ok = trial.state == optuna.trial.TrialState.COMPLETE
+        value = trial.value if ok else None
+        values.append(value if value is not None and math.isfinite(value) else None)
+    return values
+
+
+@contextlib.contextmanager
 def single_thread_env() -> Iterator[None]:
     """Set the BLAS/OpenMP thread variables to 1 (restored on exit).
 
@@ -259,12 +292,8 @@ def run_job(job: Job) -> dict[str, Any]:
         "error": None,
         "warnings": {},
     }
-    handler = _CapturingHandler()
-    optuna_logger = logging.getLogger("optuna")
-    optuna_logger.addHandler(handler)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    with captured_messages() as messages:
+        try:
             task = job.spec.build(job.seed)
             record.update(
                 instance=task.instance,
@@ -284,21 +313,12 @@ def run_job(job: Job) -> dict[str, Any]:
             study.optimize(objective, n_trials=job.n_trials, catch=(Exception,))
             record["wall_s"] = time.perf_counter() - start
             record["cpu_s"] = time.process_time() - cpu_start
-            values: list[float | None] = []
-            for trial in study.get_trials(deepcopy=False):
-                ok = trial.state == optuna.trial.TrialState.COMPLETE
-                value = trial.value if ok else None
-                values.append(value if value is not None and math.isfinite(value) else None)
+            values = trial_values(study.get_trials(deepcopy=False))
             record["values"] = values
             record["n_failed_trials"] = sum(v is None for v in values)
-        for w in caught:
-            key = f"{w.category.__name__}: {str(w.message)[:300]}"
-            handler.messages[key] += 1
-    except Exception as exc:  # a failed study is data, not a crash
-        record["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-    finally:
-        optuna_logger.removeHandler(handler)
-    record["warnings"] = dict(handler.messages.most_common(5))
+        except Exception as exc:  # a failed study is data, not a crash
+            record["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    record["warnings"] = dict(messages.most_common(5))
     return record
 
 

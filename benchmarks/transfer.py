@@ -49,7 +49,6 @@ import gzip
 import hashlib
 import inspect
 import json
-import logging
 import math
 import multiprocessing
 import os
@@ -75,11 +74,12 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from benchmarks.harness import _CapturingHandler
 from benchmarks.harness import _jsonable
+from benchmarks.harness import captured_messages
 from benchmarks.harness import in_process_worker
 from benchmarks.harness import init_worker
 from benchmarks.harness import single_thread_env
+from benchmarks.harness import trial_values
 from benchmarks.harness import write_json
 from benchmarks.metrics import best_so_far
 from benchmarks.metrics import normalised_regret
@@ -840,36 +840,25 @@ def run_transfer_job(job: TransferJob) -> dict[str, Any]:
         "error": None,
         "warnings": {},
     }
-    handler = _CapturingHandler()
-    optuna_logger = logging.getLogger("optuna")
-    optuna_logger.addHandler(handler)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    with captured_messages() as messages:
+        try:
             study, facts = run_study(job)
             record.update(facts)
-            values: list[float | None] = []
-            reasons: Counter[str] = Counter()
             ran = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+            values = trial_values(ran)
+            reasons: Counter[str] = Counter()
             for trial in ran:
-                ok = trial.state == TrialState.COMPLETE
-                value = trial.value if ok else None
-                values.append(value if value is not None and math.isfinite(value) else None)
                 reason = trial.system_attrs.get(_REASON_KEY)
                 if isinstance(reason, dict):
                     reasons[str(reason.get("source"))] += 1
             record["values"] = values
             record["n_failed_trials"] = sum(v is None for v in values)
             record["proposal_sources"] = dict(reasons)
-        for w in caught:
-            handler.messages[f"{w.category.__name__}: {str(w.message)[:300]}"] += 1
-    except NoCompatibleSource as exc:
-        record["unavailable"] = str(exc)
-    except Exception as exc:  # a failed study is data, not a crash
-        record["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-    finally:
-        optuna_logger.removeHandler(handler)
-    record["warnings"] = dict(handler.messages.most_common(5))
+        except NoCompatibleSource as exc:
+            record["unavailable"] = str(exc)
+        except Exception as exc:  # a failed study is data, not a crash
+            record["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    record["warnings"] = dict(messages.most_common(5))
     return record
 
 
