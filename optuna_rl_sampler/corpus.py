@@ -33,13 +33,29 @@ parameter (e.g. one that failed before its first suggestion) keeps one row whose
 
 Example:
 
-    .. code-block:: python
+    Read a study (or every study of a storage, e.g. ``"sqlite:///corpus.db"``), store
+    the table as Parquet and turn it into sources for :class:`~optuna_rl_sampler.RLSampler`:
 
-        from optuna_rl_sampler import corpus
-
-        table = corpus.read_studies("sqlite:///corpus.db")
-        corpus.write_parquet(table, "corpus.parquet")
-        sources = corpus.to_sources(corpus.read_parquet("corpus.parquet"))
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import optuna
+    >>> from optuna_rl_sampler import corpus
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> study = optuna.create_study(
+    ...     study_name="demo", direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)
+    ... )
+    >>> study.set_user_attr("model", "demo-model")
+    >>> study.optimize(lambda t: -t.suggest_float("x", 0, 1) ** 2, n_trials=8)
+    >>> table = corpus.read_studies(study)
+    >>> len(table), table["param"].unique().tolist()
+    (8, ['x'])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = corpus.write_parquet(table, Path(tmp) / "corpus.parquet")
+    ...     sources = corpus.to_sources(corpus.read_parquet(path))
+    >>> [(s.name, len(s), s.attrs) for s in sources]
+    [('demo', 8, {'model': 'demo-model'})]
+    >>> corpus.stats(table)[0]["n_trials"]
+    {'COMPLETE': 8, 'total': 8}
 
 :func:`collect` runs one sweep (a Sobol or random design over a model family's search
 space on one dataset) into a study, resumably and with several worker processes on one

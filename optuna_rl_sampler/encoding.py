@@ -264,17 +264,22 @@ class SearchSpaceEncoder:
 
     Example:
 
-        .. code-block:: python
-
-            from optuna.distributions import CategoricalDistribution, FloatDistribution
-            from optuna_rl_sampler.encoding import SearchSpaceEncoder
-
-            enc = SearchSpaceEncoder(
-                {"lr": FloatDistribution(1e-4, 1e-1, log=True),
-                 "act": CategoricalDistribution(["relu", "tanh"])}
-            )
-            u = enc.encode({"lr": 1e-2, "act": "tanh"})  # array([0.75, 0.6667])
-            enc.decode(u)  # {"act": "tanh", "lr": 0.01} (up to rounding)
+        >>> from optuna.distributions import CategoricalDistribution, FloatDistribution
+        >>> from optuna_rl_sampler.encoding import SearchSpaceEncoder
+        >>> enc = SearchSpaceEncoder(
+        ...     {
+        ...         "lr": FloatDistribution(1e-4, 1e-1, log=True),
+        ...         "act": CategoricalDistribution(["relu", "tanh"]),
+        ...     }
+        ... )
+        >>> enc.param_names
+        ['act', 'lr']
+        >>> u = enc.encode({"lr": 1e-2, "act": "tanh"})
+        >>> u.round(4)
+        array([0.75  , 0.6667])
+        >>> decoded = enc.decode(u)
+        >>> decoded["act"], round(decoded["lr"], 12)
+        ('tanh', 0.01)
     """
 
     def __init__(self, search_space: Mapping[str, BaseDistribution]) -> None:

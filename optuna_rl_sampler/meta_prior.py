@@ -239,6 +239,38 @@ class MetaPrior:
         seed: Seed for subsampling large sources (the prior is deterministic given it).
             Defaults to 0.
         family_share: See :func:`match_source`. Defaults to ``None``.
+
+    Example:
+
+        A source whose best value is at ``x = 0.3``, matched to a new study where ``x``
+        ranges over ``[0, 2]`` (cube coordinate ``0.15``):
+
+        >>> import numpy as np
+        >>> from optuna.distributions import FloatDistribution
+        >>> from optuna_rl_sampler.meta_prior import MetaPrior
+        >>> from optuna_rl_sampler.sources import SourceStudy
+        >>> xs = np.linspace(0.0, 1.0, 11)
+        >>> source = SourceStudy(
+        ...     "bowl",
+        ...     {"x": FloatDistribution(0.0, 1.0)},
+        ...     tuple({"x": float(x)} for x in xs),
+        ...     -((xs - 0.3) ** 2),
+        ... )
+        >>> prior = MetaPrior([source], {"x": FloatDistribution(0.0, 2.0)})
+        >>> prior.names
+        ['bowl']
+
+        Before the new study has ranked trials, the sources hold all the weight:
+
+        >>> rng = np.random.default_rng(0)
+        >>> weights = prior.weights(np.zeros((0, 1)), np.zeros(0), None, rng)
+        >>> weights.total
+        1.0
+        >>> scores = prior.scores(np.array([[0.15], [0.9]]), weights)
+        >>> bool(scores[0] > scores[1])
+        True
+        >>> prior.prior_points(1, weights, rng)  # the source's best configuration
+        array([[0.15]])
     """
 
     def __init__(

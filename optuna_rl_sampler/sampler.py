@@ -115,22 +115,27 @@ class RLSampler(BaseSampler):
 
     Example:
 
-        .. testcode::
+        A 20-trial study (a forward pass per trial, no training):
 
-            import math
+        >>> import math
+        >>> import optuna
+        >>> from optuna_rl_sampler import RLSampler
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> def objective(trial):
+        ...     x = trial.suggest_float("x", -10, 10)
+        ...     lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        ...     return (x - 2) ** 2 + (math.log10(lr) + 3) ** 2
+        >>> study = optuna.create_study(sampler=RLSampler(seed=0, budget=20))
+        >>> study.optimize(objective, n_trials=20)
+        >>> study.best_value < 1.0
+        True
 
-            import optuna
-            from optuna_rl_sampler import RLSampler
+        Each trial records why it was proposed; without source studies the generic
+        policy is used:
 
-
-            def objective(trial):
-                x = trial.suggest_float("x", -10, 10)
-                lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
-                return (x - 2) ** 2 + (math.log10(lr) + 3) ** 2
-
-
-            study = optuna.create_study(sampler=RLSampler(seed=0))
-            study.optimize(objective, n_trials=30)
+        >>> reason = study.trials[-1].system_attrs["rl_sampler:reason"]
+        >>> reason["weights"]
+        'generic-v1'
 
     If a proposal fails, the trial's parameters are sampled independently (so a
     transient fault does not stop the study), the cause is logged through Optuna's

@@ -65,6 +65,24 @@ class SourceStudy:
         params: One configuration per usable trial (parameter name -> external value).
         values: ``(n,)`` trial values, *higher is better* (minimised studies are negated).
         attrs: Descriptive attributes, e.g. ``{"dataset": ..., "model": ..., "metric": ...}``.
+
+    Example:
+
+        A finished study becomes a source; a new study transfers from it:
+
+        >>> import optuna
+        >>> from optuna_rl_sampler import RLSampler, SourceStudy
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> past = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        >>> past.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2, n_trials=10)
+        >>> source = SourceStudy.from_study(past, name="past")
+        >>> len(source), bool((source.values <= 0).all())  # minimised: values negated
+        (10, True)
+        >>> study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[source]))
+        >>> study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1.5) ** 2, n_trials=5)
+        >>> reason = study.trials[-1].system_attrs["rl_sampler:reason"]
+        >>> reason["weights"], list(reason["prior"]["top_sources"])
+        ('transfer-v1', ['past'])
     """
 
     name: str
@@ -215,6 +233,14 @@ def builtin_sources_path() -> Path:
 
 
 def load_builtin_sources() -> list[SourceStudy]:
-    """The shipped corpus of recommender tuning studies, as sources (``[]`` if absent)."""
+    """The shipped corpus of recommender tuning studies, as sources (``[]`` if absent).
+
+    Example:
+
+        >>> from optuna_rl_sampler.sources import load_builtin_sources
+        >>> sources = load_builtin_sources()
+        >>> sorted({s.attrs["model"] for s in sources})
+        ['lightgbm-ranker', 'two-tower']
+    """
     path = builtin_sources_path()
     return load_sources_json(path) if path.is_file() else []

@@ -26,14 +26,16 @@ row counts once, at its first position; ``-1`` padding is never relevant.
 
 Example:
 
-    .. code-block:: python
+    One query whose only relevant item, ``1``, is ranked second:
 
-        import numpy as np
-
-        from optuna_rl_sampler.recsys.metrics import ndcg_at_k
-
-        ranked = np.array([[3, 1, -1]])
-        ndcg_at_k(ranked, [np.array([1])], k=2)  # array([0.6309...]) == 1 / log2(3)
+    >>> import numpy as np
+    >>> from optuna_rl_sampler.recsys.metrics import hit_rate_at_k, mrr, ndcg_at_k
+    >>> ranked = np.array([[3, 1, -1]])
+    >>> targets = [np.array([1])]
+    >>> ndcg_at_k(ranked, targets, k=2)  # 1 / log2(3)
+    array([0.6309...])
+    >>> mrr(ranked, targets), hit_rate_at_k(ranked, targets, k=1)
+    (array([0.5]), array([0.]))
 """
 
 from __future__ import annotations
