@@ -7,6 +7,21 @@ of the objective draws a configuration with the family's ``suggest``, trains it,
 intermediate values to Optuna's pruner, ranks the validation queries, and returns the
 chosen metric (higher is better: create the study with ``direction="maximize"``).
 
+Validation that does not overfit. Tuning picks the best of many noisy validation
+values, so the noise must be small next to the gains it looks for:
+
+- **Enough validation queries.** The rule: at least :data:`MIN_VALID_QUERIES` (1,000)
+  queries per fold. A per-query metric lies in ``[0, 1]``, so its standard deviation is
+  at most 0.5 and the standard error of its mean at most ``0.5 / sqrt(1000) = 0.016``
+  (about 0.01 for the usual per-query spread of NDCG, 0.3); the gains of tuning a
+  ranker are of that size, and with fewer queries the best trial is largely the
+  luckiest one. :func:`make_objective` logs a warning when a split gives fewer (it
+  names the count); the remedy is more data, or ``folds``.
+- **Folds.** ``folds=K`` evaluates every configuration on ``K`` rolling validation
+  windows before the test part (:func:`~optuna_rl_sampler.recsys.splits.validation_folds`)
+  and returns the mean: K times the queries, and a configuration must do well on
+  several periods rather than one.
+
 Example:
 
     .. code-block:: python
@@ -24,11 +39,16 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
+
+import numpy as np
 
 from optuna_rl_sampler.recsys.metrics import evaluate
 from optuna_rl_sampler.recsys.metrics import parse_metric
@@ -44,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EXTRA_METRICS",
     "LIST_LENGTH_WITHOUT_K",
+    "MIN_VALID_QUERIES",
+    "Evaluation",
     "RecsysObjective",
     "evaluate_params",
     "make_objective",
@@ -60,6 +82,32 @@ DEFAULT_EXTRA_METRICS: tuple[str, ...] = (
 )
 #: Length of the ranked lists when some metric has no ``@k`` (e.g. ``"mrr"``).
 LIST_LENGTH_WITHOUT_K = 100
+#: Fewest validation queries per fold for a trustworthy objective (see the module's
+#: docstring for the rule); :func:`make_objective` warns below it.
+MIN_VALID_QUERIES = 1000
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One configuration trained and ranked on the validation or test queries.
+
+    Attributes:
+        values: ``{metric: value}``: means over the queries (per fold, then averaged
+            over the folds on validation); ``coverage`` is catalogue-level.
+        per_query: ``{metric: values}`` for the per-query metrics (not ``coverage``):
+            one value per query, in query order (the folds one after another on
+            validation), for bootstrap intervals
+            (:func:`~optuna_rl_sampler.recsys.stats.bootstrap_ci`).
+        train_time_s: Wall time of the fits.
+        model_size_bytes: Size of the (last) fitted model.
+    """
+
+    values: dict[str, float]
+    per_query: dict[str, np.ndarray] = field(repr=False)
+    train_time_s: float
+    model_size_bytes: int
 
 
 def resolve_model(model: str | ModelFamily) -> ModelFamily:
@@ -109,6 +157,8 @@ class RecsysObjective:
         seed: Seed passed to ``fit``.
         prune: Whether ``on_step`` raises :class:`optuna.TrialPruned` when the pruner
             says so.
+        folds: ``[(train, queries), ...]``: the validation folds, fold 0 being
+            ``(split.train, valid_queries)``; a trial's value is the mean over them.
     """
 
     def __init__(
@@ -124,6 +174,7 @@ class RecsysObjective:
         extra_metrics: Sequence[str],
         seed: int,
         prune: bool,
+        folds: Sequence[tuple[Interactions, Queries]] | None = None,
     ) -> None:
         self.family = family
         self.data = data
@@ -140,9 +191,16 @@ class RecsysObjective:
         self.k = max(known)
         self.seed = seed
         self.prune = prune
+        self.folds = list(folds) if folds else [(split.train, valid_queries)]
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Train one configuration drawn from ``trial`` and return its validation metric.
+
+        With several :attr:`folds` the configuration is trained and ranked once per
+        fold and the value is the mean over the folds; the per-fold values of
+        :attr:`metric` are stored as the user attribute ``fold_values``. Intermediate
+        values (for the pruner) come from fold 0 only, so every trial's learning curve
+        is measured on the same data.
 
         Raises:
             optuna.TrialPruned: ``prune`` is on and the pruner stopped the trial.
@@ -159,19 +217,24 @@ class RecsysObjective:
             if self.prune and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step} (intermediate value {value:.6g})")
 
-        start = time.perf_counter()
-        model = self.family.fit(
-            params, self.split.train, self.valid_queries, on_step=on_step, seed=self.seed
-        )
-        train_time = time.perf_counter() - start
-        start = time.perf_counter()
-        values = evaluate(
-            model.recommend(self.valid_queries, self.k), self.valid_queries, self.metrics
-        )
+        train_time = eval_time = 0.0
+        per_fold: list[dict[str, float]] = []
+        for j, (train, queries) in enumerate(self.folds):
+            start = time.perf_counter()
+            model = self.family.fit(
+                params, train, queries, on_step=on_step if j == 0 else None, seed=self.seed
+            )
+            train_time += time.perf_counter() - start
+            start = time.perf_counter()
+            per_fold.append(evaluate(model.recommend(queries, self.k), queries, self.metrics))
+            eval_time += time.perf_counter() - start
+        values = {m: float(np.mean([v[m] for v in per_fold])) for m in self.metrics}
         for name, value in values.items():
             trial.set_user_attr(name, value)
+        if len(per_fold) > 1:
+            trial.set_user_attr("fold_values", [v[self.metric] for v in per_fold])
         trial.set_user_attr("train_time_s", round(train_time, 4))
-        trial.set_user_attr("eval_time_s", round(time.perf_counter() - start, 4))
+        trial.set_user_attr("eval_time_s", round(eval_time, 4))
         trial.set_user_attr("model_size_bytes", int(model.size_bytes()))
         return values[self.metric]
 
@@ -185,10 +248,11 @@ class RecsysObjective:
     ) -> dict[str, float]:
         """Train with fixed ``params`` and evaluate on the validation or test queries.
 
-        ``on="valid"`` fits on ``split.train`` with the validation queries for early
-        stopping, exactly as in a trial. ``on="test"`` refits on :attr:`train_valid`
-        (train + valid, the history of the test queries, as the model would be deployed)
-        without validation queries, so nothing from the test period is seen and the most
+        ``on="valid"`` fits on each fold's training part with its validation queries
+        for early stopping, exactly as in a trial (so the value of :attr:`metric` equals
+        the trial's). ``on="test"`` refits on :attr:`train_valid` (train + valid, the
+        history of the test queries, as the model would be deployed) without
+        validation queries, so nothing from the test period is seen and the most
         recent events before it are. Every configuration and model in a report goes
         through the same protocol, so they compare on equal terms.
 
@@ -207,23 +271,57 @@ class RecsysObjective:
             ValueError: ``on`` is neither ``"valid"`` nor ``"test"``, or a metric is
                 unknown.
         """
+        result = self.score_params(params, on, model=model, metrics=metrics)
+        out = dict(result.values)
+        out["train_time_s"] = result.train_time_s
+        out["model_size_bytes"] = float(result.model_size_bytes)
+        return out
+
+    def score_params(
+        self,
+        params: dict[str, Any],
+        on: str = "test",
+        *,
+        model: str | ModelFamily | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> Evaluation:
+        """:meth:`evaluate_params` with the per-query values that intervals need.
+
+        Same protocol and arguments as :meth:`evaluate_params`.
+
+        Returns:
+            An :class:`Evaluation`.
+        """
+        from optuna_rl_sampler.recsys.stats import per_query_values
+
         if on not in ("valid", "test"):
             raise ValueError(f"on must be 'valid' or 'test', got {on!r}.")
         family = self.family if model is None else resolve_model(model)
         metrics = self.metrics if metrics is None else list(metrics)
         k = self._list_length(metrics)
-        start = time.perf_counter()
         if on == "valid":
-            queries = self.valid_queries
-            fitted = family.fit(dict(params), self.split.train, queries, seed=self.seed)
+            runs = [(train, queries, queries) for train, queries in self.folds]
         else:
-            queries = self.test_queries
-            fitted = family.fit(dict(params), self.train_valid, None, seed=self.seed)
-        train_time = time.perf_counter() - start
-        out = evaluate(fitted.recommend(queries, k), queries, metrics)
-        out["train_time_s"] = train_time
-        out["model_size_bytes"] = float(fitted.size_bytes())
-        return out
+            runs = [(self.train_valid, None, self.test_queries)]
+        train_time = 0.0
+        per_fold: list[dict[str, float]] = []
+        per_query: dict[str, list[np.ndarray]] = {}
+        for train, valid, queries in runs:
+            start = time.perf_counter()
+            fitted = family.fit(dict(params), train, valid, seed=self.seed)
+            train_time += time.perf_counter() - start
+            ranked = fitted.recommend(queries, k)
+            per_fold.append(evaluate(ranked, queries, metrics))
+            for spec in metrics:
+                values = per_query_values(ranked, queries, spec)
+                if values is not None:
+                    per_query.setdefault(spec, []).append(values)
+        return Evaluation(
+            values={m: float(np.mean([v[m] for v in per_fold])) for m in metrics},
+            per_query={m: np.concatenate(v) for m, v in per_query.items()},
+            train_time_s=train_time,
+            model_size_bytes=int(fitted.size_bytes()),
+        )
 
     def report_params(
         self,
@@ -250,7 +348,7 @@ class RecsysObjective:
         return (
             f"RecsysObjective(model={self.family.name!r}, data={self.data.name!r}, "
             f"metric={self.metric!r}, valid_queries={len(self.valid_queries)}, "
-            f"test_queries={len(self.test_queries)})"
+            f"folds={len(self.folds)}, test_queries={len(self.test_queries)})"
         )
 
 
@@ -265,6 +363,7 @@ def make_objective(
     extra_metrics: Sequence[str] = DEFAULT_EXTRA_METRICS,
     seed: int = 0,
     prune: bool = True,
+    folds: int = 1,
 ) -> RecsysObjective:
     """Build an objective that tunes ``model`` on ``data`` for a maximising study.
 
@@ -283,6 +382,9 @@ def make_objective(
         extra_metrics: Further metrics stored as user attributes of every trial.
         seed: Seed for query sampling and for ``fit``.
         prune: Report intermediate values and stop trials the study's pruner rejects.
+        folds: Rolling validation folds whose mean is the objective (see
+            :func:`~optuna_rl_sampler.recsys.splits.validation_folds`); each has its own
+            ``max_valid_queries``. 1 (the default) is the single validation part.
 
     Returns:
         A :class:`RecsysObjective`; ``objective.split``, ``objective.valid_queries`` and
@@ -290,20 +392,31 @@ def make_objective(
 
     Raises:
         ValueError: ``metric`` or an extra metric is unknown (raised before any trial),
-            the model name is not registered, or the split leaves no validation or test
-            queries.
+            the model name is not registered, the split leaves no validation or test
+            queries, or ``folds`` do not fit the split.
     """
     for spec in (metric, *extra_metrics):
         parse_metric(spec)
     family = resolve_model(model)
     from optuna_rl_sampler.recsys.splits import make_queries
     from optuna_rl_sampler.recsys.splits import split_dataset
+    from optuna_rl_sampler.recsys.splits import validation_folds
 
     if split is None:
         split = split_dataset(data)
+    fold_parts = validation_folds(split, folds, seed=seed)
     valid_queries = make_queries(
         split.train, split.valid, max_queries=max_valid_queries, seed=seed
     )
+    fold_queries = [(split.train, valid_queries)]
+    for j, (train_j, valid_j) in enumerate(fold_parts[1:], start=1):
+        fold_queries.append(
+            (train_j, make_queries(train_j, valid_j, max_queries=max_valid_queries, seed=seed))
+        )
+        if len(fold_queries[-1][1]) == 0:
+            raise ValueError(
+                f"Validation fold {j} of dataset {data.name!r} gives no queries; use fewer folds."
+            )
     train_valid = _merge(split.train, split.valid)
     test_queries = make_queries(train_valid, split.test, max_queries=max_test_queries, seed=seed)
     for name, queries in (("validation", valid_queries), ("test", test_queries)):
@@ -313,6 +426,20 @@ def make_objective(
                 "history in the earlier part has a positive in that part); use a larger "
                 "dataset or another split."
             )
+    smallest = min(len(q) for _, q in fold_queries)
+    if smallest < MIN_VALID_QUERIES:
+        _logger.warning(
+            "Dataset %r gives %d validation queries per fold (fewest over %d fold(s)); "
+            "fewer than %d make the best trial partly the luckiest one. Use more data "
+            "or more folds%s.",
+            data.name,
+            smallest,
+            len(fold_queries),
+            MIN_VALID_QUERIES,
+            ""
+            if max_valid_queries is None or max_valid_queries >= MIN_VALID_QUERIES
+            else f", or raise max_valid_queries (now {max_valid_queries})",
+        )
     return RecsysObjective(
         family,
         data,
@@ -324,6 +451,7 @@ def make_objective(
         extra_metrics=extra_metrics,
         seed=seed,
         prune=prune,
+        folds=fold_queries,
     )
 
 

@@ -16,6 +16,7 @@ later target period into the :class:`Queries` a model ranks and a metric scores.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
@@ -254,6 +255,85 @@ def split_dataset(
     if key == "temporal":
         return temporal_split(data, valid_frac=valid_frac, test_frac=test_frac)
     return leave_last_out(data, n_valid=n_valid, n_test=n_test, seed=seed)
+
+
+def validation_folds(
+    split: Split, n_folds: int, *, seed: int = 0
+) -> list[tuple[Interactions, Interactions]]:
+    """Rolling validation folds before the test part: ``[(train, valid), ...]``.
+
+    Fold 0 is ``(split.train, split.valid)`` itself. Each further fold moves the
+    validation window one step back in time inside ``train + valid`` (the test part is
+    never touched), and everything after its window is left out, so no fold trains on
+    its own future:
+
+    - ``"temporal"`` splits: the validation window of fold ``j`` holds the same share
+      of ``train + valid`` as the original one (``f``) and ends where the events of the
+      latest ``j * f`` share begin (:func:`temporal_split` of ``train + valid`` with
+      ``valid_frac=f`` and ``test_frac=j * f``);
+    - ``"leave-last-out"`` splits: fold ``j`` holds out each user's ``(j + 1)``-th last
+      positive event of ``train + valid`` and drops the ``j`` after it
+      (:func:`leave_last_out` with ``n_valid=1`` and ``n_test=j``); users with fewer
+      positives stay in that fold's training part whole.
+
+    The mean of a metric over the folds is a steadier objective than one window: a
+    configuration must do well on several periods, not on one draw of validation
+    events.
+
+    Args:
+        split: A split made by :func:`temporal_split` or :func:`leave_last_out` (its
+            ``method`` says which).
+        n_folds: Number of folds, 1 or more (1 returns fold 0 only).
+        seed: Seed of leave-last-out's random tie-break.
+
+    Returns:
+        ``n_folds`` pairs of (training events, validation events), latest first.
+
+    Raises:
+        ValueError: ``n_folds`` is not a positive integer, the split's method is neither
+            temporal nor leave-last-out, or the data is too short for that many folds.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
+        raise ValueError(f"n_folds must be a positive integer, got {n_folds!r}")
+    folds = [(split.train, split.valid)]
+    if n_folds == 1:
+        return folds
+    if split.method not in ("temporal", "leave-last-out"):
+        raise ValueError(
+            f"validation folds need a temporal or leave-last-out split, got method "
+            f"{split.method!r}; make the split with split_dataset, or use n_folds=1"
+        )
+    import pandas as pd
+
+    events = pd.concat([split.train.events, split.valid.events], ignore_index=True)
+    train_valid = split.train.with_events(events)
+    if split.method == "temporal":
+        # The shares of temporal_split are shares of the grouped events where there are
+        # groups (impressions, sessions), else of all events.
+        by_group = bool((events["group"] >= 0).any())
+
+        def size(part: Interactions) -> int:
+            if by_group:
+                return int((part.events["group"] >= 0).sum())
+            return part.n_interactions
+
+        # Rounded down so that the cut positions temporal_split computes from the
+        # fractions do not fall one event short through floating-point error.
+        share = math.floor(size(split.valid) / max(size(train_valid), 1) * 1e9) / 1e9
+        if (n_folds + 0.5) * share >= 1.0:
+            raise ValueError(
+                f"{n_folds} temporal folds of {share:.0%} of the data each do not fit "
+                f"before the test part of {split.train.name!r}; use at most "
+                f"{max(int(1.0 / share - 0.5), 1)} folds"
+            )
+        for j in range(1, n_folds):
+            part = temporal_split(train_valid, valid_frac=share, test_frac=j * share)
+            folds.append((part.train, part.valid))
+    else:
+        for j in range(1, n_folds):
+            part = leave_last_out(train_valid, n_valid=1, n_test=j, seed=seed)
+            folds.append((part.train, part.valid))
+    return folds
 
 
 def make_queries(

@@ -217,3 +217,42 @@ def test_test_evaluation_refits_on_train_and_valid(shop) -> None:
     expected = evaluate(refit.recommend(queries, 100), queries, ["ndcg@10"])["ndcg@10"]
     got = objective.evaluate_params(params, on="test", model="popularity")["ndcg@10"]
     assert got == pytest.approx(expected)
+
+
+def test_folds_average_the_validation_windows(shop) -> None:
+    objective = make_objective("popularity", shop, "ndcg@10", extra_metrics=(), folds=3)
+    assert len(objective.folds) == 3
+    assert objective.folds[0] == (objective.split.train, objective.valid_queries)
+    params = {"half_life": 0.5, "use_weight": True}
+    value = objective(optuna.trial.FixedTrial(params))
+    per_fold = []
+    for train, queries in objective.folds:
+        model = Popularity().fit(params, train)
+        per_fold.append(evaluate(model.recommend(queries, 10), queries, ["ndcg@10"])["ndcg@10"])
+    assert value == pytest.approx(np.mean(per_fold))
+    assert len(set(per_fold)) == 3  # three different windows
+    # The report's validation value is the trial's value.
+    assert objective.evaluate_params(params, on="valid")["ndcg@10"] == pytest.approx(value)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].user_attrs["fold_values"] == pytest.approx(per_fold)
+
+
+def test_score_params_gives_per_query_values_of_the_report(shop) -> None:
+    objective = make_objective("popularity", shop, "ndcg@10", max_test_queries=60)
+    result = objective.score_params(Popularity().default_params(), on="test")
+    assert set(result.per_query) == {"ndcg@10", "recall@10", "mrr", "hitrate@10"}
+    for spec, values in result.per_query.items():
+        assert values.shape == (60,)
+        assert values.mean() == pytest.approx(result.values[spec])
+    assert "coverage@10" in result.values  # catalogue-level: a value, no per-query array
+    flat = objective.evaluate_params(Popularity().default_params(), on="test")
+    assert flat["ndcg@10"] == result.values["ndcg@10"]
+
+
+def test_too_few_validation_queries_are_logged(shop, caplog) -> None:
+    with caplog.at_level("WARNING", logger="optuna_rl_sampler.recsys.objective"):
+        make_objective("popularity", shop, "ndcg@10", max_valid_queries=50)
+    assert "gives 50 validation queries per fold" in caplog.text
+    assert "raise max_valid_queries (now 50)" in caplog.text

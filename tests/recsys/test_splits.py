@@ -14,6 +14,7 @@ from optuna_rl_sampler.recsys.splits import leave_last_out
 from optuna_rl_sampler.recsys.splits import make_queries
 from optuna_rl_sampler.recsys.splits import split_dataset
 from optuna_rl_sampler.recsys.splits import temporal_split
+from optuna_rl_sampler.recsys.splits import validation_folds
 from optuna_rl_sampler.recsys.synthetic import make_ecommerce
 from optuna_rl_sampler.recsys.synthetic import make_news
 from optuna_rl_sampler.recsys.synthetic import make_social
@@ -324,3 +325,54 @@ def test_split_and_queries_are_fast_on_300k_rows() -> None:
     elapsed = time.perf_counter() - start
     assert len(q_imp) > 1000 and len(q_user) > 1000 and len(q_lo) > 1000
     assert elapsed < 10.0
+
+
+# --- validation folds --------------------------------------------------------------------
+
+
+def test_temporal_folds_step_the_validation_window_back() -> None:
+    rows = [(t % 7, t % 13, 1, t, -1) for t in range(100)]
+    split = temporal_split(_data(rows), valid_frac=0.1, test_frac=0.1)
+    folds = validation_folds(split, 4)
+    assert folds[0] == (split.train, split.valid)
+    spans = [
+        (tr.events["timestamp"].max(), va.events["timestamp"].min(), va.events["timestamp"].max())
+        for tr, va in folds
+    ]
+    # Windows of 10 events, each the 10 before the previous one; train ends before each.
+    assert spans == [(79, 80, 89), (69, 70, 79), (59, 60, 69), (49, 50, 59)]
+    assert all(tr.events["timestamp"].min() == 0 for tr, _ in folds)
+    # Nothing of the test part is in any fold.
+    assert all(va.events["timestamp"].max() < 90 for _, va in folds)
+
+
+def test_leave_last_out_folds_hold_out_earlier_events_per_user() -> None:
+    # User 0: five positives (items 0-4 in time order); user 1: three (items 5-7).
+    rows = [(0, i, 1, i, -1) for i in range(5)] + [(1, 5 + i, 1, i, -1) for i in range(3)]
+    split = leave_last_out(_data(rows), n_valid=1, n_test=1)
+    folds = validation_folds(split, 3)
+
+    def items(part, user):
+        ev = part.events
+        return sorted(ev.loc[ev["user"] == user, "item"].tolist())
+
+    assert [(items(tr, 0), items(va, 0)) for tr, va in folds] == [
+        ([0, 1, 2], [3]),
+        ([0, 1], [2]),
+        ([0], [1]),
+    ]
+    # User 1 has too few positives to hold out one more: fold 1 trains on them all.
+    assert (items(folds[1][0], 1), items(folds[1][1], 1)) == ([5, 6], [])
+
+
+def test_folds_refuse_what_they_cannot_do() -> None:
+    rows = [(t % 7, t % 13, 1, t, -1) for t in range(100)]
+    split = temporal_split(_data(rows), valid_frac=0.1, test_frac=0.1)
+    with pytest.raises(ValueError, match="use at most 8 folds"):
+        validation_folds(split, 9)
+    with pytest.raises(ValueError, match="n_folds must be a positive integer, got 0"):
+        validation_folds(split, 0)
+    custom = Split(split.train, split.valid, split.test)
+    assert validation_folds(custom, 1) == [(split.train, split.valid)]
+    with pytest.raises(ValueError, match="got method ''"):
+        validation_folds(custom, 2)
