@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_URL = "https://github.com/optuna-rl-sampler/optuna-rl-sampler"
@@ -270,3 +271,64 @@ def _project_version() -> str:
     match = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", text)
     assert match, "optuna_rl_sampler/_version.py defines no __version__"
     return match.group(1)
+
+
+# --- the OptunaHub package ---------------------------------------------------------------
+
+HUB_PACKAGE = ROOT / "package" / "samplers" / "rl_sampler"
+#: OptunaHub's README header: every field is required and every value is a string (or a
+#: list of strings for ``tags`` and ``optuna_versions``).
+HUB_FIELDS = ("author", "title", "description", "tags", "optuna_versions", "license")
+HUB_SECTIONS = ("## Class or Function Names", "## Installation", "## Example", "## Others")
+
+
+def _front_matter(markdown: str) -> dict[str, object]:
+    match = re.match(r"---\n(.*?)\n---\n", markdown, flags=re.DOTALL)
+    assert match, "the OptunaHub README must start with a '---' front-matter block"
+    data = yaml.safe_load(match.group(1))
+    assert isinstance(data, dict), data
+    return data
+
+
+def test_optunahub_readme_front_matter() -> None:
+    readme = (HUB_PACKAGE / "README.md").read_text(encoding="utf-8")
+    meta = _front_matter(readme)
+    assert sorted(meta) == sorted(HUB_FIELDS)
+    for key in ("author", "title", "description", "license"):
+        assert isinstance(meta[key], str) and meta[key].strip(), key
+    assert meta["license"] == "MIT License"
+    # A human-readable title, not a class name.
+    assert " " in meta["title"] and meta["title"] != "RLSampler"
+    tags = meta["tags"]
+    assert isinstance(tags, list) and all(isinstance(t, str) for t in tags), tags
+    assert "sampler" in tags, "a package under package/samplers/ must carry the 'sampler' tag"
+    versions = meta["optuna_versions"]
+    assert isinstance(versions, list) and versions, versions
+    assert all(isinstance(v, str) and re.fullmatch(r"\d+\.\d+\.\d+", v) for v in versions)
+
+    for section in HUB_SECTIONS:
+        assert re.search(rf"^{re.escape(section)}\s*$", readme, flags=re.MULTILINE), section
+    names = re.search(r"^## Class or Function Names\n(.*?)^## ", readme, re.M | re.S)
+    assert names
+    listed = re.findall(r"^- `(\w+)`", names.group(1), flags=re.MULTILINE)
+    init = (HUB_PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    exported = re.search(r"__all__ = \[(.*?)\]", init, flags=re.DOTALL)
+    assert exported
+    assert listed and sorted(listed) == sorted(re.findall(r'"(\w+)"', exported.group(1)))
+    assert relative_links(readme) == [], "OptunaHub renders the README off the repository"
+
+
+def test_optunahub_license_is_the_projects_mit_license() -> None:
+    text = (HUB_PACKAGE / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License")
+    assert "<COPYRIGHT HOLDER>" not in text
+    assert text == (ROOT / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_optunahub_example_runs(tmp_path: Path) -> None:
+    if importlib.util.find_spec("optunahub") is None:
+        _unavailable("the 'optunahub' package is not installed (it is in the dev extra)")
+    proc = _run([sys.executable, str(HUB_PACKAGE / "example.py")], tmp_path, timeout=300)
+    assert proc.returncode == 0, _tail(proc, 60)
+    assert "from scratch: best value" in proc.stdout
+    assert "policy transfer-v1" in proc.stdout, proc.stdout
