@@ -31,8 +31,7 @@ parameter (e.g. one that failed before its first suggestion) keeps one row whose
     round-trip exactly), and its distribution as
     :func:`optuna.distributions.distribution_to_json`.
 
-Example:
-
+Examples:
     Read a study (or every study of a storage, e.g. ``"sqlite:///corpus.db"``), store
     the table as Parquet and turn it into sources for :class:`~optuna_rl_sampler.RLSampler`:
 

@@ -262,8 +262,7 @@ class SearchSpaceEncoder:
         search_space: Parameter name -> Optuna distribution. Parameters are ordered by
             name so that every process builds the same encoding.
 
-    Example:
-
+    Examples:
         >>> from optuna.distributions import CategoricalDistribution, FloatDistribution
         >>> from optuna_rl_sampler.encoding import SearchSpaceEncoder
         >>> enc = SearchSpaceEncoder(

@@ -113,8 +113,7 @@ class RLSampler(BaseSampler):
     policy probability, weights name, and the sources with their weights) are stored in
     the trial's system attribute ``"rl_sampler:reason"``.
 
-    Example:
-
+    Examples:
         A 20-trial study (a forward pass per trial, no training):
 
         >>> import math

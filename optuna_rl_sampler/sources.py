@@ -66,8 +66,7 @@ class SourceStudy:
         values: ``(n,)`` trial values, *higher is better* (minimised studies are negated).
         attrs: Descriptive attributes, e.g. ``{"dataset": ..., "model": ..., "metric": ...}``.
 
-    Example:
-
+    Examples:
         A finished study becomes a source; a new study transfers from it:
 
         >>> import optuna
@@ -235,8 +234,7 @@ def builtin_sources_path() -> Path:
 def load_builtin_sources() -> list[SourceStudy]:
     """The shipped corpus of recommender tuning studies, as sources (``[]`` if absent).
 
-    Example:
-
+    Examples:
         >>> from optuna_rl_sampler.sources import load_builtin_sources
         >>> sources = load_builtin_sources()
         >>> sorted({s.attrs["model"] for s in sources})

@@ -24,8 +24,7 @@ Without ``@k`` the whole ranked row is used (and ``ndcg`` takes :math:`|T|` idea
 A query with no relevant items scores 0 on every per-query metric. An item repeated in a
 row counts once, at its first position; ``-1`` padding is never relevant.
 
-Example:
-
+Examples:
     One query whose only relevant item, ``1``, is ranked second:
 
     >>> import numpy as np
