@@ -240,8 +240,7 @@ class MetaPrior:
             Defaults to 0.
         family_share: See :func:`match_source`. Defaults to ``None``.
 
-    Example:
-
+    Examples:
         A source whose best value is at ``x = 0.3``, matched to a new study where ``x``
         ranges over ``[0, 2]`` (cube coordinate ``0.15``):
 
