@@ -11,7 +11,8 @@ Sub-commands:
 * ``optuna-rl evaluate [PATH]``: compare weights with uniform, EI-greedy and UCB-greedy
   policies on held-out synthetic tasks;
 * ``optuna-rl data stats --format FORMAT PATH``: load a dataset and print its counts as
-  one JSON object.
+  one JSON object (``FORMAT``: any registered dataset source that reads files);
+* ``optuna-rl data list``: the registered dataset sources, one JSON object a line.
 
 Errors in the input print one line naming the problem and exit with status 2.
 """
@@ -168,6 +169,17 @@ def _data_stats(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.recsys.loaders import dataset_stats
 
     print(json.dumps(dataset_stats(args.path, format=args.format)))
+    return 0
+
+
+def _data_list(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.recsys.plugins import get_dataset_source
+    from optuna_rl_sampler.recsys.plugins import list_datasets
+
+    for name in list_datasets():
+        source = get_dataset_source(name)
+        record = {"name": name, "plugin": source.plugin, "description": source.description}
+        print(json.dumps(record))
     return 0
 
 
@@ -460,9 +472,18 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="recommender dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("stats", help="print a dataset's counts as JSON")
-    p.add_argument("--format", default=None, help="dataset format (default: detect)")
+    p.add_argument(
+        "--format",
+        default=None,
+        help="dataset format: a registered dataset source that reads files (see "
+        "'optuna-rl data list'; default: detect a built-in format)",
+    )
     p.add_argument("path", help="dataset folder")
     p.set_defaults(func=_data_stats)
+    p = data_sub.add_parser(
+        "list", help="print the registered dataset sources (built-in and plugins) as JSON lines"
+    )
+    p.set_defaults(func=_data_list)
 
     _add_corpus_parser(sub)
     return parser

@@ -231,7 +231,7 @@ def load_data(args: argparse.Namespace) -> Interactions:
     names a registered source (``None``: detected among the built-in file formats), and
     the synthetic data is the registered source ``synthetic-<domain>``.
     """
-    from optuna_rl_sampler.plugins import get_dataset_source
+    from optuna_rl_sampler.recsys.plugins import get_dataset_source
 
     if args.data is None:
         preset, knobs = SIZES[args.size]

@@ -361,9 +361,9 @@ def test_recsys_without_its_extra_says_what_to_install(monkeypatch, blocked):
 
 
 def test_plugins_without_pluggy_say_what_to_install(monkeypatch):
-    _block(monkeypatch, "pluggy", "optuna_rl_sampler.plugins", "optuna_rl_sampler.hookspecs")
+    _block(monkeypatch, "pluggy", "optuna_rl_sampler.recsys")
     with pytest.raises(MissingExtraError, match=r"pluggy.*optuna-rl-sampler\[recsys\]"):
-        importlib.import_module("optuna_rl_sampler.plugins")
+        importlib.import_module("optuna_rl_sampler.recsys.plugins")
 
 
 def test_cli_training_without_torch_says_what_to_install(monkeypatch, tmp_path, capsys):

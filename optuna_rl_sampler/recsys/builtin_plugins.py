@@ -1,7 +1,7 @@
 """The built-in plugin: the project's own model families and dataset sources.
 
-Listed in :data:`optuna_rl_sampler.plugins.DEFAULT_PLUGINS`, so it is always registered.
-The heavy models are registered as :class:`~optuna_rl_sampler.plugins.LazyModelFamily`
+Listed in :data:`optuna_rl_sampler.recsys.plugins.DEFAULT_PLUGINS`, so it is always registered.
+The heavy models are registered as :class:`~optuna_rl_sampler.recsys.plugins.LazyModelFamily`
 objects: LightGBM and torch are imported only when ``lightgbm-ranker`` or ``two-tower``
 is used. Loaders and generators import their modules when called.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
 
-from optuna_rl_sampler.hookspecs import hookimpl
+from optuna_rl_sampler.recsys.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from optuna_rl_sampler.recsys.data import Interactions
@@ -32,8 +32,8 @@ _FORMAT_DESCRIPTIONS = {
 
 @hookimpl
 def register_models(register: Callable[[Any], None]) -> None:
-    from optuna_rl_sampler.plugins import LazyModelFamily
     from optuna_rl_sampler.recsys.baselines import Popularity
+    from optuna_rl_sampler.recsys.plugins import LazyModelFamily
 
     register(Popularity())
     register(

@@ -130,13 +130,21 @@ def load_dataset(
 ) -> Interactions:
     """Load a recommender dataset from its files.
 
+    ``format`` names a dataset source of the registry (the ``register_datasets`` plugin
+    hook, :func:`optuna_rl_sampler.recsys.plugins.get_dataset_source`): the built-in
+    formats of :data:`FORMATS` are read here, and any other registered source is called
+    as ``source(path=path)``, so a plugin's file format works wherever a dataset is
+    loaded (the recipes' ``--format``, ``optuna-rl data stats --format``).
+
     Args:
         path: The dataset folder (or, for ``amazon-seq``, ``movielens`` and
             ``yoochoose``, one data file; for ``mind``, ``lastfm-hetrec`` and ``filmtrust``,
             the folder's ``behaviors.tsv`` / ``user_artists.dat`` / ``ratings.txt``).
-        format: One of :data:`FORMATS`, or ``None`` to detect it from the files (see
-            :func:`detect_format`).
-        name: Name for reports; defaults to the folder name.
+        format: One of :data:`FORMATS`, the name of another registered dataset source
+            that reads ``path``, or ``None`` to detect a built-in format from the files
+            (see :func:`detect_format`).
+        name: Name for reports; defaults to the folder name (a plugin source's own
+            name is kept unless this is given).
         include_history: ``mind`` only: add the users' history clicks as label-1 events
             with ``group`` -1 before the first impression. Off by default so that
             :meth:`~Interactions.stats` reproduces the README counts.
@@ -147,10 +155,20 @@ def load_dataset(
 
     Raises:
         FileNotFoundError: ``path`` or a file the format needs does not exist.
-        ValueError: ``format`` is unknown or cannot be detected, or a file is empty,
-            malformed or not in the format (a one-line message that names the file, the
-            line and the bad value, and says what the format expects).
+        ValueError: ``format`` is neither a built-in format nor a registered source, or
+            cannot be detected, or a file is empty, malformed or not in the format (a
+            one-line message that names the file, the line and the bad value, and says
+            what the format expects).
+        TypeError: A registered source returned something other than an
+            :class:`Interactions`.
     """
+    if format is not None and _format_key(format) not in FORMATS:
+        if include_history:
+            raise ValueError(
+                f"include_history=True applies to the 'mind' format only, not {format!r}; "
+                "leave it False"
+            )
+        return _load_registered(path, str(format), name)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -188,21 +206,50 @@ def load_dataset(
     )
 
 
+def _load_registered(path: str | os.PathLike[str], format: str, name: str | None) -> Interactions:
+    """Call the registered dataset source ``format`` with ``path=path``."""
+    from dataclasses import replace
+
+    from optuna_rl_sampler.recsys.plugins import get_dataset_source
+    from optuna_rl_sampler.recsys.plugins import list_datasets
+
+    try:
+        source = get_dataset_source(format)
+    except ValueError:
+        others = [n for n in list_datasets() if n not in FORMATS]
+        raise ValueError(
+            f"unknown dataset format {format!r}; valid formats are: {', '.join(FORMATS)}"
+            + (f", or a registered dataset source: {', '.join(others)}" if others else "")
+        ) from None
+    data = source(path=path)
+    if not isinstance(data, Interactions):
+        raise TypeError(
+            f"dataset source {format!r} of plugin {source.plugin!r} returned "
+            f"{type(data).__name__}, not an Interactions; its loader must build one "
+            "(optuna_rl_sampler.recsys.data.Interactions)."
+        )
+    return data if name is None else replace(data, name=name)
+
+
 def dataset_stats(path: str | os.PathLike[str], format: str | None = None) -> dict:
     """Counts of a dataset as :meth:`Interactions.stats` reports them.
 
     Args:
         path: The dataset folder or file, as for :func:`load_dataset`.
-        format: One of :data:`FORMATS`, or ``None`` to detect it.
+        format: One of :data:`FORMATS`, another registered dataset source, or ``None``
+            to detect a built-in format.
 
     Returns:
         A JSON-serialisable dict with at least ``n_users``, ``n_items`` and
         ``n_interactions``, plus ``format`` and the loader's notes.
     """
-    path = Path(path)
     data = load_dataset(path, format)
     out = data.stats()
-    out["format"] = _check_format(format) if format is not None else detect_format(path)
+    if format is None:
+        out["format"] = detect_format(Path(path))
+    else:
+        key = _format_key(format)
+        out["format"] = key if key in FORMATS else str(format)
     return out
 
 
@@ -252,8 +299,12 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     )
 
 
+def _format_key(format: str) -> str:
+    return str(format).strip().lower().replace("_", "-")
+
+
 def _check_format(format: str) -> str:
-    key = str(format).strip().lower().replace("_", "-")
+    key = _format_key(format)
     if key not in FORMATS:
         raise ValueError(
             f"unknown dataset format {format!r}; valid formats are: {', '.join(FORMATS)}"

@@ -111,10 +111,10 @@ class Evaluation:
 
 
 def resolve_model(model: str | ModelFamily) -> ModelFamily:
-    """A registered model family by name (see :func:`optuna_rl_sampler.plugins.get_model`),
+    """A registered model family by name (see :func:`optuna_rl_sampler.recsys.plugins.get_model`),
     or ``model`` itself if it already is a family."""
     if isinstance(model, str):
-        from optuna_rl_sampler.plugins import get_model
+        from optuna_rl_sampler.recsys.plugins import get_model
 
         return get_model(model)
     missing = [

@@ -1,4 +1,4 @@
-"""A third-party plugin: one model family, one lazily loaded family, one dataset source."""
+"""A third-party plugin: a model family, a lazily loaded one, a generator and a file format."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from optuna_rl_sampler.hookspecs import hookimpl
-from optuna_rl_sampler.plugins import LazyModelFamily
+from optuna_rl_sampler.recsys.hookspecs import hookimpl
+from optuna_rl_sampler.recsys.plugins import LazyModelFamily
 
 
 class ShuffledModel:
@@ -71,6 +71,23 @@ def register_models(register):
     register(LazyModelFamily("example-lazy", "ors_example_plugin.heavy:Heavy"))
 
 
+def read_pairs(path):
+    """A file of ``user,item`` lines (ids in time order) as implicit-feedback events."""
+    import pandas as pd
+
+    from optuna_rl_sampler.recsys.data import Interactions
+    from optuna_rl_sampler.recsys.data import events_frame
+
+    pairs = pd.read_csv(path, names=["user", "item"], dtype="int64")
+    users, user = np.unique(pairs["user"].to_numpy(), return_inverse=True)
+    items, item = np.unique(pairs["item"].to_numpy(), return_inverse=True)
+    events = events_frame(user, item, timestamp=np.arange(len(pairs)))
+    return Interactions(
+        events=events, n_users=len(users), n_items=len(items), name="example_pairs"
+    )
+
+
 @hookimpl
 def register_datasets(register):
     register("example-tiny", tiny, "Ten events; call with n_users= and n_items=.")
+    register("example-pairs", read_pairs, "A file of user,item lines; call with path=FILE.")

@@ -1,6 +1,6 @@
 """A plugin whose hook implementation has a typo in its name."""
 
-from optuna_rl_sampler.hookspecs import hookimpl
+from optuna_rl_sampler.recsys.hookspecs import hookimpl
 
 
 @hookimpl

@@ -17,7 +17,7 @@ try:
     from pluggy import HookimplMarker
     from pluggy import HookspecMarker
 except ImportError:
-    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.hookspecs")
+    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.recsys.hookspecs")
     raise
 
 __all__ = ["hookimpl", "hookspec", "register_datasets", "register_models"]
@@ -37,7 +37,7 @@ def register_models(register: Callable[[Any], None]) -> None:
     string users pass to ``get_model`` and to recipes' ``--model``), ``suggest(trial)``,
     ``default_params()`` and ``fit(params, train, valid, on_step, seed)``. To keep heavy
     imports out of registration, register an
-    :class:`optuna_rl_sampler.plugins.LazyModelFamily` that names ``"module:attribute"``.
+    :class:`optuna_rl_sampler.recsys.plugins.LazyModelFamily` that names ``"module:attribute"``.
 
     ``register`` raises ``ValueError`` for a name that is already registered and
     ``TypeError`` for an object that lacks the protocol's members. The hook's return value
@@ -55,6 +55,12 @@ def register_datasets(register: Callable[..., None]) -> None:
     source's own, e.g. ``path`` for a loader or ``size`` and ``seed`` for a generator) and
     ``description`` one line that says what it produces and which arguments it takes.
     Import heavy libraries inside ``source``, not at registration.
+
+    The registry is where the project's datasets come from: a source whose callable
+    takes ``path`` is a dataset format everywhere one is chosen,
+    ``load_dataset(path, format=name)``, the recipes' ``--data PATH --format name`` and
+    ``optuna-rl data stats --format name PATH`` (``optuna-rl data list`` lists the
+    sources); the recipes' synthetic data is the source ``synthetic-<domain>``.
 
     ``register`` raises ``ValueError`` for a name that is already registered and
     ``TypeError`` for a ``source`` that is not callable. The hook's return value is

@@ -16,8 +16,8 @@ Example:
 
     .. code-block:: python
 
-        from optuna_rl_sampler.plugins import get_model
-        from optuna_rl_sampler.plugins import list_models
+        from optuna_rl_sampler.recsys.plugins import get_model
+        from optuna_rl_sampler.recsys.plugins import list_models
 
         print(list_models())  # ['lightgbm-ranker', 'popularity', 'two-tower', ...]
         family = get_model("lightgbm-ranker")
@@ -41,10 +41,10 @@ from optuna_rl_sampler._missing import require_extra
 try:
     import pluggy
 except ImportError:
-    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.plugins")
+    require_extra("recsys", "pluggy", feature="optuna_rl_sampler.recsys.plugins")
     raise
 
-from optuna_rl_sampler import hookspecs
+from optuna_rl_sampler.recsys import hookspecs
 
 if TYPE_CHECKING:
     import optuna
@@ -108,8 +108,8 @@ class LazyModelFamily:
 
         .. code-block:: python
 
-            from optuna_rl_sampler.hookspecs import hookimpl
-            from optuna_rl_sampler.plugins import LazyModelFamily
+            from optuna_rl_sampler.recsys.hookspecs import hookimpl
+            from optuna_rl_sampler.recsys.plugins import LazyModelFamily
 
 
             @hookimpl
