@@ -20,8 +20,11 @@ space of the new study, :class:`MetaPrior`
    the observed trials (the new study's own model is scored by leave-one-out); over
    bootstrap resamples of the observed trials, each model's weight is the share of
    resamples in which it has the lowest loss; sources whose median loss is above the
-   95th percentile of the new study's own loss are dropped. Sources that rank the new
-   study's trials backwards (misleading) therefore lose their weight as trials arrive;
+   95th percentile of the new study's own loss are dropped, and in each resample a
+   source that ranks no better than chance (half or more of its comparable pairs
+   discordant) cannot win: with many sources one always ranks a few trials right by
+   luck. Sources that rank the new study's trials backwards (misleading) therefore
+   lose their weight as trials arrive;
 4. **scores candidates**: ``prior_score`` is the weight-averaged source prediction and
    ``prior_weight`` the total weight given to the sources (how much to trust them);
 5. **offers prior candidates**: the best configurations of each source, mapped into
@@ -343,6 +346,13 @@ class MetaPrior:
         own = losses[:, -1]
         keep = np.median(losses[:, :-1], axis=0) <= np.percentile(own, 95)
         losses[:, :-1][:, ~keep] = np.inf
+        # A source that ranks the resample no better than chance (at least half of its
+        # comparable pairs discordant) is not evidence: among many sources one always
+        # wins a few pairs by luck, and a misleading one ranks them backwards.
+        comparable = (y[:, None] != y[None, :]).astype(np.float64)
+        pairs = np.einsum("bi,ij,bj->b", counts, comparable, counts)
+        chance = (losses[:, :-1] >= 0.5 * pairs[:, None]) & (pairs[:, None] > 0)
+        losses[:, :-1][chance] = np.inf
         best = losses.min(axis=1, keepdims=True)
         winners = losses == best
         share = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)

@@ -15,7 +15,9 @@ The step, top to bottom:
    rank the study's trials, then offers prior candidates and a score per candidate;
 4. candidates are drawn (Sobol, local moves around the incumbents, prior) and snapped;
 5. the features of every candidate are computed and the policy scores them;
-6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy).
+6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); in
+   the first ``prior_startup`` trials, while the sources keep their weight, the draw is
+   restricted to the prior candidates.
 
 Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
 
@@ -49,6 +51,8 @@ __all__ = ["Proposal", "propose"]
 N_INCUMBENTS = 5
 #: Share of the candidate set offered to the meta-prior's configurations.
 PRIOR_SHARE = 8
+#: Least total source weight for which a prior-startup trial keeps to prior candidates.
+PRIOR_TRUST = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ def propose(
     max_observations: int,
     prior: MetaPrior | None = None,
     greedy: bool = False,
+    prior_startup: int = 0,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -98,6 +103,11 @@ def propose(
         max_observations: Most trials the surrogate conditions on.
         prior: Source studies matched to this search space, or ``None``.
         greedy: Take the most probable candidate instead of drawing one.
+        prior_startup: While fewer than this many trials are observed and the sources
+            hold at least :data:`PRIOR_TRUST` of the weight, the policy chooses among
+            the prior candidates only (its probabilities renormalised over them), so
+            the first trials try what the sources agree on, as long as the study's own
+            trials keep confirming them. Defaults to 0 (never).
     """
     n_obs = len(values)
     scores = normal_scores(values)
@@ -161,6 +171,17 @@ def propose(
             f"the policy {weights.name!r} gave non-finite probabilities; the weights file "
             "may be corrupt."
         )
+    prior_mask = cands.source == SOURCES.index("prior")
+    startup = (
+        n_obs < prior_startup
+        and prior_weights is not None
+        and prior_weights.total >= PRIOR_TRUST
+        and bool(prior_mask.any())
+    )
+    if startup:
+        masked = np.where(prior_mask, probs, 0.0)
+        total = masked.sum()
+        probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
     index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
     reason: dict[str, Any] = {
         "source": SOURCES[int(cands.source[index])],
@@ -173,6 +194,8 @@ def propose(
         "n_pending": int(len(pending)),
         "weights": weights.name,
     }
+    if startup:
+        reason["phase"] = "prior-startup"
     if prior is not None and prior_weights is not None:
         reason["prior"] = prior.describe(prior_weights)
         if prior_score is not None:

@@ -191,6 +191,14 @@ class RLSampler(BaseSampler):
             those; explicit sources also seed the first trials with their best
             configurations. ``None`` or ``"none"`` turns transfer off. Defaults to
             ``"auto"``.
+        prior_startup_trials: In the first this-many trials of a study with matching
+            sources, the policy chooses among the sources' best configurations only
+            (the prior candidates), for as long as the sources keep at least half of
+            the weight; the weights come from how well each source ranks the study's
+            own trials, so sources that the first trials contradict end this phase at
+            once. Such trials are marked ``"phase": "prior-startup"`` in their reasons.
+            An int of at least 0; 0 lets the policy choose freely from the second trial.
+            Defaults to ``5``.
         constraints_func: Not supported yet; passing a function raises ``ValueError``.
             Defaults to ``None``.
         max_consecutive_fallbacks: Most consecutive trials whose proposal may fail and
@@ -222,6 +230,7 @@ class RLSampler(BaseSampler):
         greedy: bool = False,
         max_observations: int = 200,
         source_studies: Sequence[Study | SourceStudy] | str | None = "auto",
+        prior_startup_trials: int = 5,
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
         max_consecutive_fallbacks: int | None = 3,
     ) -> None:
@@ -257,6 +266,9 @@ class RLSampler(BaseSampler):
                 0,
                 hint="an int of at least 0, or None to never raise",
             )
+        prior_startup_trials = _check_int(
+            "prior_startup_trials", prior_startup_trials, 0, hint="an int such as 5, or 0"
+        )
         greedy = _check_bool("greedy", greedy)
         warn_independent_sampling = _check_bool(
             "warn_independent_sampling", warn_independent_sampling
@@ -275,6 +287,7 @@ class RLSampler(BaseSampler):
         self._greedy = greedy
         self._max_observations = max_observations
         self._max_consecutive_fallbacks = max_consecutive_fallbacks
+        self._prior_startup_trials = prior_startup_trials
         self._weights: PolicyWeights = load_weights(meta_model)
         # The shipped default is a pair: transfer weights for studies with matching
         # sources, generic weights (trained without sources) for the others.
@@ -452,6 +465,7 @@ class RLSampler(BaseSampler):
             max_observations=self._max_observations,
             prior=prior,
             greedy=self._greedy,
+            prior_startup=self._prior_startup_trials,
         )
         study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, proposal.reason)
         return encoder.decode(proposal.point)

@@ -115,6 +115,27 @@ def test_weights_follow_the_ranking_of_the_new_trials():
     assert w.sources.sum() + w.target == pytest.approx(1.0)
 
 
+def test_a_source_no_better_than_chance_gets_no_weight():
+    # Two misleading sources and nothing else: on three trials one of them could win a
+    # bootstrap resample by luck under the plain RGPE rule; neither ranks the trials
+    # better than chance, so all the weight goes to the new study's own model.
+    prior = MetaPrior(
+        [_source("bad1", sign=-1.0, seed=1), _source("bad2", sign=-1.0, seed=2)], SPACE
+    )
+    enc = SearchSpaceEncoder(SPACE)
+    # (Resamples that hold no comparable pair rank nothing; they split evenly.)
+    for n, most in ((3, 0.15), (6, 0.0)):
+        pts, scores = _observed(n, seed=11)
+        gp = fit_gp(enc.embed(pts), scores)
+        w = prior.weights(pts, scores, gp, np.random.default_rng(0))
+        assert w.total <= most, (n, w)
+    # A source that ranks them right keeps its weight on the same trials.
+    prior = MetaPrior([_source("good"), _source("bad", sign=-1.0, seed=1)], SPACE)
+    pts, scores = _observed(6, seed=11)
+    w = prior.weights(pts, scores, fit_gp(enc.embed(pts), scores), np.random.default_rng(0))
+    assert w.sources[0] > 0.5 and w.sources[1] == 0.0
+
+
 def test_scores_and_prior_points_point_at_the_sources_optimum():
     prior = MetaPrior([_source("good", n=120)], SPACE)
     enc = SearchSpaceEncoder(SPACE)

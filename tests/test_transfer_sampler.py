@@ -50,6 +50,38 @@ def test_reasons_name_the_sources_and_misleading_ones_lose_their_weight():
     assert prior["top_sources"]["bad"] == 0.0
 
 
+def _phases(study: optuna.Study) -> list[str | None]:
+    return [t.system_attrs[REASON_KEY].get("phase") for t in study.trials[1:]]
+
+
+def test_prior_startup_tries_the_sources_configurations_while_they_hold():
+    good = SourceStudy.from_study(_past_study(n=80), name="good")
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
+    study.optimize(_objective(), n_trials=8)
+    reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
+    # Trials 1-4 keep to the prior candidates (the source ranks the trials right), the
+    # policy chooses freely from trial 5 (prior_startup_trials=5).
+    assert _phases(study) == ["prior-startup"] * 4 + [None] * 3
+    assert all(r["source"] == "prior" for r in reasons[:4])
+    # Turned off: the policy chooses freely from the second trial.
+    study = optuna.create_study(
+        sampler=RLSampler(seed=0, source_studies=[good], prior_startup_trials=0)
+    )
+    study.optimize(_objective(), n_trials=4)
+    assert _phases(study) == [None] * 3
+
+
+def test_prior_startup_ends_when_the_trials_contradict_the_sources():
+    bad = SourceStudy.from_study(_past_study(0.0, sign=-1.0, n=80), name="bad")
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[bad]))
+    study.optimize(_objective(), n_trials=6)
+    phases = _phases(study)
+    # Trial 1 has one observation (no ranked pair, the source keeps its weight); once
+    # two trials rank against the source, the phase ends.
+    assert phases[0] == "prior-startup"
+    assert phases[2:] == [None] * 3
+
+
 def test_good_sources_reach_a_good_value_sooner():
     past = _past_study(n=80)
     with_sources, without = [], []
@@ -74,3 +106,7 @@ def test_bad_source_arguments_are_named():
     with pytest.raises(ValueError, match="'auto', 'none'"):
         RLSampler(source_studies="everything")
     assert RLSampler(source_studies=None).source_studies == []
+    with pytest.raises(ValueError, match="prior_startup_trials"):
+        RLSampler(prior_startup_trials=-1)
+    with pytest.raises(TypeError, match="prior_startup_trials"):
+        RLSampler(prior_startup_trials=2.5)
