@@ -856,51 +856,18 @@ def _family(model: str, options: Mapping[str, Any]) -> Any:
     kwargs = dict(options)
     if "num_threads" in accepted:
         kwargs.setdefault("num_threads", 1)
+    if model == "lightgbm-ranker":
+        # The candidate index and the training lists depend on the data, the seed and
+        # the constructor options, never on the trial's parameters; a sweep fits the
+        # same split hundreds of times, so they are built once (identical results).
+        kwargs.setdefault("cache", True)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(
             f"model {model!r} has no option {', '.join(map(repr, unknown))}; "
             f"its options are: {', '.join(accepted) or 'none'}."
         )
-    if model == "lightgbm-ranker":
-        cls = _memoised_ranker_class(cls)
-    return cls(**kwargs) if kwargs or cls is not type(family) else family
-
-
-def _memoised_ranker_class(base: type) -> type:
-    """``LightGBMRanker`` with its parameter-free preprocessing computed once per sweep.
-
-    The candidate index and the training lists depend on the data, the seed and the
-    constructor options, never on the trial's parameters, and both are read-only once
-    built; a sweep fits the same split hundreds of times, so they are memoised (keyed by
-    the identity of the history, kept alive by the cache). Results are identical to the
-    plain family's.
-    """
-
-    class MemoisedLightGBMRanker(base):  # type: ignore[misc, valid-type]
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self._memo: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-
-        def _cached(self, key: tuple[Any, ...], keep: Any, compute: Any) -> Any:
-            if key not in self._memo:
-                self._memo[key] = (keep, compute())
-            return self._memo[key][1]
-
-        def _index(self, history: Any, seed: int) -> Any:
-            key = ("index", id(history), seed)
-            return self._cached(key, history, lambda: super(cls, self)._index(history, seed))
-
-        def _training_lists(self, train: Any, protocol: str, exclude_seen: bool, seed: int) -> Any:
-            key = ("lists", id(train), protocol, exclude_seen, seed)
-            return self._cached(
-                key,
-                train,
-                lambda: super(cls, self)._training_lists(train, protocol, exclude_seen, seed),
-            )
-
-    cls = MemoisedLightGBMRanker
-    return cls
+    return cls(**kwargs) if kwargs else family
 
 
 def _build(task: _Task) -> tuple[RecsysObjective, dict[str, Any]]:

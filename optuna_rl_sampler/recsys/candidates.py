@@ -75,7 +75,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class CandidateSet:
+class CandidateLists:
     """Variable-length candidate lists stored flat (CSR style).
 
     Attributes:
@@ -88,7 +88,7 @@ class CandidateSet:
     items: np.ndarray
 
     @classmethod
-    def from_lists(cls, lists: Sequence[np.ndarray]) -> CandidateSet:
+    def from_lists(cls, lists: Sequence[np.ndarray]) -> CandidateLists:
         """Build from one array of item codes per query."""
         sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
         offsets = np.zeros(len(lists) + 1, dtype=np.int64)
@@ -197,7 +197,7 @@ def _row_major_desc(rows: np.ndarray, vals: np.ndarray) -> np.ndarray:
     return np.argsort(rows * span - vals, kind="stable")
 
 
-def _top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+def _keep_top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the ``k`` largest stored values of each row."""
     nnz_row = np.diff(m.indptr)
     if k <= 0 or nnz_row.max(initial=0) <= k:
@@ -337,7 +337,7 @@ class CandidateIndex:
         cooc.eliminate_zeros()
         rows = np.repeat(np.arange(n_i, dtype=np.int64), np.diff(cooc.indptr))
         cos = cooc.data / np.sqrt(occ[rows] * occ[cooc.indices])
-        s = _top_k_per_row(_csr(rows, cooc.indices, cos, (n_i, n_i)), neighbours)
+        s = _keep_top_k_per_row(_csr(rows, cooc.indices, cos, (n_i, n_i)), neighbours)
         self.S = s
         # The co-occurrence counts on the same (pruned) pattern as S.
         s_rows = np.repeat(np.arange(n_i, dtype=np.int64), np.diff(s.indptr))
@@ -388,7 +388,7 @@ class CandidateIndex:
         exclude: Sequence[np.ndarray] | None = None,
         *,
         block_size: int | None = None,
-    ) -> CandidateSet:
+    ) -> CandidateLists:
         """Up to ``n`` candidates per user from item-kNN, friends and popularity.
 
         The first ``round(n * knn_share)`` slots go to the items with the highest
@@ -419,7 +419,7 @@ class CandidateIndex:
         n_i = self.n_items
         n = min(int(n), n_i)
         if n == 0 or len(users) == 0:
-            return CandidateSet.from_lists([np.zeros(0, np.int64)] * len(users))
+            return CandidateLists.from_lists([np.zeros(0, np.int64)] * len(users))
         n_knn = int(round(n * self.knn_share))
         n_friend = int(round(n * self.friend_share)) if self.A is not None else 0
         n_ex = np.zeros(len(users), dtype=np.int64)
@@ -480,19 +480,19 @@ class CandidateIndex:
         items = np.concatenate([p[1] for p in parts])
         offsets = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(np.bincount(qid, minlength=len(users)), out=offsets[1:])
-        return CandidateSet(offsets=offsets, items=items)
+        return CandidateLists(offsets=offsets, items=items)
 
-    def for_queries(self, queries: Queries, n: int) -> CandidateSet:
+    def for_queries(self, queries: Queries, n: int) -> CandidateLists:
         """The shown items where ``queries.candidates`` is set, else :meth:`generate`."""
         if queries.candidates is not None:
-            return CandidateSet.from_lists(queries.candidates)
+            return CandidateLists.from_lists(queries.candidates)
         return self.generate(queries.users, n, exclude=queries.exclude)
 
     # ------------------------------------------------------------------ features
 
     def features(
         self,
-        cands: CandidateSet,
+        cands: CandidateLists,
         users: np.ndarray,
         timestamps: np.ndarray | None = None,
     ) -> np.ndarray:

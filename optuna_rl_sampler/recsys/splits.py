@@ -12,10 +12,18 @@ Two ways to split an :class:`Interactions`:
 
 :func:`split_dataset` picks one of them, and :func:`make_queries` turns a history and a
 later target period into the :class:`Queries` a model ranks and a metric scores.
+:func:`validation_folds` steps the validation window back in time for a mean over
+several periods.
+
+The same holdouts, applied inside a training part, give a learning-to-rank model its
+training lists (:class:`HoldoutLists`): :func:`holdout_protocol` picks the one that
+resembles the validation queries, and :func:`holdout_latest_impressions`,
+:func:`holdout_time_windows` or :func:`holdout_last_positive` cut the lists.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from dataclasses import field
@@ -28,6 +36,8 @@ from optuna_rl_sampler.recsys.data import Queries
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_logger = logging.getLogger(__name__)
 
 #: Split methods :func:`split_dataset` accepts.
 SPLIT_METHODS = ("auto", "temporal", "leave-last-out")
@@ -415,6 +425,251 @@ def make_queries(
         exclude=exclude,
         timestamps=timestamps,
         n_items=int(n_items),
+    )
+
+
+# --- ranking lists held out of a training part ----------------------------------------------
+
+
+def has_impressions(data: Interactions) -> bool:
+    """Whether ``data`` has impressions: grouped rows with shown-but-not-clicked entries."""
+    ev = data.events
+    in_group = ev["group"].to_numpy() >= 0
+    return bool(in_group.any() and (ev["label"].to_numpy()[in_group] == 0).any())
+
+
+@dataclass(frozen=True)
+class HoldoutLists:
+    """Ranking lists held out of a training part: a history and later targets.
+
+    A learning-to-rank model needs training queries that look like the validation
+    queries, built from the training part alone: the ``holdout_*`` functions cut a
+    history and per-user (or per-impression) targets out of it the way the validation
+    queries were cut out of the data.
+
+    Attributes:
+        history: The events a list's candidates and features may use.
+        users: ``(n_lists,)`` int64 user of each list.
+        targets: Per list, the held-out positive item codes.
+        weights: Per list, the weights of those positives (ratings, play counts).
+        times: ``(n_lists,)`` int64 time of each list.
+        candidates: Per list, the items to rank (the shown items of an impression), or
+            ``None`` for lists over the whole catalogue.
+    """
+
+    history: Interactions
+    users: np.ndarray
+    targets: list[np.ndarray]
+    weights: list[np.ndarray]
+    times: np.ndarray
+    candidates: list[np.ndarray] | None = None
+
+
+def holdout_protocol(train: Interactions, valid: Queries | None) -> str:
+    """How to hold ranking lists out of ``train`` so they resemble ``valid``.
+
+    Args:
+        train: The training part.
+        valid: The validation queries, or ``None`` (a refit without validation).
+
+    Returns:
+        ``"impression"`` where the validation queries rank shown items (or, without
+        validation queries, where the training data has impressions; use
+        :func:`holdout_latest_impressions`); ``"temporal"`` where every validation
+        query comes after the end of the training data, a temporal split
+        (:func:`holdout_time_windows`); otherwise ``"leave-last-out"``
+        (:func:`holdout_last_positive`).
+    """
+    if valid is None:
+        return "impression" if has_impressions(train) else "leave-last-out"
+    if valid.candidates is not None and has_impressions(train):
+        return "impression"
+    ts = train.events["timestamp"].to_numpy()
+    if (
+        valid.timestamps is not None
+        and len(valid.timestamps)
+        and len(ts)
+        and np.min(valid.timestamps) > ts.max()
+    ):
+        return "temporal"
+    return "leave-last-out"
+
+
+def _split_runs(values: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
+    """Cut ``values`` (sorted by ``keys``) into the runs of equal keys."""
+    if len(keys) == 0:
+        return []
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    return np.split(values, cuts)
+
+
+def holdout_last_positive(train: Interactions, rng: np.random.Generator) -> HoldoutLists:
+    """Hold out each user's last positive event (users with at least two positives).
+
+    Events at the same time are ordered at random. The users come back in a random
+    order; the query time is the held-out event's.
+
+    Args:
+        train: The training part.
+        rng: Draws the tie-break and the order of the users.
+
+    Returns:
+        One list per user, its single target the held-out item; the history is
+        ``train`` without the held-out events.
+
+    Raises:
+        ValueError: No user has two positive events.
+    """
+    ev = train.events
+    label = ev["label"].to_numpy() == 1
+    rows = np.flatnonzero(label)
+    users = ev["user"].to_numpy(np.int64)[rows]
+    ts = ev["timestamp"].to_numpy(np.int64)[rows]
+    # Ties in time (data with no clock) are broken at random, as the splits do.
+    order = np.lexsort((rng.random(len(rows)), ts, users))
+    rows, users = rows[order], users[order]
+    is_last = np.r_[users[1:] != users[:-1], True]
+    n_pos = np.bincount(users, minlength=train.n_users)
+    last_rows = rows[is_last & (n_pos[users] >= 2)]
+    if len(last_rows) == 0:
+        raise ValueError(
+            f"No user of {train.name!r} has two positive events, so no training list can "
+            "be held out for lightgbm-ranker; it needs users with histories."
+        )
+    last_rows = last_rows[rng.permutation(len(last_rows))]
+    keep = np.ones(len(ev), dtype=bool)
+    keep[last_rows] = False
+    pick = ev.iloc[last_rows]
+    return HoldoutLists(
+        history=train.with_events(ev[keep]),
+        users=pick["user"].to_numpy(np.int64),
+        targets=list(pick["item"].to_numpy(np.int64)[:, None]),
+        weights=list(pick["weight"].to_numpy(np.float64)[:, None]),
+        times=pick["timestamp"].to_numpy(np.int64),
+    )
+
+
+def holdout_time_windows(
+    train: Interactions, holdout_share: float, n_cuts: int, rng: np.random.Generator
+) -> list[HoldoutLists]:
+    """Training lists at ``n_cuts`` time cuts, latest first.
+
+    Cut ``c`` (1-based) is the ``1 - c * holdout_share`` time quantile of the positive
+    events. A user's targets are their distinct positive items in the window from the
+    cut to the next later cut (the end for the latest), the history every event before
+    the cut, the query time the user's first event in the window. Users come back in a
+    random order. Where no cut fits (the positives have no time spread, or
+    ``holdout_share`` is 1 or more), the lists are :func:`holdout_last_positive`'s, and
+    that is logged.
+
+    Args:
+        train: The training part.
+        holdout_share: Share of the positive events in each window, in ``(0, 1)``.
+        n_cuts: Most windows.
+        rng: Draws the order of the users.
+
+    Returns:
+        The lists of each window, latest window first.
+    """
+    ev = train.events
+    ts = ev["timestamp"].to_numpy(np.int64)
+    label = ev["label"].to_numpy() == 1
+    out: list[HoldoutLists] = []
+    end = np.iinfo(np.int64).max
+    for c in range(1, n_cuts + 1):
+        q = 1.0 - c * holdout_share
+        if q <= 0.0:
+            break
+        cut = np.quantile(ts[label], q, method="higher")
+        if cut <= ts.min() or cut >= end:
+            break
+        late = ev[label & (ts >= cut) & (ts < end)]
+        late = late.sort_values(["user", "item", "timestamp"], kind="stable")
+        late = late.drop_duplicates(["user", "item"], keep="first")
+        users_all = late["user"].to_numpy(np.int64)
+        targets = _split_runs(late["item"].to_numpy(np.int64), users_all)
+        weights = _split_runs(late["weight"].to_numpy(np.float64), users_all)
+        users = np.unique(users_all)
+        first_t = np.full(train.n_users, np.iinfo(np.int64).max)
+        np.minimum.at(first_t, users_all, late["timestamp"].to_numpy(np.int64))
+        order = rng.permutation(len(users))
+        out.append(
+            HoldoutLists(
+                history=train.with_events(ev[ts < cut]),
+                users=users[order],
+                targets=[targets[i] for i in order],
+                weights=[weights[i] for i in order],
+                times=first_t[users][order],
+            )
+        )
+        end = cut
+    if out:
+        return out
+    _logger.info(
+        "No time cut fits the positives of %r (holdout_share=%s); holding out each user's "
+        "last positive instead.",
+        train.name,
+        holdout_share,
+    )
+    return [holdout_last_positive(train, rng)]
+
+
+def holdout_latest_impressions(
+    train: Interactions, holdout_share: float, max_lists: int, rng: np.random.Generator
+) -> HoldoutLists:
+    """The latest impressions as training lists, clicks as targets.
+
+    The impressions that start at or after the ``1 - holdout_share`` quantile of the
+    impression times, with a click and a non-click, are the lists (at most
+    ``max_lists``, drawn at random, then in time order); every impression row from that
+    period leaves the history.
+
+    Args:
+        train: The training part; it must have impression groups.
+        holdout_share: Share of the impressions (by start time) held out.
+        max_lists: Most lists.
+        rng: Draws the lists when there are more than ``max_lists``.
+
+    Returns:
+        One list per chosen impression: its shown items are the candidates, its clicks
+        the targets (weight 1).
+    """
+    ev = train.events
+    group = ev["group"].to_numpy(np.int64)
+    ts = ev["timestamp"].to_numpy(np.int64)
+    in_group = np.flatnonzero(group >= 0)
+    g = group[in_group]
+    g_codes, g_inv = np.unique(g, return_inverse=True)
+    g_time = np.full(len(g_codes), np.iinfo(np.int64).max)
+    np.minimum.at(g_time, g_inv, ts[in_group])
+    cutoff = np.quantile(g_time, 1.0 - holdout_share, method="lower")
+    lab = ev["label"].to_numpy()[in_group] == 1
+    n_click = np.bincount(g_inv, weights=lab, minlength=len(g_codes))
+    n_rows = np.bincount(g_inv, minlength=len(g_codes))
+    eligible = np.flatnonzero((g_time >= cutoff) & (n_click > 0) & (n_click < n_rows))
+    if len(eligible) > max_lists:
+        eligible = np.sort(rng.choice(eligible, max_lists, replace=False))
+    late_row = np.zeros(len(ev), dtype=bool)
+    late_row[in_group[g_time[g_inv] >= cutoff]] = True
+    chosen = np.zeros(len(g_codes), dtype=bool)
+    chosen[eligible] = True
+    sel = chosen[g_inv]
+    rows, row_g = in_group[sel], g_inv[sel]
+    order = np.lexsort((rows, row_g))
+    rows, row_g = rows[order], row_g[order]
+    sub = ev.iloc[rows]
+    items = sub["item"].to_numpy(np.int64)
+    clicked = sub["label"].to_numpy() == 1
+    starts = np.r_[0, np.flatnonzero(row_g[1:] != row_g[:-1]) + 1] if len(rows) else []
+    candidates = _split_runs(items, row_g)
+    targets = [c[k] for c, k in zip(candidates, _split_runs(clicked, row_g), strict=True)]
+    return HoldoutLists(
+        history=train.with_events(ev[~late_row]),
+        users=sub["user"].to_numpy(np.int64)[starts],
+        targets=targets,
+        weights=[np.ones(len(t)) for t in targets],
+        times=sub["timestamp"].to_numpy(np.int64)[starts],
+        candidates=candidates,
     )
 
 

@@ -11,7 +11,7 @@ for IR metrics).
 
 Both are seeded, so a report is reproducible to the last digit.
 
-Example:
+Examples:
 
     Four test queries, ranked by a tuned and a default configuration:
 

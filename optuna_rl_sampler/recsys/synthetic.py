@@ -188,7 +188,7 @@ def make_news(
                 + quality[old][None, :]
             )
 
-        h_item = _top_k_per_row(
+        h_item = _sample_top_k_per_row(
             rng,
             history_scores,
             n_hist,
@@ -306,7 +306,7 @@ def make_ecommerce(
         s[np.arange(len(rows)), rows] = -np.inf  # an item is not its own partner
         return s
 
-    neighbors = _top_k_per_row(
+    neighbors = _sample_top_k_per_row(
         rng, partner_scores, np.full(n_items, n_nb), n_items, temperature=1.0
     ).reshape(n_items, n_nb)
 
@@ -474,7 +474,7 @@ def make_social(
     def scores(rows: np.ndarray) -> np.ndarray:
         return log_pop[None, :] + taste_strength * (user_vec[rows] @ item_vec.T)
 
-    items = _top_k_per_row(rng, scores, n_per_user, n_items, temperature=max(noise, 1e-6))
+    items = _sample_top_k_per_row(rng, scores, n_per_user, n_items, temperature=max(noise, 1e-6))
     users = np.repeat(np.arange(n_users), n_per_user)
     affinity = np.einsum("ij,ij->i", user_vec[users], item_vec[items]) * taste_strength
     affinity = (affinity - affinity.mean()) / (affinity.std() + 1e-12)
@@ -613,7 +613,7 @@ def _sample_per_row(
     return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
 
 
-def _top_k_per_row(
+def _sample_top_k_per_row(
     rng: np.random.Generator,
     scores: Any,
     counts: np.ndarray,

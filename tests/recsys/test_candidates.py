@@ -8,7 +8,7 @@ import pytest
 
 from optuna_rl_sampler.recsys.candidates import FEATURE_NAMES
 from optuna_rl_sampler.recsys.candidates import CandidateIndex
-from optuna_rl_sampler.recsys.candidates import CandidateSet
+from optuna_rl_sampler.recsys.candidates import CandidateLists
 from optuna_rl_sampler.recsys.data import EVENT_COLUMNS
 from optuna_rl_sampler.recsys.data import Interactions
 from optuna_rl_sampler.recsys.data import Queries
@@ -50,7 +50,7 @@ def _tiny(social: bool = False, categories: bool = False) -> Interactions:
 
 
 def _pair_features(index: CandidateIndex, user: int, items: list[int], t=None) -> np.ndarray:
-    cands = CandidateSet.from_lists([np.array(items)])
+    cands = CandidateLists.from_lists([np.array(items)])
     ts = None if t is None else np.array([t])
     return index.features(cands, np.array([user]), ts)
 
@@ -186,7 +186,7 @@ def test_features_match_dense_reference() -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.nan_to_num(cooc / np.sqrt(np.outer(occ, occ)))
     users = np.arange(data.n_users)
-    cands = CandidateSet.from_lists([np.arange(data.n_items)] * data.n_users)
+    cands = CandidateLists.from_lists([np.arange(data.n_items)] * data.n_users)
     f = index.features(cands, users).reshape(data.n_users, data.n_items, -1)
     np.testing.assert_allclose(f[..., COL["cooc_log"]], np.log1p(x @ cooc), rtol=1e-5)
     np.testing.assert_allclose(f[..., COL["knn_sum"]], x @ cos, rtol=1e-5, atol=1e-6)
@@ -217,7 +217,7 @@ def test_generate_matches_loop_reference() -> None:
 
 
 def test_candidate_set_labels_and_top_k() -> None:
-    cands = CandidateSet.from_lists(
+    cands = CandidateLists.from_lists(
         [np.array([3, 1, 2]), np.array([], dtype=np.int64), np.array([5])]
     )
     assert cands.sizes.tolist() == [3, 0, 1]
@@ -226,7 +226,7 @@ def test_candidate_set_labels_and_top_k() -> None:
     top = cands.top_k(np.array([0.1, 0.9, 0.5, 2.0]), k=2)
     assert top.tolist() == [[1, 2], [-1, -1], [5, -1]]
     # Ties keep the candidate order; NaN scores go last.
-    tie = CandidateSet.from_lists([np.array([7, 8, 9])]).top_k(np.array([1.0, np.nan, 1.0]), 3)
+    tie = CandidateLists.from_lists([np.array([7, 8, 9])]).top_k(np.array([1.0, np.nan, 1.0]), 3)
     assert tie.tolist() == [[7, 9, 8]]
 
 
@@ -249,7 +249,7 @@ def test_for_queries_uses_shown_items() -> None:
 def test_errors_name_the_bad_value() -> None:
     index = CandidateIndex(_tiny())
     with pytest.raises(ValueError, match="outside the catalogue"):
-        index.features(CandidateSet.from_lists([np.array([6])]), np.array([0]))
+        index.features(CandidateLists.from_lists([np.array([6])]), np.array([0]))
     with pytest.raises(ValueError, match="exclude has 1 lists for 2 users"):
         index.generate(np.array([0, 1]), 3, exclude=[np.array([0])])
     with pytest.raises(ValueError, match="knn_share"):

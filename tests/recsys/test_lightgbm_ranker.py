@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("lightgbm")
 
 from optuna_rl_sampler.recsys.baselines import Popularity  # noqa: E402
-from optuna_rl_sampler.recsys.candidates import CandidateSet  # noqa: E402
+from optuna_rl_sampler.recsys.candidates import CandidateLists  # noqa: E402
 from optuna_rl_sampler.recsys.data import EVENT_COLUMNS  # noqa: E402
 from optuna_rl_sampler.recsys.data import Interactions  # noqa: E402
 from optuna_rl_sampler.recsys.data import Queries  # noqa: E402
@@ -20,6 +20,7 @@ from optuna_rl_sampler.recsys.models import lightgbm_ranker as lr  # noqa: E402
 from optuna_rl_sampler.recsys.models.base import FittedModel  # noqa: E402
 from optuna_rl_sampler.recsys.models.base import ModelFamily  # noqa: E402
 from optuna_rl_sampler.recsys.models.lightgbm_ranker import LightGBMRanker  # noqa: E402
+from optuna_rl_sampler.recsys.splits import holdout_protocol  # noqa: E402
 from optuna_rl_sampler.recsys.splits import make_queries  # noqa: E402
 from optuna_rl_sampler.recsys.splits import split_dataset  # noqa: E402
 from optuna_rl_sampler.recsys.synthetic import make_news  # noqa: E402
@@ -184,7 +185,7 @@ def test_graded_labels_and_label_gain() -> None:
     assert grade(np.array([1.0, 3.0, 6.0])).tolist() == [1, 2, 3]
     implicit = lr._grader(Interactions(frame.assign(weight=1.0), 1, 6))
     assert implicit(np.array([1.0, 1.0])).tolist() == [1, 1]
-    cands = CandidateSet.from_lists([np.array([4, 2, 9]), np.array([1])])
+    cands = CandidateLists.from_lists([np.array([4, 2, 9]), np.array([1])])
     labels = lr._graded_labels(
         cands, [np.array([2, 9]), np.array([7])], [np.array([6.0, 1.0]), np.array([5.0])], grade
     )
@@ -199,19 +200,41 @@ def test_graded_labels_and_label_gain() -> None:
 
 
 def test_training_protocol_follows_the_validation_queries(social, news) -> None:
-    assert lr._training_protocol(news[0].train, news[1]) == "impression"
-    assert lr._training_protocol(social[0].train, social[1]) == "leave-last-out"
+    assert holdout_protocol(news[0].train, news[1]) == "impression"
+    assert holdout_protocol(social[0].train, social[1]) == "leave-last-out"
     late = Queries(
         np.array([0]), [np.array([1])], None, None, np.array([10**12]), news[0].train.n_items
     )
-    assert lr._training_protocol(news[0].train, late) == "temporal"
+    assert holdout_protocol(news[0].train, late) == "temporal"
+
+
+def test_cache_reuses_preprocessing_with_identical_results(social) -> None:
+    split, queries = social
+    params = [
+        {**LightGBMRanker().default_params(), "n_estimators": 12},
+        {**LightGBMRanker().default_params(), "n_estimators": 8, "num_leaves": 8},
+    ]
+    plain = LightGBMRanker(max_train_queries=300, n_candidates=30)
+    cached = LightGBMRanker(max_train_queries=300, n_candidates=30, cache=True)
+    for p in params:
+        a = plain.fit(p, split.train, queries, seed=1).recommend(queries, 10)
+        b = cached.fit(p, split.train, queries, seed=1).recommend(queries, 10)
+        np.testing.assert_array_equal(a, b)
+    # First fit: the training lists, the index of their history and the model's index;
+    # the second fit finds the lists and the model's index in the cache.
+    assert cached.cache_info() == {"entries": 3, "hits": 2}
+    assert plain.cache_info() == {"entries": 0, "hits": 0}
+    cached.fit(params[0], split.train, queries, seed=2)  # another seed: built again
+    assert cached.cache_info() == {"entries": 6, "hits": 2}
+    cached.clear_cache()
+    assert cached.cache_info() == {"entries": 0, "hits": 0}
 
 
 def test_evaluator_matches_metrics_ndcg() -> None:
     rng = np.random.default_rng(0)
     lists = [rng.choice(50, size=rng.integers(1, 30), replace=False) for _ in range(40)]
     targets = [rng.choice(50, size=rng.integers(0, 4), replace=False) for _ in range(40)]
-    cands = CandidateSet.from_lists(lists)
+    cands = CandidateLists.from_lists(lists)
     scores = rng.random(len(cands.items))
     ev = lr._NdcgEvaluator(cands, targets, 50, 10)
     ref = ndcg_at_k(cands.top_k(scores, 10), targets, 10).mean()

@@ -10,6 +10,10 @@ import pytest
 from optuna_rl_sampler.recsys.data import Interactions
 from optuna_rl_sampler.recsys.loaders import load_dataset
 from optuna_rl_sampler.recsys.splits import Split
+from optuna_rl_sampler.recsys.splits import has_impressions
+from optuna_rl_sampler.recsys.splits import holdout_last_positive
+from optuna_rl_sampler.recsys.splits import holdout_latest_impressions
+from optuna_rl_sampler.recsys.splits import holdout_time_windows
 from optuna_rl_sampler.recsys.splits import leave_last_out
 from optuna_rl_sampler.recsys.splits import make_queries
 from optuna_rl_sampler.recsys.splits import split_dataset
@@ -376,3 +380,54 @@ def test_folds_refuse_what_they_cannot_do() -> None:
     assert validation_folds(custom, 1) == [(split.train, split.valid)]
     with pytest.raises(ValueError, match="got method ''"):
         validation_folds(custom, 2)
+
+
+# --- ranking lists held out of a training part --------------------------------------------
+
+
+def test_holdout_last_positive_known_lists() -> None:
+    # User 0: items 0, 1, 2 at times 0, 1, 2; user 1: item 5 only (stays in the history).
+    rows = [(0, 0, 1, 0, -1), (0, 1, 1, 1, -1), (0, 2, 1, 2, -1), (1, 5, 1, 0, -1)]
+    lists = holdout_last_positive(_data(rows), np.random.default_rng(0))
+    assert lists.users.tolist() == [0]
+    assert [t.tolist() for t in lists.targets] == [[2]]
+    assert lists.times.tolist() == [2]
+    assert lists.candidates is None
+    assert sorted(lists.history.events["item"].tolist()) == [0, 1, 5]
+    with pytest.raises(ValueError, match="No user of 'tiny' has two positive events"):
+        holdout_last_positive(_data([(0, 0, 1, 0, -1), (1, 1, 1, 0, -1)]), np.random.default_rng())
+
+
+def test_holdout_time_windows_known_lists(caplog) -> None:
+    # One user per time step 0..9, positives only; windows of 20% of the positives.
+    rows = [(t % 3, t, 1, t, -1) for t in range(10)]
+    windows = holdout_time_windows(_data(rows), 0.2, 2, np.random.default_rng(0))
+    assert len(windows) == 2
+    latest, older = windows
+    # Latest window: times >= 8 (quantile 0.8); the history is everything before 8.
+    assert sorted(t.tolist()[0] for t in latest.targets) == [8, 9]
+    assert latest.history.events["timestamp"].max() == 7
+    # Older window: times 6 and 7, history before 6.
+    assert sorted(t.tolist()[0] for t in older.targets) == [6, 7]
+    assert older.history.events["timestamp"].max() == 5
+    # No time spread: no cut fits, so each user's last positive is held out, logged.
+    flat = [(u, i, 1, 0, -1) for u in range(3) for i in range(3)]
+    with caplog.at_level("INFO", logger="optuna_rl_sampler.recsys.splits"):
+        fallback = holdout_time_windows(_data(flat), 0.2, 2, np.random.default_rng(0))
+    assert len(fallback) == 1 and sorted(fallback[0].users.tolist()) == [0, 1, 2]
+    assert "No time cut fits the positives of 'tiny'" in caplog.text
+
+
+def test_holdout_latest_impressions_known_lists() -> None:
+    # Impressions 0-4 at times 0-4: item 2g clicked, item 2g + 1 shown but not clicked.
+    rows = [(g, 2 * g + k, 1 - k, g, g) for g in range(5) for k in (0, 1)]
+    lists = holdout_latest_impressions(_data(rows), 0.4, 10, np.random.default_rng(0))
+    # The impressions that start at or after the 60% quantile of the start times (the
+    # lower one: time 2) are the lists; the history keeps impressions 0 and 1.
+    assert [c.tolist() for c in lists.candidates] == [[4, 5], [6, 7], [8, 9]]
+    assert [t.tolist() for t in lists.targets] == [[4], [6], [8]]
+    assert lists.users.tolist() == [2, 3, 4] and lists.times.tolist() == [2, 3, 4]
+    assert lists.history.events["group"].max() == 1
+    assert has_impressions(_data(rows)) and not has_impressions(_data([(0, 0, 1, 0, 0)]))
+    one = holdout_latest_impressions(_data(rows), 0.4, 1, np.random.default_rng(0))
+    assert len(one.users) == 1

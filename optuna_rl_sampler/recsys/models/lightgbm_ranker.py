@@ -8,7 +8,8 @@ LightGBM's ``lambdarank`` objective (Burges 2010) learns to order each candidate
 
 Training lists come from the training part alone, so nothing leaks from validation or
 test. They are held out of it the way the validation queries were held out of the
-data (:func:`_training_protocol`):
+data (:func:`~optuna_rl_sampler.recsys.splits.holdout_protocol` and the ``holdout_*``
+functions of :mod:`optuna_rl_sampler.recsys.splits`):
 
 - ``"impression"`` (validation queries rank shown items): the latest ``holdout_share``
   of the training impressions are the lists, their clicks the positives, the earlier
@@ -52,7 +53,11 @@ import numpy as np
 
 from optuna_rl_sampler.recsys.candidates import FEATURE_NAMES
 from optuna_rl_sampler.recsys.candidates import CandidateIndex
-from optuna_rl_sampler.recsys.candidates import CandidateSet
+from optuna_rl_sampler.recsys.candidates import CandidateLists
+from optuna_rl_sampler.recsys.splits import holdout_last_positive
+from optuna_rl_sampler.recsys.splits import holdout_latest_impressions
+from optuna_rl_sampler.recsys.splits import holdout_protocol
+from optuna_rl_sampler.recsys.splits import holdout_time_windows
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -104,6 +109,14 @@ class LightGBMRanker:
             dedicated machine.
         index_options: Keyword arguments for :class:`CandidateIndex` (e.g.
             ``{"neighbours": 200}``).
+        cache: Keep the candidate indexes and the training lists of each training
+            part and reuse them in later fits on the same part (the same
+            :class:`Interactions` object) with the same seed. They depend on the data,
+            the seed and the options above, never on the parameters of :meth:`fit`,
+            so a study that fits one split many times builds them once; results are
+            identical. The cache holds the data it was built from; :meth:`clear_cache`
+            frees it. Off by default, so a family fitted on many datasets does not
+            accumulate them.
     """
 
     name = "lightgbm-ranker"
@@ -117,6 +130,7 @@ class LightGBMRanker:
         holdout_share: float = 0.2,
         num_threads: int = 1,
         index_options: dict[str, Any] | None = None,
+        cache: bool = False,
     ) -> None:
         if n_candidates < 1:
             raise ValueError(f"n_candidates must be >= 1, got {n_candidates!r}.")
@@ -134,6 +148,9 @@ class LightGBMRanker:
         self.holdout_share = float(holdout_share)
         self.num_threads = int(num_threads)
         self.index_options = dict(index_options or {})
+        self.cache = bool(cache)
+        self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._cache_hits = 0
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """The usual LightGBM ranking search space (log scales where practitioners use them)."""
@@ -191,7 +208,7 @@ class LightGBMRanker:
         import lightgbm as lgb
 
         lgb_params = self._lgb_params(params, seed)
-        protocol = _training_protocol(train, valid)
+        protocol = holdout_protocol(train, valid)
         exclude_seen = True if valid is None else valid.exclude is not None
         x_tr, y_tr, sizes_tr = self._training_lists(train, protocol, exclude_seen, seed)
 
@@ -232,8 +249,38 @@ class LightGBMRanker:
 
     # ------------------------------------------------------------------ internals
 
+    def cache_info(self) -> dict[str, int]:
+        """``{"entries": ..., "hits": ...}``: what :attr:`cache` holds and how often it
+        was reused."""
+        return {"entries": len(self._cache), "hits": self._cache_hits}
+
+    def clear_cache(self) -> None:
+        """Drop the cached candidate indexes and training lists (and the data they hold)."""
+        self._cache.clear()
+        self._cache_hits = 0
+
+    def _from_cache(self, key: tuple[Any, ...], keep: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or its cached value when :attr:`cache` is on.
+
+        ``key`` holds ``id(keep)``; the entry holds ``keep`` so that the id is not reused
+        by another object while the entry lives.
+        """
+        if not self.cache:
+            return compute()
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache_hits += 1
+            return entry[1]
+        value = compute()
+        self._cache[key] = (keep, value)
+        return value
+
     def _index(self, history: Interactions, seed: int) -> CandidateIndex:
-        return CandidateIndex(history, **{"seed": seed, **self.index_options})
+        return self._from_cache(
+            ("index", id(history), seed),
+            history,
+            lambda: CandidateIndex(history, **{"seed": seed, **self.index_options}),
+        )
 
     def _lgb_params(self, params: dict[str, Any], seed: int) -> dict[str, Any]:
         unknown = sorted(set(params) - set(_PARAM_NAMES))
@@ -275,6 +322,20 @@ class LightGBMRanker:
         exclude_seen: bool,
         seed: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features, graded labels and list sizes of the training lists (cached)."""
+        return self._from_cache(
+            ("lists", id(train), protocol, exclude_seen, seed),
+            train,
+            lambda: self._build_training_lists(train, protocol, exclude_seen, seed),
+        )
+
+    def _build_training_lists(
+        self,
+        train: Interactions,
+        protocol: str,
+        exclude_seen: bool,
+        seed: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features, graded labels and list sizes of the training lists.
 
         The lists are built block by block (users in a seeded random order) until
@@ -282,11 +343,12 @@ class LightGBMRanker:
         """
         rng = np.random.default_rng(seed)
         if protocol == "impression":
-            sets = [_impression_lists(train, self.holdout_share, self.max_train_queries, rng)]
+            share, most = self.holdout_share, self.max_train_queries
+            sets = [holdout_latest_impressions(train, share, most, rng)]
         elif protocol == "temporal":
-            sets = _temporal_lists(train, self.holdout_share, _TEMPORAL_CUTS, rng)
+            sets = holdout_time_windows(train, self.holdout_share, _TEMPORAL_CUTS, rng)
         else:
-            sets = [_leave_last_out(train, rng)]
+            sets = [holdout_last_positive(train, rng)]
         grade = _grader(train)
         xs, ys, ss = [], [], []
         n_lists = 0
@@ -299,7 +361,7 @@ class LightGBMRanker:
             stop = min(start + block, len(pseudo.users))
             u = pseudo.users[start:stop]
             if pseudo.candidates is not None:
-                cands = CandidateSet.from_lists(pseudo.candidates[start:stop])
+                cands = CandidateLists.from_lists(pseudo.candidates[start:stop])
             else:
                 exclude = _seen_lists(index, u) if exclude_seen else None
                 cands = index.generate(u, self.n_candidates, exclude=exclude)
@@ -353,7 +415,7 @@ class LightGBMRankerModel:
         self.num_threads = num_threads
 
     def score(
-        self, cands: CandidateSet, users: np.ndarray, timestamps: np.ndarray | None = None
+        self, cands: CandidateLists, users: np.ndarray, timestamps: np.ndarray | None = None
     ) -> np.ndarray:
         """Ranker scores of every (query, candidate) pair of ``cands``."""
         x = self.index.features(cands, users, timestamps)
@@ -390,7 +452,7 @@ class _NdcgEvaluator:
     """
 
     def __init__(
-        self, cands: CandidateSet, targets: Sequence[np.ndarray], n_items: int, k: int
+        self, cands: CandidateLists, targets: Sequence[np.ndarray], n_items: int, k: int
     ) -> None:
         self.k = k
         self.labels = cands.labels(targets, n_items)
@@ -454,12 +516,6 @@ def _n_distinct(lists: Sequence[np.ndarray]) -> np.ndarray:
     return np.bincount(keys // (int(flat.max()) + 1), minlength=len(lists)).astype(np.int64)
 
 
-def _has_impressions(data: Interactions) -> bool:
-    ev = data.events
-    in_group = ev["group"].to_numpy() >= 0
-    return bool(in_group.any() and (ev["label"].to_numpy()[in_group] == 0).any())
-
-
 def _grader(train: Interactions) -> Grader:
     """Map positive-event weights to grades 1..3 (terciles); all 1 if weights are constant."""
     w = train.positives()["weight"].to_numpy(np.float64)
@@ -481,7 +537,7 @@ def _seen_lists(index: CandidateIndex, users: np.ndarray) -> list[np.ndarray]:
 
 
 def _graded_labels(
-    cands: CandidateSet, targets: list[np.ndarray], weights: list[np.ndarray], grade: Grader
+    cands: CandidateLists, targets: list[np.ndarray], weights: list[np.ndarray], grade: Grader
 ) -> np.ndarray:
     """``(n_pairs,)`` int32: the grade of each candidate that is a target, else 0."""
     sizes = np.fromiter((len(t) for t in targets), dtype=np.int64, count=len(targets))
@@ -496,184 +552,3 @@ def _graded_labels(
     keys = cands.query_index() * span + cands.items
     pos = np.minimum(np.searchsorted(t_keys, keys), len(t_keys) - 1)
     return np.where(t_keys[pos] == keys, t_grade[pos], 0).astype(np.int32)
-
-
-class _PseudoQueries:
-    """Training lists held out of the training part: a history and later targets."""
-
-    def __init__(
-        self,
-        history: Interactions,
-        users: np.ndarray,
-        targets: list[np.ndarray],
-        weights: list[np.ndarray],
-        times: np.ndarray,
-        candidates: list[np.ndarray] | None = None,
-    ) -> None:
-        self.history = history
-        self.users = users
-        self.targets = targets
-        self.weights = weights
-        self.times = times
-        self.candidates = candidates
-
-
-def _training_protocol(train: Interactions, valid: Queries | None) -> str:
-    """How to hold training lists out of ``train`` so they resemble ``valid``.
-
-    ``"impression"`` where the validation queries rank shown items (or, without
-    validation queries, where the training data has impressions); ``"temporal"`` where
-    every validation query comes after the end of the training data (a temporal split);
-    otherwise ``"leave-last-out"``.
-    """
-    if valid is None:
-        return "impression" if _has_impressions(train) else "leave-last-out"
-    if valid.candidates is not None and _has_impressions(train):
-        return "impression"
-    ts = train.events["timestamp"].to_numpy()
-    if (
-        valid.timestamps is not None
-        and len(valid.timestamps)
-        and len(ts)
-        and np.min(valid.timestamps) > ts.max()
-    ):
-        return "temporal"
-    return "leave-last-out"
-
-
-def _split_runs(values: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
-    """Cut ``values`` (sorted by ``keys``) into the runs of equal keys."""
-    if len(keys) == 0:
-        return []
-    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    return np.split(values, cuts)
-
-
-def _leave_last_out(train: Interactions, rng: np.random.Generator) -> _PseudoQueries:
-    """Hold out each user's last positive event (users with at least two positives).
-
-    Events at the same time are ordered at random. The users come back in a random
-    order; the query time is the held-out event's.
-    """
-    ev = train.events
-    label = ev["label"].to_numpy() == 1
-    rows = np.flatnonzero(label)
-    users = ev["user"].to_numpy(np.int64)[rows]
-    ts = ev["timestamp"].to_numpy(np.int64)[rows]
-    # Ties in time (data with no clock) are broken at random, as the splits do.
-    order = np.lexsort((rng.random(len(rows)), ts, users))
-    rows, users = rows[order], users[order]
-    is_last = np.r_[users[1:] != users[:-1], True]
-    n_pos = np.bincount(users, minlength=train.n_users)
-    last_rows = rows[is_last & (n_pos[users] >= 2)]
-    if len(last_rows) == 0:
-        raise ValueError(
-            f"No user of {train.name!r} has two positive events, so no training list can "
-            "be held out for lightgbm-ranker; it needs users with histories."
-        )
-    last_rows = last_rows[rng.permutation(len(last_rows))]
-    keep = np.ones(len(ev), dtype=bool)
-    keep[last_rows] = False
-    pick = ev.iloc[last_rows]
-    return _PseudoQueries(
-        history=train.with_events(ev[keep]),
-        users=pick["user"].to_numpy(np.int64),
-        targets=list(pick["item"].to_numpy(np.int64)[:, None]),
-        weights=list(pick["weight"].to_numpy(np.float64)[:, None]),
-        times=pick["timestamp"].to_numpy(np.int64),
-    )
-
-
-def _temporal_lists(
-    train: Interactions, holdout_share: float, n_cuts: int, rng: np.random.Generator
-) -> list[_PseudoQueries]:
-    """Training lists at ``n_cuts`` time cuts, latest first.
-
-    Cut ``c`` (1-based) is the ``1 - c * holdout_share`` time quantile of the positive
-    events. A user's targets are their distinct positive items in the window from the
-    cut to the next later cut (the end for the latest), the history every event before
-    the cut, the query time the user's first event in the window. Users come back in a
-    random order. Falls back to leave-last-out where the data has no time spread.
-    """
-    ev = train.events
-    ts = ev["timestamp"].to_numpy(np.int64)
-    label = ev["label"].to_numpy() == 1
-    out: list[_PseudoQueries] = []
-    end = np.iinfo(np.int64).max
-    for c in range(1, n_cuts + 1):
-        q = 1.0 - c * holdout_share
-        if q <= 0.0:
-            break
-        cut = np.quantile(ts[label], q, method="higher")
-        if cut <= ts.min() or cut >= end:
-            break
-        late = ev[label & (ts >= cut) & (ts < end)]
-        late = late.sort_values(["user", "item", "timestamp"], kind="stable")
-        late = late.drop_duplicates(["user", "item"], keep="first")
-        users_all = late["user"].to_numpy(np.int64)
-        targets = _split_runs(late["item"].to_numpy(np.int64), users_all)
-        weights = _split_runs(late["weight"].to_numpy(np.float64), users_all)
-        users = np.unique(users_all)
-        first_t = np.full(train.n_users, np.iinfo(np.int64).max)
-        np.minimum.at(first_t, users_all, late["timestamp"].to_numpy(np.int64))
-        order = rng.permutation(len(users))
-        out.append(
-            _PseudoQueries(
-                history=train.with_events(ev[ts < cut]),
-                users=users[order],
-                targets=[targets[i] for i in order],
-                weights=[weights[i] for i in order],
-                times=first_t[users][order],
-            )
-        )
-        end = cut
-    return out or [_leave_last_out(train, rng)]
-
-
-def _impression_lists(
-    train: Interactions, holdout_share: float, max_lists: int, rng: np.random.Generator
-) -> _PseudoQueries:
-    """The latest impressions as training lists, clicks as targets.
-
-    The impressions that start at or after the ``1 - holdout_share`` quantile of the
-    impression times, with a click and a non-click, are the lists (at most
-    ``max_lists``, drawn at random, then in time order); every impression row from that
-    period leaves the history.
-    """
-    ev = train.events
-    group = ev["group"].to_numpy(np.int64)
-    ts = ev["timestamp"].to_numpy(np.int64)
-    in_group = np.flatnonzero(group >= 0)
-    g = group[in_group]
-    g_codes, g_inv = np.unique(g, return_inverse=True)
-    g_time = np.full(len(g_codes), np.iinfo(np.int64).max)
-    np.minimum.at(g_time, g_inv, ts[in_group])
-    cutoff = np.quantile(g_time, 1.0 - holdout_share, method="lower")
-    lab = ev["label"].to_numpy()[in_group] == 1
-    n_click = np.bincount(g_inv, weights=lab, minlength=len(g_codes))
-    n_rows = np.bincount(g_inv, minlength=len(g_codes))
-    eligible = np.flatnonzero((g_time >= cutoff) & (n_click > 0) & (n_click < n_rows))
-    if len(eligible) > max_lists:
-        eligible = np.sort(rng.choice(eligible, max_lists, replace=False))
-    late_row = np.zeros(len(ev), dtype=bool)
-    late_row[in_group[g_time[g_inv] >= cutoff]] = True
-    chosen = np.zeros(len(g_codes), dtype=bool)
-    chosen[eligible] = True
-    sel = chosen[g_inv]
-    rows, row_g = in_group[sel], g_inv[sel]
-    order = np.lexsort((rows, row_g))
-    rows, row_g = rows[order], row_g[order]
-    sub = ev.iloc[rows]
-    items = sub["item"].to_numpy(np.int64)
-    clicked = sub["label"].to_numpy() == 1
-    starts = np.r_[0, np.flatnonzero(row_g[1:] != row_g[:-1]) + 1] if len(rows) else []
-    candidates = _split_runs(items, row_g)
-    targets = [c[k] for c, k in zip(candidates, _split_runs(clicked, row_g), strict=True)]
-    return _PseudoQueries(
-        history=train.with_events(ev[~late_row]),
-        users=sub["user"].to_numpy(np.int64)[starts],
-        targets=targets,
-        weights=[np.ones(len(t)) for t in targets],
-        times=sub["timestamp"].to_numpy(np.int64)[starts],
-        candidates=candidates,
-    )

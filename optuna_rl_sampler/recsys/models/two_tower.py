@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optuna_rl_sampler.recsys.candidates import CandidateSet
+from optuna_rl_sampler.recsys.candidates import CandidateLists
 
 if TYPE_CHECKING:
     import optuna
@@ -242,7 +242,7 @@ class TwoTowerModel:
         _check_items(queries, self.data.n_items)
         v = self.item_vectors()
         if queries.candidates is not None:
-            cands = CandidateSet.from_lists(queries.candidates)
+            cands = CandidateLists.from_lists(queries.candidates)
             u = self.user_vectors(np.asarray(queries.users))
             qid = torch.from_numpy(cands.query_index())
             scores = (u[qid] * v[torch.from_numpy(cands.items)]).sum(1)
