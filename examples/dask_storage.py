@@ -53,7 +53,8 @@ def main(n_trials: int = 16, n_workers: int = 2, seed: int = 0) -> optuna.Study:
     """Run ``n_trials`` trials of one study on a local cluster of ``n_workers`` processes.
 
     Each worker runs ``n_trials / n_workers`` trials (``n_trials`` must divide evenly).
-    Returns the study, read back from the scheduler.
+    Returns an in-memory copy of the study: the storage lives on the scheduler and goes
+    away with the cluster.
     """
     if n_workers < 1 or n_trials < 1 or n_trials % n_workers:
         raise ValueError(
@@ -64,6 +65,7 @@ def main(n_trials: int = 16, n_workers: int = 2, seed: int = 0) -> optuna.Study:
         n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
     with cluster, Client(cluster) as client:
+        client.wait_for_workers(n_workers)
         client.run(quiet)
         study = optuna.create_study(
             storage=DaskStorage(client=client),
@@ -71,7 +73,6 @@ def main(n_trials: int = 16, n_workers: int = 2, seed: int = 0) -> optuna.Study:
             direction="minimize",
         )
         # One optimize loop per worker, pinned to it so that the loops run side by side.
-        client.wait_for_workers(n_workers)
         futures = [
             client.submit(
                 study.optimize,
