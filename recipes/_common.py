@@ -186,8 +186,8 @@ def parse_args(recipe: Recipe, argv: Sequence[str] | None) -> argparse.Namespace
         "--max-valid-queries",
         type=int,
         default=2000,
-        help="validation queries per fold and trial, drawn at random (default: 2000; "
-        "fewer than 1000 are reported as too few)",
+        help="validation queries per fold, drawn at random (default: 2000; fewer than "
+        "1000 in all are reported as too few)",
     )
     parser.add_argument(
         "--max-test-queries",
@@ -758,7 +758,9 @@ def print_report(
         f"* the tuned metric. test: refit on train + valid, ranked for the test period, "
         f"mean [{CONFIDENCE:.0%} bootstrap interval: {RESAMPLES} resamples of the "
         f"{len(objective.test_queries)} test queries, seed {args.seed}]; coverage is "
-        "catalogue-level (no interval). valid: the trials' values (mean over the folds). "
+        "catalogue-level (no interval). tuned - default: paired bootstrap over the same "
+        "test queries; significant when its interval excludes 0 (one-sided p below "
+        f"{(1 - CONFIDENCE) / 2:g}). valid: the trials' values (mean over the folds). "
         f"tuned = the best trial (the first trial of every study is {args.model}'s "
         "default configuration, so tuned >= default on validation); popularity = "
         "most-popular baseline."
@@ -819,12 +821,6 @@ def _run(recipe: Recipe, args: argparse.Namespace) -> int:
         seed=args.seed,
         folds=args.folds,
     )
-    smallest = min(len(q) for _, q in objective.folds)
-    if smallest < 1000:
-        print(
-            f"Note: {smallest} validation queries per fold; fewer than 1000 make the best "
-            "trial partly the luckiest one (try --folds 3)."
-        )
     # 3. One study per sampler, same seed; the first trial is the default configuration.
     studies = []
     for sampler in args.samplers:

@@ -11,12 +11,13 @@ Validation that does not overfit. Tuning picks the best of many noisy validation
 values, so the noise must be small next to the gains it looks for:
 
 - **Enough validation queries.** The rule: at least :data:`MIN_VALID_QUERIES` (1,000)
-  queries per fold. A per-query metric lies in ``[0, 1]``, so its standard deviation is
-  at most 0.5 and the standard error of its mean at most ``0.5 / sqrt(1000) = 0.016``
-  (about 0.01 for the usual per-query spread of NDCG, 0.3); the gains of tuning a
-  ranker are of that size, and with fewer queries the best trial is largely the
-  luckiest one. :func:`make_objective` logs a warning when a split gives fewer (it
-  names the count); the remedy is more data, or ``folds``.
+  validation queries in all (over the folds). A per-query metric lies in ``[0, 1]``,
+  so its standard deviation is at most 0.5 and the standard error of its mean at most
+  ``0.5 / sqrt(1000) = 0.016`` (about 0.01 for the usual per-query spread of NDCG,
+  0.3); the gains of tuning a ranker are of that size, and with fewer queries the best
+  trial is largely the luckiest one. :func:`make_objective` logs a warning when a
+  split gives fewer (it names the count and the remedy: more data, more folds, or a
+  higher ``max_valid_queries``).
 - **Folds.** ``folds=K`` evaluates every configuration on ``K`` rolling validation
   windows before the test part (:func:`~optuna_rl_sampler.recsys.splits.validation_folds`)
   and returns the mean: K times the queries, and a configuration must do well on
@@ -82,8 +83,8 @@ DEFAULT_EXTRA_METRICS: tuple[str, ...] = (
 )
 #: Length of the ranked lists when some metric has no ``@k`` (e.g. ``"mrr"``).
 LIST_LENGTH_WITHOUT_K = 100
-#: Fewest validation queries per fold for a trustworthy objective (see the module's
-#: docstring for the rule); :func:`make_objective` warns below it.
+#: Fewest validation queries (over all folds) for a trustworthy objective (see the
+#: module's docstring for the rule); :func:`make_objective` warns below it.
 MIN_VALID_QUERIES = 1000
 
 _logger = logging.getLogger(__name__)
@@ -426,19 +427,19 @@ def make_objective(
                 "history in the earlier part has a positive in that part); use a larger "
                 "dataset or another split."
             )
-    smallest = min(len(q) for _, q in fold_queries)
-    if smallest < MIN_VALID_QUERIES:
+    total = sum(len(q) for _, q in fold_queries)
+    if total < MIN_VALID_QUERIES:
+        capped = max_valid_queries is not None and any(
+            len(q) == max_valid_queries for _, q in fold_queries
+        )
         _logger.warning(
-            "Dataset %r gives %d validation queries per fold (fewest over %d fold(s)); "
-            "fewer than %d make the best trial partly the luckiest one. Use more data "
-            "or more folds%s.",
+            "Dataset %r gives %d validation queries (%d fold(s)); fewer than %d make the "
+            "best trial partly the luckiest one. Use more data or more folds%s.",
             data.name,
-            smallest,
+            total,
             len(fold_queries),
             MIN_VALID_QUERIES,
-            ""
-            if max_valid_queries is None or max_valid_queries >= MIN_VALID_QUERIES
-            else f", or raise max_valid_queries (now {max_valid_queries})",
+            f", or raise max_valid_queries (now {max_valid_queries})" if capped else "",
         )
     return RecsysObjective(
         family,

@@ -254,5 +254,11 @@ def test_score_params_gives_per_query_values_of_the_report(shop) -> None:
 def test_too_few_validation_queries_are_logged(shop, caplog) -> None:
     with caplog.at_level("WARNING", logger="optuna_rl_sampler.recsys.objective"):
         make_objective("popularity", shop, "ndcg@10", max_valid_queries=50)
-    assert "gives 50 validation queries per fold" in caplog.text
+    assert "gives 50 validation queries (1 fold(s)); fewer than 1000" in caplog.text
     assert "raise max_valid_queries (now 50)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="optuna_rl_sampler.recsys.objective"):
+        make_objective("popularity", shop, "ndcg@10", max_valid_queries=400, folds=3)
+    # The rule counts the queries of all folds (75 + 86 + 76); none hit the cap.
+    assert "gives 237 validation queries (3 fold(s))" in caplog.text
+    assert "max_valid_queries" not in caplog.text
