@@ -244,3 +244,38 @@ def test_bad_sampler_list_is_refused(tmp_path: Path) -> None:
 )
 def test_dashboard_storage_is_absolute(url: str, absolute: str) -> None:
     assert _common.absolute_storage(url) == absolute
+
+
+def _column(name: str, values: list[float]) -> _common.Column:
+    import numpy as np
+
+    from optuna_rl_sampler.recsys.objective import Evaluation
+
+    per_query = np.array(values)
+    test = Evaluation({"ndcg@10": float(per_query.mean())}, {"ndcg@10": per_query}, 0.0, 0)
+    return _common.Column(name, {}, {"ndcg@10": 0.0}, test)
+
+
+@pytest.mark.parametrize(
+    ("tuned", "verdict"),
+    [
+        ([0.6, 0.8, 0.3, 0.9] * 50, "tuned is significantly better than default"),
+        ([0.4, 0.6, 0.1, 0.7] * 50, "tuned is significantly WORSE than default"),
+        ([0.6, 0.6, 0.2, 0.8] * 50, "tuned is NOT significantly better than default"),
+    ],
+)
+def test_verdict_follows_the_paired_interval(tuned: list[float], verdict: str) -> None:
+    default = [0.5, 0.7, 0.2, 0.8] * 50  # tuned - default: +0.1, -0.1, or +0.1 / -0.1 mixed
+    columns = [_column("tuned", tuned), _column("default", default)]
+    (comparison,) = _common.compare_to_default(columns, "ndcg@10", seed=0)
+    assert comparison.text.startswith(f"{verdict} on test ndcg@10: ")
+    assert comparison.significant == verdict.endswith("is significantly better than default")
+
+
+def test_study_note_is_skipped_with_a_message_without_optuna_dashboard(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
+    study = optuna.create_study()
+    assert _common._save_note(study, "## note") is False
+    out = capsys.readouterr().out
+    assert out.startswith("Study note skipped: optuna-dashboard is not installed")
+    assert "pip install 'optuna-rl-sampler[dashboard]'" in out
