@@ -42,6 +42,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
+from optuna.samplers._base import _process_constraints_after_trial
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
@@ -49,6 +50,11 @@ from optuna.trial import TrialState
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.objectives import apply_constraints
+from optuna_rl_sampler.objectives import chebyshev
+from optuna_rl_sampler.objectives import constraint_values
+from optuna_rl_sampler.objectives import draw_simplex_weights
+from optuna_rl_sampler.objectives import total_violation
 from optuna_rl_sampler.policy import GENERIC_WEIGHTS
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.policy import default_weights_path
@@ -108,6 +114,13 @@ class RLSampler(BaseSampler):
     loses its say as evidence arrives. The policy sees the prior's score and weight as
     features and was meta-trained on episodes with related, unrelated and misleading
     sources, so it learned how far to trust them.
+
+    Multi-objective studies (``directions=[...]``) are scalarised per trial (ParEGO's
+    random augmented Chebyshev weights, :mod:`optuna_rl_sampler.objectives`), so every
+    proposal aims at another part of the Pareto front with the same policy. Constraints
+    (``constraints_func``, or Optuna's per-trial constraint values) rank infeasible
+    trials below feasible ones, ordered by violation. Source studies are single-objective
+    and are not used in multi-objective studies.
 
     The reasons for each proposal (candidate source, GP mean and standard deviation,
     policy probability, weights name, and the sources with their weights) are stored in
@@ -199,8 +212,13 @@ class RLSampler(BaseSampler):
             once. Such trials are marked ``"phase": "prior-startup"`` in their reasons.
             An int of at least 0; 0 lets the policy choose freely from the second trial.
             Defaults to ``5``.
-        constraints_func: Not supported yet; passing a function raises ``ValueError``.
-            Defaults to ``None``.
+        constraints_func: A function of a finished trial (COMPLETE or PRUNED) that
+            returns a sequence of floats; the trial is feasible when every value is
+            ``<= 0``. The values are stored in the trial's system attributes the way
+            Optuna's samplers store them (so ``study.best_trial`` and the dashboard see
+            them), and infeasible trials rank below every feasible one, ordered by their
+            total violation. Trials whose constraint values were set otherwise (Optuna's
+            per-trial constraints) are read the same way. Defaults to ``None``.
         max_consecutive_fallbacks: Most consecutive trials whose proposal may fail and
             fall back to independent sampling before the sampler raises
             :class:`RuntimeError`; an int of at least 0, or ``None`` to never raise
@@ -210,8 +228,8 @@ class RLSampler(BaseSampler):
         TypeError: an argument has the wrong type (e.g. ``n_candidates=2.5``,
             ``seed=[1, 2]``, ``independent_sampler="random"``); the message names the
             argument, the value given and what to pass instead.
-        ValueError: an argument is out of range (e.g. ``seed=-1``, ``budget=0``), or
-            ``constraints_func`` is given; the message names the argument and value.
+        ValueError: an argument is out of range (e.g. ``seed=-1``, ``budget=0``); the
+            message names the argument and value.
         optuna_rl_sampler.policy.WeightsError: ``meta_model`` is missing, unreadable,
             holds non-finite values or does not match its card (a subclass of
             ``ValueError``).
@@ -234,11 +252,11 @@ class RLSampler(BaseSampler):
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
         max_consecutive_fallbacks: int | None = 3,
     ) -> None:
-        if constraints_func is not None:
-            raise ValueError(
-                "RLSampler does not support constraints_func yet. Fold the constraint into "
-                "the objective (e.g. return a penalty) or use optuna.samplers.TPESampler "
-                "with constraints_func."
+        if constraints_func is not None and not callable(constraints_func):
+            raise TypeError(
+                f"constraints_func must be a function of a FrozenTrial returning a sequence "
+                f"of floats (<= 0 feasible), or None; got {constraints_func!r} "
+                f"({type(constraints_func).__name__})."
             )
         if seed is not None:
             seed = _check_int("seed", seed, 0, hint="a non-negative int, or None")
@@ -288,6 +306,7 @@ class RLSampler(BaseSampler):
         self._max_observations = max_observations
         self._max_consecutive_fallbacks = max_consecutive_fallbacks
         self._prior_startup_trials = prior_startup_trials
+        self._constraints_func = constraints_func
         self._weights: PolicyWeights = load_weights(meta_model)
         # The shipped default is a pair: transfer weights for studies with matching
         # sources, generic weights (trained without sources) for the others.
@@ -317,7 +336,6 @@ class RLSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        self._raise_if_unsupported(study)
         return {
             name: dist
             for name, dist in self._search_space.calculate(study).items()
@@ -327,7 +345,6 @@ class RLSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        self._raise_if_unsupported(study)
         if not search_space:
             return {}
         try:
@@ -345,7 +362,6 @@ class RLSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        self._raise_if_unsupported(study)
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete and not param_distribution.single():
             startup = self._startup_value(study, trial, param_name, param_distribution)
@@ -393,6 +409,8 @@ class RLSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        if self._constraints_func is not None:
+            _process_constraints_after_trial(self._constraints_func, study, trial, state)
         if self._independent_sampler is not None:
             self._independent_sampler.after_trial(study, trial, state, values)
 
@@ -437,22 +455,18 @@ class RLSampler(BaseSampler):
 
     # -- the proposal ---------------------------------------------------------------
 
-    def _raise_if_unsupported(self, study: Study) -> None:
-        if study._is_multi_objective():
-            raise ValueError(
-                f"RLSampler supports single-objective studies only; this study has "
-                f"{len(study.directions)} objectives. Use optuna.samplers.TPESampler or "
-                "NSGAIISampler for multi-objective optimisation."
-            )
-
     def _propose(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         encoder = SearchSpaceEncoder(search_space)
-        points, values, pending = _read_evidence(study, trial, encoder)
-        if len(values) < self._n_startup_trials:
+        points, objective_values, violations, pending = _read_evidence(study, trial, encoder)
+        if len(objective_values) < self._n_startup_trials:
             return {}
-        prior = self._meta_prior(search_space)
+        values, objective_reason = _scalarise(
+            objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
+        )
+        multi = objective_values.shape[1] > 1
+        prior = None if multi else self._meta_prior(search_space)
         proposal = propose(
             encoder,
             points,
@@ -467,7 +481,8 @@ class RLSampler(BaseSampler):
             greedy=self._greedy,
             prior_startup=self._prior_startup_trials,
         )
-        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, proposal.reason)
+        reason = {**proposal.reason, **objective_reason}
+        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
         return encoder.decode(proposal.point)
 
     # -- transfer -------------------------------------------------------------------
@@ -505,7 +520,7 @@ class RLSampler(BaseSampler):
         that fits ``dist``. Built-in sources are not used here: before the first trial
         completes the study's search space is unknown, so whether they fit is too.
         """
-        if self._auto_sources or not self._sources:
+        if self._auto_sources or not self._sources or study._is_multi_objective():
             return None
         ranked = self._startup_ranking()
         if not ranked:
@@ -538,31 +553,66 @@ def _read_evidence(
     study: Study,
     trial: FrozenTrial,
     encoder: SearchSpaceEncoder,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cube points and direction-aware values (higher is better) of the usable trials,
-    and the cube points of the other running trials."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cube points, direction-aware values ``(n, k)`` (higher is better; ``-inf`` rows
+    for pruned trials) and total constraint violations ``(n,)`` (NaN when a trial has
+    none) of the usable trials, and the cube points of the other running trials."""
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     trials = study.get_trials(deepcopy=False, states=states)
-    sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
+    signs = np.array([-1.0 if d == StudyDirection.MINIMIZE else 1.0 for d in study.directions])
+    k = len(signs)
     evidence: list[FrozenTrial] = []
-    values: list[float] = []
+    values: list[np.ndarray] = []
+    violations: list[float] = []
     running: list[FrozenTrial] = []
     for t in trials:
         if t.number == trial.number:
             continue
         if t.state == TrialState.RUNNING:
             running.append(t)
-        elif t.state == TrialState.COMPLETE:
-            value = t.values[0] if t.values else math.nan
-            if not math.isnan(value):
-                evidence.append(t)
-                values.append(sign * value)
+            continue
+        if t.state == TrialState.COMPLETE:
+            row = np.asarray(t.values if t.values else [math.nan] * k, dtype=float)
+            if np.isnan(row).any():
+                continue
+            values.append(signs * row)
         elif t.intermediate_values:  # PRUNED: worse than every complete trial.
-            evidence.append(t)
-            values.append(-math.inf)
+            values.append(np.full(k, -math.inf))
+        else:
+            continue
+        evidence.append(t)
+        con = constraint_values(t.system_attrs)
+        violations.append(float(total_violation(np.array([con]))[0]) if con else math.nan)
     points, ok = encoder.encode_many([t.params for t in evidence])
     pending, ok_pending = encoder.encode_many([t.params for t in running])
-    return points[ok], np.array(values, dtype=float)[ok], pending[ok_pending]
+    value_array = np.array(values, dtype=float).reshape(len(values), k)
+    return points[ok], value_array[ok], np.array(violations, dtype=float)[ok], pending[ok_pending]
+
+
+def _scalarise(
+    values: np.ndarray, violations: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One score per trial (see :mod:`optuna_rl_sampler.objectives`) and what the
+    trial's reasons record about it."""
+    reason: dict[str, Any] = {}
+    if values.shape[1] > 1:
+        w = draw_simplex_weights(values.shape[1], rng)
+        scores = chebyshev(values, w)
+        reason["scalarisation"] = {
+            "method": "augmented-chebyshev",
+            "weights": [round(float(x), 4) for x in w],
+        }
+    else:
+        scores = values[:, 0].copy()
+    known = ~np.isnan(violations)
+    if known.any():
+        infeasible = known & (violations > 0)
+        scores = apply_constraints(scores, violations)
+        reason["constraints"] = {
+            "n_feasible": int((known & ~infeasible).sum()),
+            "n_infeasible": int(infeasible.sum()),
+        }
+    return scores, reason
 
 
 def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[SourceStudy]:

@@ -13,8 +13,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.testing.pytest_samplers import BasicSamplerTestCase
+from optuna.testing.pytest_samplers import MultiObjectiveSamplerTestCase
 from optuna.testing.pytest_samplers import RelativeSamplerTestCase
-from optuna.testing.pytest_samplers import SingleOnlySamplerTestCase
 from optuna.trial import TrialState
 from optuna.trial import create_trial
 
@@ -25,7 +25,7 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 class TestRLSamplerContract(
-    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+    BasicSamplerTestCase, RelativeSamplerTestCase, MultiObjectiveSamplerTestCase
 ):
     @pytest.fixture
     def sampler(self):
@@ -180,21 +180,13 @@ def test_changing_range_keeps_old_trials_that_still_fit():
     assert all(0 <= t.params["x"] <= 2 for t in study.trials)
 
 
-def test_constraints_and_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="constraints_func"):
-        RLSampler(constraints_func=lambda t: [0.0])
+def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="n_candidates must be at least 2, got 1"):
         RLSampler(n_candidates=1)
     with pytest.raises(ValueError, match="n_startup_trials"):
         RLSampler(n_startup_trials=0)
     with pytest.raises(ValueError, match="budget"):
         RLSampler(budget=0)
-
-
-def test_multi_objective_is_refused_clearly():
-    study = optuna.create_study(directions=["minimize", "minimize"], sampler=RLSampler())
-    with pytest.raises(ValueError, match="single-objective"):
-        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
 
 
 def test_parallel_workers_on_one_storage(tmp_path):

@@ -1,0 +1,184 @@
+"""Multi-objective studies and constraints: the scalarisation, and RLSampler using it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler.objectives import apply_constraints
+from optuna_rl_sampler.objectives import chebyshev
+from optuna_rl_sampler.objectives import constraint_values
+from optuna_rl_sampler.objectives import draw_simplex_weights
+from optuna_rl_sampler.objectives import total_violation
+from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.sampler import REASON_KEY
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def test_chebyshev_known_values():
+    values = np.array([[0.0, 10.0], [2.0, 0.0], [1.0, 5.0], [-np.inf, -np.inf]])
+    # Columns rescaled over the finite rows: [0, 1, .5] and [1, 0, .5].
+    s = chebyshev(values, np.array([0.5, 0.5]), rho=0.0)
+    np.testing.assert_allclose(s[:3], [0.0, 0.0, 0.25])
+    assert s[3] == -np.inf  # a pruned trial stays last
+    s = chebyshev(values, np.array([1.0, 0.0]), rho=0.1)
+    np.testing.assert_allclose(s[:3], [0.0, 0.1, 0.05])
+    with pytest.raises(ValueError, match="values must be"):
+        chebyshev(np.zeros((3, 3)), np.array([0.5, 0.5]))
+
+
+def test_simplex_weights_are_uniform_on_the_simplex():
+    rng = np.random.default_rng(0)
+    w = np.array([draw_simplex_weights(3, rng) for _ in range(4000)])
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    np.testing.assert_allclose(w.mean(axis=0), [1 / 3] * 3, atol=0.02)
+    with pytest.raises(ValueError, match="at least 1"):
+        draw_simplex_weights(0, rng)
+
+
+def test_constraints_rank_infeasible_below_feasible():
+    scores = np.array([3.0, 5.0, 4.0, 1.0, -np.inf])
+    violation = total_violation(np.array([[-1, 0], [2, 0.5], [0.3, -2], [0, 0], [0, 0]]))
+    np.testing.assert_allclose(violation, [0.0, 2.5, 0.3, 0.0, 0.0])
+    out = apply_constraints(scores, violation)
+    # Feasible order kept; infeasible below the worst feasible (1.0), least violation first.
+    assert out[0] == 3.0 and out[3] == 1.0 and out[4] == -np.inf
+    assert out[2] < 1.0 and out[1] < out[2]
+    # Unknown (NaN) counts as feasible, as in Optuna; nothing infeasible: unchanged.
+    np.testing.assert_array_equal(apply_constraints(scores, np.full(5, np.nan)), scores)
+
+
+def test_constraint_values_read_both_optuna_layouts():
+    assert constraint_values({}) is None
+    assert constraint_values({"constraints": (0.5, -1.0)}) == [0.5, -1.0]
+    assert constraint_values({"constraints": []}) == []
+    assert constraint_values({"constraints:size": 2.0, "constraints:time": -1.0}) == [2.0, -1.0]
+
+
+def _zdt1(trial: optuna.Trial) -> tuple[float, float]:
+    x = [trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(3)]
+    g = 1.0 + 9.0 * (x[1] + x[2]) / 2.0
+    return x[0], g * (1.0 - math.sqrt(x[0] / g))
+
+
+def _hypervolume(study: optuna.Study) -> float:
+    from optuna._hypervolume import compute_hypervolume
+
+    front = np.array([t.values for t in study.best_trials])
+    return float(compute_hypervolume(front, np.array([1.1, 11.0])))
+
+
+def _uniform_policy(monkeypatch):
+    def uniform(self, features, temperature=1.0):
+        return np.full(len(features), 1.0 / len(features))
+
+    monkeypatch.setattr(PolicyWeights, "probabilities", uniform)
+
+
+def _mean_hypervolume(n_trials: int = 30) -> tuple[float, list[dict]]:
+    hv, reasons = [], []
+    for seed in range(3):
+        study = optuna.create_study(
+            directions=["minimize", "minimize"], sampler=RLSampler(seed=seed, budget=n_trials)
+        )
+        study.optimize(_zdt1, n_trials=n_trials)
+        hv.append(_hypervolume(study))
+        reasons.append(study.trials[-1].system_attrs[REASON_KEY])
+    return float(np.mean(hv)), reasons
+
+
+def test_multi_objective_study_beats_a_uniform_policy(monkeypatch):
+    shipped, reasons = _mean_hypervolume()
+    scal = reasons[0]["scalarisation"]
+    assert scal["method"] == "augmented-chebyshev" and len(scal["weights"]) == 2
+    assert "prior" not in reasons[0]  # single-objective sources are not used here
+    _uniform_policy(monkeypatch)
+    uniform, _ = _mean_hypervolume()
+    random_hv = np.mean(
+        [
+            _hypervolume(
+                _optimised(optuna.samplers.RandomSampler(seed=seed), ["minimize", "minimize"])
+            )
+            for seed in range(3)
+        ]
+    )
+    # Hypervolume (reference point (1.1, 11)): the policy's choices matter.
+    assert shipped > uniform + 0.3 and shipped > random_hv + 0.5, (shipped, uniform, random_hv)
+
+
+def _optimised(sampler, directions, n_trials: int = 30) -> optuna.Study:
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    study.optimize(_zdt1, n_trials=n_trials)
+    return study
+
+
+def _constrained(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_float("y", -5, 5)
+    trial.set_user_attr("c", -(x + y))  # feasible when x + y >= 0
+    return (x - 1.0) ** 2 + (y + 2.0) ** 2  # unconstrained optimum (1, -2) is infeasible
+
+
+def _by_constraint(trial: optuna.trial.FrozenTrial) -> list[float]:
+    return [trial.user_attrs["c"]]
+
+
+def test_constraints_are_stored_the_optuna_way_and_steer_the_search():
+    feasible_late, best = [], []
+    for seed in range(3):
+        study = optuna.create_study(
+            sampler=RLSampler(seed=seed, budget=30, constraints_func=_by_constraint)
+        )
+        study.optimize(_constrained, n_trials=30)
+        for t in study.trials:
+            assert t.system_attrs["constraints"] == (t.user_attrs["c"],)
+        feasible_late.append(
+            np.mean([t.system_attrs["constraints"][0] <= 0 for t in study.trials[15:]])
+        )
+        best.append(study.best_value)  # Optuna's best_trial is the best feasible one
+        assert study.best_trial.system_attrs["constraints"][0] <= 0
+        reason = study.trials[-1].system_attrs[REASON_KEY]["constraints"]
+        assert reason["n_feasible"] + reason["n_infeasible"] == 29
+    unconstrained = optuna.create_study(sampler=RLSampler(seed=0, budget=30))
+    unconstrained.optimize(_constrained, n_trials=30)
+    late = [t.user_attrs["c"] <= 0 for t in unconstrained.trials[15:]]
+    # With the constraint the late trials are mostly feasible; without it the search
+    # heads for the infeasible optimum. The constrained optimum is 0.5 at (1.5, -1.5).
+    assert np.mean(feasible_late) > 0.6 > np.mean(late)
+    assert np.mean(best) < 2.0
+
+
+def test_constraints_set_on_the_trial_are_read_too():
+    def objective(trial: optuna.Trial) -> float:
+        value = _constrained(trial)
+        if not hasattr(trial, "set_constraint"):
+            trial.storage.set_trial_system_attr(
+                trial._trial_id, "constraints", (trial.user_attrs["c"],)
+            )
+        else:
+            trial.set_constraint("sum", trial.user_attrs["c"])
+        return value
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(objective, n_trials=6)
+    assert "constraints" in study.trials[-1].system_attrs[REASON_KEY]
+
+
+def test_constraint_errors_follow_optuna():
+    with pytest.raises(TypeError, match="constraints_func"):
+        RLSampler(constraints_func=[0.0])  # type: ignore[arg-type]
+    study = optuna.create_study(
+        sampler=RLSampler(seed=0, constraints_func=lambda t: [float("nan")])
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        study.optimize(_constrained, n_trials=1)
+    trial = study.trials[0]
+    # As in Optuna's samplers: the value is kept, the constraints are recorded as None.
+    assert trial.state in (TrialState.COMPLETE, TrialState.FAIL)
+    assert trial.system_attrs.get("constraints") is None
