@@ -95,7 +95,11 @@ def main(n_trials: int = 16, n_workers: int = 2, seed: int = 0) -> optuna.Study:
 def summary(study: optuna.Study) -> str:
     """One line: trials, how many the policy proposed, pending points seen, the best."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    reasons = [t.system_attrs[REASON_KEY] for t in trials if REASON_KEY in t.system_attrs]
+    reasons = [
+        t.system_attrs[REASON_KEY]
+        for t in trials
+        if t.system_attrs.get(REASON_KEY, {}).get("source") not in (None, "startup", "independent")
+    ]
     with_pending = sum(r.get("n_pending", 0) > 0 for r in reasons)
     best = study.best_trial
     params = ", ".join(f"{k}={v:.4g}" for k, v in sorted(best.params.items()))

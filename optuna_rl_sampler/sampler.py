@@ -67,12 +67,14 @@ from optuna_rl_sampler.surrogate import normal_scores
 if TYPE_CHECKING:
     from optuna.study import Study
 
-__all__ = ["RLSampler", "REASON_KEY"]
+__all__ = ["DASHBOARD_KEY", "RLSampler", "REASON_KEY", "summarise_reason"]
 
 _logger = optuna.logging.get_logger(__name__)
 
 #: Trial system attribute holding the sampler's reasons for a proposal.
 REASON_KEY = "rl_sampler:reason"
+#: User attribute holding a one-line summary of the reasons (for optuna-dashboard).
+DASHBOARD_KEY = "rl:reason"
 _ASSUMED_BUDGET = 100
 #: Built-in sources apply only to a study whose space they cover this well (both ways).
 _AUTO_MATCH_SHARE = 0.75
@@ -223,6 +225,10 @@ class RLSampler(BaseSampler):
             fall back to independent sampling before the sampler raises
             :class:`RuntimeError`; an int of at least 0, or ``None`` to never raise
             (every fallback is still logged and recorded). Defaults to ``3``.
+        dashboard_reasons: Also store a one-line summary of each trial's reasons in the
+            user attribute ``"rl:reason"``, which optuna-dashboard shows with the trial
+            (system attributes it does not show). ``False`` keeps the user attributes
+            free for your own. Defaults to ``True``.
 
     Raises:
         TypeError: an argument has the wrong type (e.g. ``n_candidates=2.5``,
@@ -251,6 +257,7 @@ class RLSampler(BaseSampler):
         prior_startup_trials: int = 5,
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
         max_consecutive_fallbacks: int | None = 3,
+        dashboard_reasons: bool = True,
     ) -> None:
         if constraints_func is not None and not callable(constraints_func):
             raise TypeError(
@@ -288,6 +295,7 @@ class RLSampler(BaseSampler):
             "prior_startup_trials", prior_startup_trials, 0, hint="an int such as 5, or 0"
         )
         greedy = _check_bool("greedy", greedy)
+        dashboard_reasons = _check_bool("dashboard_reasons", dashboard_reasons)
         warn_independent_sampling = _check_bool(
             "warn_independent_sampling", warn_independent_sampling
         )
@@ -307,6 +315,10 @@ class RLSampler(BaseSampler):
         self._max_consecutive_fallbacks = max_consecutive_fallbacks
         self._prior_startup_trials = prior_startup_trials
         self._constraints_func = constraints_func
+        self._dashboard_reasons = dashboard_reasons
+        # Which trials already hold a reason written by this process (saves rewriting
+        # the first trial's reason once per parameter); never read for a decision.
+        self._recorded: dict[int, str] = {}
         self._weights: PolicyWeights = load_weights(meta_model)
         # The shipped default is a pair: transfer weights for studies with matching
         # sources, generic weights (trained without sources) for the others.
@@ -346,6 +358,7 @@ class RLSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if not search_space:
+            self._record_independent(study, trial)
             return {}
         try:
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
@@ -367,15 +380,16 @@ class RLSampler(BaseSampler):
             startup = self._startup_value(study, trial, param_name, param_distribution)
             if startup is not None:
                 value, source_name = startup
-                study._storage.set_trial_system_attr(
-                    trial._trial_id,
-                    REASON_KEY,
-                    {
-                        "source": "prior-startup",
-                        "from": source_name,
-                        "weights": self._weights.name,
-                    },
-                )
+                if self._recorded.get(trial._trial_id) != "prior-startup":
+                    self._record(
+                        study,
+                        trial,
+                        {
+                            "source": "prior-startup",
+                            "from": source_name,
+                            "weights": self._weights.name,
+                        },
+                    )
                 return value
         if (
             self._warn_independent_sampling
@@ -433,7 +447,7 @@ class RLSampler(BaseSampler):
             error = error[: _MAX_ERROR_CHARS - 3] + "..."
         consecutive = _previous_fallbacks(study, trial) + 1
         reason = {"source": "fallback", "error": error, "consecutive_fallbacks": consecutive}
-        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
+        self._record(study, trial, reason)
         limit = self._max_consecutive_fallbacks
         if limit is not None and consecutive > limit:
             raise RuntimeError(
@@ -461,6 +475,7 @@ class RLSampler(BaseSampler):
         encoder = SearchSpaceEncoder(search_space)
         points, objective_values, violations, pending = _read_evidence(study, trial, encoder)
         if len(objective_values) < self._n_startup_trials:
+            self._record_independent(study, trial)
             return {}
         values, objective_reason = _scalarise(
             objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
@@ -482,8 +497,29 @@ class RLSampler(BaseSampler):
             prior_startup=self._prior_startup_trials,
         )
         reason = {**proposal.reason, **objective_reason}
-        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
+        self._record(study, trial, reason)
         return encoder.decode(proposal.point)
+
+    # -- reasons --------------------------------------------------------------------
+
+    def _record(self, study: Study, trial: FrozenTrial, reason: dict[str, Any]) -> None:
+        """Store ``reason`` in the trial's system attrs and, unless turned off, its
+        one-line summary in the user attr ``rl:reason`` (shown by optuna-dashboard)."""
+        study._storage.set_trial_system_attr(trial._trial_id, REASON_KEY, reason)
+        if self._dashboard_reasons:
+            study._storage.set_trial_user_attr(
+                trial._trial_id, DASHBOARD_KEY, summarise_reason(reason)
+            )
+        if len(self._recorded) > 1024:
+            self._recorded.clear()
+        self._recorded[trial._trial_id] = str(reason.get("source"))
+
+    def _record_independent(self, study: Study, trial: FrozenTrial) -> None:
+        """Reason of a trial sampled by the independent sampler: ``startup`` before the
+        policy takes over, ``independent`` when no parameter is in every trial so far."""
+        n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        source = "startup" if n_complete < self._n_startup_trials else "independent"
+        self._record(study, trial, {"source": source, "sampler": self._independent_name})
 
     # -- transfer -------------------------------------------------------------------
 
@@ -728,11 +764,72 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
     earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
     for t in sorted(earlier, key=lambda t: t.number, reverse=True):
         reason = t.system_attrs.get(REASON_KEY)
-        if reason is None:
+        if reason is None or (
+            isinstance(reason, dict) and reason.get("source") in ("startup", "independent")
+        ):
             continue
         count = _fallback_count(reason)
         return 0 if count is None else count
     return 0
+
+
+_SOURCE_WORDS = {
+    "sobol": "space-filling (Sobol) candidate",
+    "local": "local move around a good trial",
+    "prior": "configuration from a source study",
+}
+
+
+def summarise_reason(reason: dict[str, Any]) -> str:
+    """One line that says why a trial was proposed, from its reasons (the value of
+    ``"rl:reason"``).
+
+    Example:
+        >>> summarise_reason({"source": "startup", "sampler": "RandomSampler"})
+        'startup: sampled by RandomSampler before the policy takes over'
+        >>> summarise_reason({"source": "local", "probability": 0.31, "probability_rank": 1,
+        ...     "n_candidates": 256, "gp_mean": 0.52, "gp_std": 0.11, "weights": "generic-v1"})
+        'policy generic-v1 chose a local move around a good trial (p=0.31, rank 1 of 256; GP mean 0.52, std 0.11)'
+    """  # noqa: E501
+    source = reason.get("source")
+    if source == "startup":
+        return f"startup: sampled by {reason.get('sampler')} before the policy takes over"
+    if source == "independent":
+        return (
+            f"independent: sampled by {reason.get('sampler')} (no parameter is in every "
+            "trial so far)"
+        )
+    if source == "fallback":
+        return (
+            f"fallback: the proposal failed ({reason.get('error')}); sampled independently "
+            f"({reason.get('consecutive_fallbacks')} in a row)"
+        )
+    if source == "prior-startup":
+        return f"prior-startup: best configuration of source study {reason.get('from')!r}"
+    text = (
+        f"policy {reason.get('weights')} chose a {_SOURCE_WORDS.get(str(source), source)} "
+        f"(p={reason.get('probability')}, rank {reason.get('probability_rank')} of "
+        f"{reason.get('n_candidates')}; GP mean {reason.get('gp_mean')}, std "
+        f"{reason.get('gp_std')})"
+    )
+    if reason.get("phase") == "prior-startup":
+        text = "prior-startup: " + text
+    prior = reason.get("prior")
+    if isinstance(prior, dict) and prior.get("n_sources"):
+        top = ", ".join(f"{k} {v}" for k, v in list(prior.get("top_sources", {}).items())[:3])
+        text += (
+            f"; {prior['n_sources']} source studies, weight {prior.get('source_weight')}"
+            f" (top: {top})"
+        )
+    scal = reason.get("scalarisation")
+    if isinstance(scal, dict):
+        text += f"; objective weights {scal.get('weights')}"
+    con = reason.get("constraints")
+    if isinstance(con, dict):
+        text += f"; {con.get('n_feasible')} feasible, {con.get('n_infeasible')} infeasible so far"
+    if reason.get("n_pending"):
+        text += f"; {reason['n_pending']} trials running"
+    return text
 
 
 _CONTROLLER: Any = None

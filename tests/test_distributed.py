@@ -280,9 +280,9 @@ def test_four_workers_share_one_study(backend: Backend) -> None:
     reasons = {t.number: t.system_attrs.get(REASON_KEY) for t in trials}
     # Only a worker's first trial can start before any trial is complete (nothing to
     # propose from); every other trial was proposed by the policy, none fell back.
-    startup = [n for n, r in reasons.items() if r is None]
+    startup = [n for n, r in reasons.items() if r["source"] == "startup"]
     assert 0 in startup and len(startup) <= N_WORKERS, startup
-    proposed = [r for r in reasons.values() if r is not None]
+    proposed = [r for r in reasons.values() if r["source"] != "startup"]
     assert all(r["source"] != "fallback" for r in proposed), proposed
     pending = [r["n_pending"] for r in proposed]
     # At most the other workers' trials can be running while one worker proposes...

@@ -73,7 +73,7 @@ def test_reasons_are_written_and_json_safe():
 
     study = optuna.create_study(sampler=RLSampler(seed=0))
     study.optimize(_sphere, n_trials=4)
-    assert REASON_KEY not in study.trials[0].system_attrs  # first trial: independent
+    assert study.trials[0].system_attrs[REASON_KEY]["source"] == "startup"
     reason = study.trials[-1].system_attrs[REASON_KEY]
     assert reason["source"] in {"sobol", "local", "prior"}
     assert 0.0 < reason["probability"] <= 1.0
@@ -294,3 +294,22 @@ def test_random_spaces_and_histories_always_give_valid_proposals(space, values):
     trial = study.ask(space)
     for name, dist in space.items():
         assert dist._contains(dist.to_internal_repr(trial.params[name])), (name, trial.params)
+
+
+def test_every_trial_explains_itself_in_the_dashboard():
+    from optuna_rl_sampler.sampler import DASHBOARD_KEY
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(_sphere, n_trials=4)
+    first = study.trials[0]
+    assert first.system_attrs[REASON_KEY]["source"] == "startup"
+    assert first.user_attrs[DASHBOARD_KEY].startswith("startup: sampled by")
+    for t in study.trials[1:]:
+        reason = t.system_attrs[REASON_KEY]
+        line = t.user_attrs[DASHBOARD_KEY]
+        assert line.startswith(f"policy {reason['weights']} chose a "), line
+        assert f"p={reason['probability']}" in line and f"of {reason['n_candidates']}" in line
+    quiet = optuna.create_study(sampler=RLSampler(seed=0, dashboard_reasons=False))
+    quiet.optimize(_sphere, n_trials=3)
+    assert all(t.user_attrs == {} for t in quiet.trials)
+    assert quiet.trials[-1].system_attrs[REASON_KEY]["source"] in ("sobol", "local")

@@ -190,7 +190,7 @@ def test_a_broken_policy_cannot_pass_unnoticed(monkeypatch, caplog):
     assert "trial 4" in message and "FloatingPointError: synthetic failure #4" in message
     assert "max_consecutive_fallbacks=None" in message
     reasons = _reasons(study)
-    assert reasons[0] is None
+    assert reasons[0]["source"] == "startup"
     for k in (1, 2, 3):
         assert reasons[k]["source"] == "fallback"
         assert reasons[k]["consecutive_fallbacks"] == k
