@@ -67,7 +67,14 @@ from optuna_rl_sampler.surrogate import normal_scores
 if TYPE_CHECKING:
     from optuna.study import Study
 
-__all__ = ["DASHBOARD_KEY", "RLSampler", "REASON_KEY", "summarise_reason"]
+__all__ = [
+    "DASHBOARD_KEY",
+    "REASON_KEY",
+    "RLSampler",
+    "SOURCES_KEY",
+    "summarise_reason",
+    "summarise_sources",
+]
 
 _logger = optuna.logging.get_logger(__name__)
 
@@ -75,6 +82,8 @@ _logger = optuna.logging.get_logger(__name__)
 REASON_KEY = "rl_sampler:reason"
 #: User attribute holding a one-line summary of the reasons (for optuna-dashboard).
 DASHBOARD_KEY = "rl:reason"
+#: User attribute naming the source studies and their weights (for optuna-dashboard).
+SOURCES_KEY = "rl:sources"
 _ASSUMED_BUDGET = 100
 #: Built-in sources apply only to a study whose space they cover this well (both ways).
 _AUTO_MATCH_SHARE = 0.75
@@ -225,10 +234,11 @@ class RLSampler(BaseSampler):
             fall back to independent sampling before the sampler raises
             :class:`RuntimeError`; an int of at least 0, or ``None`` to never raise
             (every fallback is still logged and recorded). Defaults to ``3``.
-        dashboard_reasons: Also store a one-line summary of each trial's reasons in the
-            user attribute ``"rl:reason"``, which optuna-dashboard shows with the trial
-            (system attributes it does not show). ``False`` keeps the user attributes
-            free for your own. Defaults to ``True``.
+        dashboard_reasons: Also store a short summary of each trial's reasons in the
+            user attribute ``"rl:reason"`` (and, with source studies, their weights in
+            ``"rl:sources"``), which optuna-dashboard shows with the trial (system
+            attributes it does not show). ``False`` keeps the user attributes free for
+            your own. Defaults to ``True``.
 
     Raises:
         TypeError: an argument has the wrong type (e.g. ``n_candidates=2.5``,
@@ -413,6 +423,10 @@ class RLSampler(BaseSampler):
         return _sample_uniform(self._seed, trial.number, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if "fixed_params" in trial.system_attrs:
+            # An enqueued trial: the parameters it fixes are never sampled (those it
+            # leaves open are, and their proposal's reason replaces this one).
+            self._record(study, trial, {"source": "enqueued"})
         if self._independent_sampler is not None:
             self._independent_sampler.before_trial(study, trial)
 
@@ -510,6 +524,9 @@ class RLSampler(BaseSampler):
             study._storage.set_trial_user_attr(
                 trial._trial_id, DASHBOARD_KEY, summarise_reason(reason)
             )
+            sources = summarise_sources(reason)
+            if sources is not None:
+                study._storage.set_trial_user_attr(trial._trial_id, SOURCES_KEY, sources)
         if len(self._recorded) > 1024:
             self._recorded.clear()
         self._recorded[trial._trial_id] = str(reason.get("source"))
@@ -765,7 +782,7 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
     for t in sorted(earlier, key=lambda t: t.number, reverse=True):
         reason = t.system_attrs.get(REASON_KEY)
         if reason is None or (
-            isinstance(reason, dict) and reason.get("source") in ("startup", "independent")
+            isinstance(reason, dict) and reason.get("source") in ("startup", "independent", "enqueued")
         ):
             continue
         count = _fallback_count(reason)
@@ -773,63 +790,62 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
     return 0
 
 
-_SOURCE_WORDS = {
-    "sobol": "space-filling (Sobol) candidate",
-    "local": "local move around a good trial",
-    "prior": "configuration from a source study",
-}
+_SOURCE_WORDS = {"sobol": "Sobol point", "local": "local move", "prior": "source config"}
 
 
 def summarise_reason(reason: dict[str, Any]) -> str:
-    """One line that says why a trial was proposed, from its reasons (the value of
-    ``"rl:reason"``).
+    """A short line (about 100 characters) that says why a trial was proposed, from its
+    reasons: the value of the user attr ``"rl:reason"``.
 
-    Example:
+    Examples:
         >>> summarise_reason({"source": "startup", "sampler": "RandomSampler"})
-        'startup: sampled by RandomSampler before the policy takes over'
+        'startup: RandomSampler, before the policy takes over'
         >>> summarise_reason({"source": "local", "probability": 0.31, "probability_rank": 1,
         ...     "n_candidates": 256, "gp_mean": 0.52, "gp_std": 0.11, "weights": "generic-v1"})
-        'policy generic-v1 chose a local move around a good trial (p=0.31, rank 1 of 256; GP mean 0.52, std 0.11)'
-    """  # noqa: E501
+        'local move chosen by generic-v1 (p=0.31, rank 1/256; GP 0.52 +- 0.11)'
+    """
     source = reason.get("source")
     if source == "startup":
-        return f"startup: sampled by {reason.get('sampler')} before the policy takes over"
+        return f"startup: {reason.get('sampler')}, before the policy takes over"
     if source == "independent":
-        return (
-            f"independent: sampled by {reason.get('sampler')} (no parameter is in every "
-            "trial so far)"
-        )
+        return f"independent: {reason.get('sampler')} (no parameter in every trial yet)"
+    if source == "enqueued":
+        return "enqueued: parameters fixed by enqueue_trial"
     if source == "fallback":
         return (
-            f"fallback: the proposal failed ({reason.get('error')}); sampled independently "
-            f"({reason.get('consecutive_fallbacks')} in a row)"
+            f"fallback #{reason.get('consecutive_fallbacks')}: proposal failed, sampled "
+            "independently (see rl_sampler:reason)"
         )
     if source == "prior-startup":
-        return f"prior-startup: best configuration of source study {reason.get('from')!r}"
+        return f"prior-startup: best configuration of source {reason.get('from')!r}"
     text = (
-        f"policy {reason.get('weights')} chose a {_SOURCE_WORDS.get(str(source), source)} "
-        f"(p={reason.get('probability')}, rank {reason.get('probability_rank')} of "
-        f"{reason.get('n_candidates')}; GP mean {reason.get('gp_mean')}, std "
-        f"{reason.get('gp_std')})"
+        f"{_SOURCE_WORDS.get(str(source), source)} chosen by {reason.get('weights')} "
+        f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"
+        f"{reason.get('n_candidates')}; GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
     )
     if reason.get("phase") == "prior-startup":
         text = "prior-startup: " + text
-    prior = reason.get("prior")
-    if isinstance(prior, dict) and prior.get("n_sources"):
-        top = ", ".join(f"{k} {v}" for k, v in list(prior.get("top_sources", {}).items())[:3])
-        text += (
-            f"; {prior['n_sources']} source studies, weight {prior.get('source_weight')}"
-            f" (top: {top})"
-        )
     scal = reason.get("scalarisation")
     if isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"
     con = reason.get("constraints")
     if isinstance(con, dict):
-        text += f"; {con.get('n_feasible')} feasible, {con.get('n_infeasible')} infeasible so far"
-    if reason.get("n_pending"):
-        text += f"; {reason['n_pending']} trials running"
+        n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)
+        text += f"; {con.get('n_feasible')}/{n} feasible"
     return text
+
+
+def summarise_sources(reason: dict[str, Any]) -> str | None:
+    """The source studies and their weights in a trial's reasons, in one line (the value
+    of the user attr ``"rl:sources"``), or ``None`` without sources."""
+    prior = reason.get("prior")
+    if not isinstance(prior, dict) or not prior.get("n_sources"):
+        return None
+    top = ", ".join(f"{k} {v}" for k, v in list(prior.get("top_sources", {}).items())[:3])
+    return (
+        f"{prior['n_sources']} studies, weight {prior.get('source_weight')} "
+        f"(own {prior.get('own_weight')}); top: {top}"
+    )
 
 
 _CONTROLLER: Any = None

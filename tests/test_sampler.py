@@ -303,12 +303,16 @@ def test_every_trial_explains_itself_in_the_dashboard():
     study.optimize(_sphere, n_trials=4)
     first = study.trials[0]
     assert first.system_attrs[REASON_KEY]["source"] == "startup"
-    assert first.user_attrs[DASHBOARD_KEY].startswith("startup: sampled by")
+    assert first.user_attrs[DASHBOARD_KEY].startswith("startup: ")
     for t in study.trials[1:]:
         reason = t.system_attrs[REASON_KEY]
         line = t.user_attrs[DASHBOARD_KEY]
-        assert line.startswith(f"policy {reason['weights']} chose a "), line
-        assert f"p={reason['probability']}" in line and f"of {reason['n_candidates']}" in line
+        assert f"chosen by {reason['weights']} (p={reason['probability']}" in line, line
+        assert f"/{reason['n_candidates']};" in line and len(line) <= 110, line
+    # An enqueued trial says so (Optuna never asks the sampler for its parameters).
+    study.enqueue_trial({"x": 0.0, "y": 0.0})
+    study.optimize(_sphere, n_trials=1)
+    assert study.trials[-1].user_attrs[DASHBOARD_KEY].startswith("enqueued")
     quiet = optuna.create_study(sampler=RLSampler(seed=0, dashboard_reasons=False))
     quiet.optimize(_sphere, n_trials=3)
     assert all(t.user_attrs == {} for t in quiet.trials)

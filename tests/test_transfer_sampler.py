@@ -63,6 +63,9 @@ def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     # policy chooses freely from trial 5 (prior_startup_trials=5).
     assert _phases(study) == ["prior-startup"] * 4 + [None] * 3
     assert all(r["source"] == "prior" for r in reasons[:4])
+    # The dashboard shows the sources and their weights beside the reason.
+    assert study.trials[2].user_attrs["rl:sources"].startswith("1 studies, weight ")
+    assert study.trials[2].user_attrs["rl:reason"].startswith("prior-startup: source config")
     # Turned off: the policy chooses freely from the second trial.
     study = optuna.create_study(
         sampler=RLSampler(seed=0, source_studies=[good], prior_startup_trials=0)
