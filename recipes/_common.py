@@ -394,7 +394,18 @@ def default_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 @dataclass
 class Column:
-    """One row of configurations in the report: its validation and test results."""
+    """One column of the report: a configuration's validation and test results.
+
+    Attributes:
+        name: ``"tuned"`` (``"tuned:<sampler>"`` when comparing), ``"default"`` or
+            ``"popularity"``.
+        params: The configuration.
+        valid: ``{metric: value}`` on validation (a tuned or default column: the values
+            its trial recorded; popularity: a refit as in a trial).
+        test: The refit on train + valid, ranked for the test queries.
+        study: The study a tuned column comes from.
+        tune_s: Wall time of this run's trials of that study.
+    """
 
     name: str
     params: dict[str, Any] | None
@@ -402,30 +413,29 @@ class Column:
     test: Evaluation
     study: optuna.Study | None = None
     tune_s: float = 0.0
-    valid_from: str = "refit"
 
 
 def _valid_values(
     objective: RecsysObjective, trial: optuna.trial.FrozenTrial | None, params: dict[str, Any]
-) -> tuple[dict[str, float], str]:
+) -> dict[str, float]:
     """Validation values of ``params``: the trial's own, else a refit as in a trial."""
     if trial is not None and all(m in trial.user_attrs for m in objective.metrics):
-        return {m: float(trial.user_attrs[m]) for m in objective.metrics}, f"trial #{trial.number}"
+        return {m: float(trial.user_attrs[m]) for m in objective.metrics}
     values = objective.evaluate_params(params, on="valid")
-    return {m: values[m] for m in objective.metrics}, "refit"
+    return {m: values[m] for m in objective.metrics}
 
 
 def evaluate_columns(
     objective: RecsysObjective, studies: list[tuple[str, optuna.Study, float]]
 ) -> list[Column]:
     """Tuned (one per study), default and popularity, each on validation and test."""
+    import optuna
+
     from optuna_rl_sampler.recsys.baselines import Popularity
 
     columns: list[Column] = []
     default_params = objective.family.default_params()
-    default_valid: tuple[dict[str, float], str] | None = None
-    import optuna
-
+    default_valid: dict[str, float] | None = None
     for sampler, study, seconds in studies:
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         name = "tuned" if len(studies) == 1 else f"tuned:{sampler}"
@@ -433,10 +443,10 @@ def evaluate_columns(
             print(f"\n{study.study_name}: no trial completed, so there is no tuned column.")
             continue
         best = study.best_trial
-        valid, source = _valid_values(objective, best, best.params)
+        valid = _valid_values(objective, best, best.params)
         test = objective.score_params(best.params, on="test")
-        columns.append(Column(name, best.params, valid, test, study, seconds, source))
-        if default_valid is None:
+        columns.append(Column(name, best.params, valid, test, study, seconds))
+        if default_valid is None and default_trial(study) is not None:
             default_valid = _valid_values(objective, default_trial(study), default_params)
     if default_valid is None:
         default_valid = _valid_values(objective, None, default_params)
@@ -444,9 +454,8 @@ def evaluate_columns(
         Column(
             "default",
             default_params,
-            default_valid[0],
+            default_valid,
             objective.score_params(default_params, on="test"),
-            valid_from=default_valid[1],
         )
     )
     popularity = Popularity()
@@ -755,7 +764,8 @@ def print_report(
         sampler_header = ["column", "study", "trials", "pruned", "best", "tune s"]
         print(_text_table(sampler_header, sampler_rows))
     legend = (
-        f"* the tuned metric. test: refit on train + valid, ranked for the test period, "
+        "* the tuned metric. test: refit on train + valid (for the boosting rounds or "
+        "epochs early stopping kept on validation), ranked for the test period, "
         f"mean [{CONFIDENCE:.0%} bootstrap interval: {RESAMPLES} resamples of the "
         f"{len(objective.test_queries)} test queries, seed {args.seed}]; coverage is "
         "catalogue-level (no interval). tuned - default: paired bootstrap over the same "

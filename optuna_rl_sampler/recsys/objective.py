@@ -129,6 +129,12 @@ def resolve_model(model: str | ModelFamily) -> ModelFamily:
     return model
 
 
+def _params_key(family: ModelFamily, params: dict[str, Any]) -> tuple[str, str]:
+    import json
+
+    return family.name, json.dumps(params, sort_keys=True, default=repr)
+
+
 def _merge(first: Interactions, second: Interactions) -> Interactions:
     import pandas as pd
 
@@ -160,6 +166,9 @@ class RecsysObjective:
             says so.
         folds: ``[(train, queries), ...]``: the validation folds, fold 0 being
             ``(split.train, valid_queries)``; a trial's value is the mean over them.
+        refit_best_step: Whether the test-time refit trains for the number of boosting
+            rounds or epochs that early stopping kept on validation (see
+            :meth:`refit_params`).
     """
 
     def __init__(
@@ -176,6 +185,7 @@ class RecsysObjective:
         seed: int,
         prune: bool,
         folds: Sequence[tuple[Interactions, Queries]] | None = None,
+        refit_best_step: bool = True,
     ) -> None:
         self.family = family
         self.data = data
@@ -193,6 +203,8 @@ class RecsysObjective:
         self.seed = seed
         self.prune = prune
         self.folds = list(folds) if folds else [(split.train, valid_queries)]
+        self.refit_best_step = bool(refit_best_step)
+        self._best_steps: dict[tuple[str, str], list[int]] = {}
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Train one configuration drawn from ``trial`` and return its validation metric.
@@ -220,15 +232,18 @@ class RecsysObjective:
 
         train_time = eval_time = 0.0
         per_fold: list[dict[str, float]] = []
+        steps: list[int | None] = []
         for j, (train, queries) in enumerate(self.folds):
             start = time.perf_counter()
             model = self.family.fit(
                 params, train, queries, on_step=on_step if j == 0 else None, seed=self.seed
             )
             train_time += time.perf_counter() - start
+            steps.append(getattr(model, "best_step", None))
             start = time.perf_counter()
             per_fold.append(evaluate(model.recommend(queries, self.k), queries, self.metrics))
             eval_time += time.perf_counter() - start
+        self._remember_steps(self.family, params, steps)
         values = {m: float(np.mean([v[m] for v in per_fold])) for m in self.metrics}
         for name, value in values.items():
             trial.set_user_attr(name, value)
@@ -254,8 +269,10 @@ class RecsysObjective:
         the trial's). ``on="test"`` refits on :attr:`train_valid` (train + valid, the
         history of the test queries, as the model would be deployed) without
         validation queries, so nothing from the test period is seen and the most
-        recent events before it are. Every configuration and model in a report goes
-        through the same protocol, so they compare on equal terms.
+        recent events before it are; it trains for the boosting rounds or epochs that
+        early stopping kept on validation (:meth:`refit_params`). Every configuration
+        and model in a report goes through the same protocol, so they compare on equal
+        terms.
 
         Args:
             params: A configuration, e.g. ``study.best_params`` or
@@ -302,27 +319,82 @@ class RecsysObjective:
         k = self._list_length(metrics)
         if on == "valid":
             runs = [(train, queries, queries) for train, queries in self.folds]
+            fit_params = dict(params)
         else:
             runs = [(self.train_valid, None, self.test_queries)]
+            fit_params = self.refit_params(params, model=family)
         train_time = 0.0
         per_fold: list[dict[str, float]] = []
         per_query: dict[str, list[np.ndarray]] = {}
+        steps: list[int | None] = []
         for train, valid, queries in runs:
             start = time.perf_counter()
-            fitted = family.fit(dict(params), train, valid, seed=self.seed)
+            fitted = family.fit(dict(fit_params), train, valid, seed=self.seed)
             train_time += time.perf_counter() - start
+            steps.append(getattr(fitted, "best_step", None))
             ranked = fitted.recommend(queries, k)
             per_fold.append(evaluate(ranked, queries, metrics))
             for spec in metrics:
                 values = per_query_values(ranked, queries, spec)
                 if values is not None:
                     per_query.setdefault(spec, []).append(values)
+        if on == "valid":
+            self._remember_steps(family, params, steps)
         return Evaluation(
             values={m: float(np.mean([v[m] for v in per_fold])) for m in metrics},
             per_query={m: np.concatenate(v) for m, v in per_query.items()},
             train_time_s=train_time,
             model_size_bytes=int(fitted.size_bytes()),
         )
+
+    def refit_params(
+        self, params: dict[str, Any], *, model: str | ModelFamily | None = None
+    ) -> dict[str, Any]:
+        """The configuration of the test-time refit on train + valid.
+
+        That refit has no validation queries, so nothing stops it early: trained for
+        ``params``' full number of boosting rounds (or epochs) it would go on well past
+        the round that early stopping kept on validation, where the trials measured
+        the configuration, and a configuration with many rounds at a high learning
+        rate would be judged on test by a different, over-fitted model. So where the
+        family can say how (a ``params_for_steps(params, steps)`` method) and its models
+        report the step they kept (a ``best_step`` attribute), the refit trains for
+        that step: the mean over the folds, rounded. The steps come from the trial of
+        these parameters when this objective ran it, else from fits on the folds as in
+        a trial.
+
+        Args:
+            params: The configuration.
+            model: The family (default :attr:`family`).
+
+        Returns:
+            ``params`` with the kept number of steps, or ``params`` unchanged when
+            :attr:`refit_best_step` is off, the family has no ``params_for_steps`` or
+            its models kept no step.
+        """
+        family = self.family if model is None else resolve_model(model)
+        to_steps = getattr(family, "params_for_steps", None)
+        if not self.refit_best_step or not callable(to_steps):
+            return dict(params)
+        key = _params_key(family, params)
+        if key not in self._best_steps:
+            models = [family.fit(dict(params), t, q, seed=self.seed) for t, q in self.folds]
+            self._remember_steps(family, params, [getattr(m, "best_step", None) for m in models])
+        steps = self._best_steps.get(key)
+        if steps is None:
+            _logger.info(
+                "%s kept no best step for %s; the test refit uses the parameters as given.",
+                family.name,
+                params,
+            )
+            return dict(params)
+        return to_steps(dict(params), int(round(float(np.mean(steps)))))
+
+    def _remember_steps(
+        self, family: ModelFamily, params: dict[str, Any], steps: Sequence[int | None]
+    ) -> None:
+        if steps and all(isinstance(s, int | np.integer) and s > 0 for s in steps):
+            self._best_steps[_params_key(family, params)] = [int(s) for s in steps]
 
     def report_params(
         self,
@@ -365,6 +437,7 @@ def make_objective(
     seed: int = 0,
     prune: bool = True,
     folds: int = 1,
+    refit_best_step: bool = True,
 ) -> RecsysObjective:
     """Build an objective that tunes ``model`` on ``data`` for a maximising study.
 
@@ -386,6 +459,8 @@ def make_objective(
         folds: Rolling validation folds whose mean is the objective (see
             :func:`~optuna_rl_sampler.recsys.splits.validation_folds`); each has its own
             ``max_valid_queries``. 1 (the default) is the single validation part.
+        refit_best_step: The test-time refit trains for the rounds or epochs early
+            stopping kept on validation (:meth:`RecsysObjective.refit_params`).
 
     Returns:
         A :class:`RecsysObjective`; ``objective.split``, ``objective.valid_queries`` and
@@ -453,6 +528,7 @@ def make_objective(
         seed=seed,
         prune=prune,
         folds=fold_queries,
+        refit_best_step=refit_best_step,
     )
 
 

@@ -230,6 +230,21 @@ def test_cache_reuses_preprocessing_with_identical_results(social) -> None:
     assert cached.cache_info() == {"entries": 0, "hits": 0}
 
 
+def test_refit_for_the_kept_rounds(social) -> None:
+    split, queries = social
+    family = _fast()
+    model = family.fit(_params(n_estimators=60, learning_rate=0.3), split.train, queries)
+    assert model.best_step == model.best_iteration
+    assert 1 <= model.best_step <= 60
+    refit_params = family.params_for_steps(_params(n_estimators=60), model.best_step)
+    assert refit_params["n_estimators"] == model.best_step
+    refit = family.fit(refit_params, split.train)  # no validation: every round is kept
+    assert refit.best_step is None
+    assert refit.booster.current_iteration() == model.best_step
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 2.5"):
+        family.params_for_steps(_params(), 2.5)
+
+
 def test_evaluator_matches_metrics_ndcg() -> None:
     rng = np.random.default_rng(0)
     lists = [rng.choice(50, size=rng.integers(1, 30), replace=False) for _ in range(40)]

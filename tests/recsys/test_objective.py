@@ -262,3 +262,62 @@ def test_too_few_validation_queries_are_logged(shop, caplog) -> None:
     # The rule counts the queries of all folds (75 + 86 + 76); none hit the cap.
     assert "gives 237 validation queries (3 fold(s))" in caplog.text
     assert "max_valid_queries" not in caplog.text
+
+
+class Rounds:
+    """A family whose models keep a known step per fold and record the params fitted."""
+
+    name = "rounds"
+
+    def __init__(self, kept: dict[int, int]) -> None:
+        self.kept = kept  # training-part size -> the step its validation fit keeps
+        self.fits: list[tuple[dict, bool]] = []
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        return {"rounds": trial.suggest_int("rounds", 10, 20)}
+
+    def default_params(self) -> dict[str, Any]:
+        return {"rounds": 10}
+
+    def params_for_steps(self, params: dict[str, Any], steps: int) -> dict[str, Any]:
+        return {**params, "rounds": steps}
+
+    def fit(self, params, train, valid=None, on_step=None, seed=0) -> KeptStep:
+        self.fits.append((dict(params), valid is not None))
+        model = Popularity().fit(Popularity().default_params(), train)
+        return KeptStep(model, self.kept[train.n_interactions] if valid is not None else None)
+
+
+class KeptStep:
+    """A fitted popularity model that says which step it kept."""
+
+    def __init__(self, model: PopularityModel, best_step: int | None) -> None:
+        self.model = model
+        self.best_step = best_step
+
+    def recommend(self, queries, k: int):
+        return self.model.recommend(queries, k)
+
+    def size_bytes(self) -> int:
+        return self.model.size_bytes()
+
+
+def test_test_refit_trains_for_the_steps_kept_on_validation(shop) -> None:
+    objective = make_objective("popularity", shop, "ndcg@10", extra_metrics=(), folds=2)
+    sizes = [train.n_interactions for train, _ in objective.folds]
+    family = Rounds({sizes[0]: 2, sizes[1]: 4})
+    objective.family = family
+    # A trial records the kept steps (2 and 4); the refit trains their mean, 3.
+    objective(optuna.trial.FixedTrial({"rounds": 17}))
+    family.fits.clear()
+    objective.score_params({"rounds": 17}, on="test")
+    assert family.fits == [({"rounds": 3}, False)]
+    # Parameters no trial ran: the folds are fitted as in a trial first.
+    family.fits.clear()
+    assert objective.refit_params({"rounds": 12}) == {"rounds": 3}
+    assert family.fits == [({"rounds": 12}, True), ({"rounds": 12}, True)]
+    # Off, or for a family without params_for_steps: the parameters as given.
+    objective.refit_best_step = False
+    assert objective.refit_params({"rounds": 17}) == {"rounds": 17}
+    objective.refit_best_step = True
+    assert objective.refit_params({}, model="popularity") == {}

@@ -227,3 +227,16 @@ def test_real_movielens_beats_popularity(data_dir) -> None:
     model = family.fit(dict(family.default_params(), epochs=4), split.train, q)
     pop = Popularity().fit(Popularity().default_params(), split.train, q)
     assert _ndcg(model, q) > 1.5 * _ndcg(pop, q)
+
+
+def test_best_step_is_the_epoch_whose_weights_were_kept(social) -> None:
+    split, q = social
+    family = TwoTower()
+    values: list[float] = []
+    model = family.fit(_params(epochs=4), split.train, q, on_step=lambda step, v: values.append(v))
+    assert model.best_step == int(np.argmax(values)) + 1
+    assert _ndcg(model, q) == pytest.approx(max(values))
+    assert family.fit(_params(epochs=1), split.train).best_step is None  # no validation
+    assert family.params_for_steps(_params(epochs=9), 3)["epochs"] == 3
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
+        family.params_for_steps(_params(), 0)

@@ -182,6 +182,14 @@ class LightGBMRanker:
             "label_gain": "exponential",
         }
 
+    def params_for_steps(self, params: dict[str, Any], steps: int) -> dict[str, Any]:
+        """``params`` with ``steps`` boosting rounds: a refit without validation queries
+        trains as many rounds as early stopping kept (see
+        :meth:`~optuna_rl_sampler.recsys.objective.RecsysObjective.refit_params`)."""
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+        return {**params, "n_estimators": int(steps)}
+
     def fit(
         self,
         params: dict[str, Any],
@@ -413,6 +421,11 @@ class LightGBMRankerModel:
         self.n_candidates = n_candidates
         self.best_iteration = best_iteration
         self.num_threads = num_threads
+
+    @property
+    def best_step(self) -> int | None:
+        """The boosting round early stopping kept (``None`` without validation queries)."""
+        return self.best_iteration
 
     def score(
         self, cands: CandidateLists, users: np.ndarray, timestamps: np.ndarray | None = None

@@ -135,6 +135,14 @@ class TwoTower:
             "history_len": 20,
         }
 
+    def params_for_steps(self, params: dict[str, Any], steps: int) -> dict[str, Any]:
+        """``params`` with ``steps`` epochs: a refit without validation queries trains
+        as many epochs as the kept weights had (see
+        :meth:`~optuna_rl_sampler.recsys.objective.RecsysObjective.refit_params`)."""
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+        return {**params, "epochs": int(steps)}
+
     def fit(
         self,
         params: dict[str, Any],
@@ -171,7 +179,7 @@ class TwoTower:
             net = _Net(data, p["embedding_dim"], p["dropout"])
             opt = _LazyAdamW(net, p["lr"], p["weight_decay"])
             model = TwoTowerModel(net, data, p["temperature"], self.num_threads)
-            best_value, best_state = -np.inf, None
+            best_value, best_state, best_epoch = -np.inf, None, None
             inv_t = 1.0 / p["temperature"]
             bs = min(p["batch_size"], data.n_examples)
             for epoch in range(1, p["epochs"] + 1):
@@ -195,10 +203,12 @@ class TwoTower:
                     value = model.validation_ndcg(valid, EVAL_K)
                     if self.keep_best and value > best_value:
                         best_value, best_state = value, copy.deepcopy(net.state_dict())
+                        best_epoch = epoch
                     if on_step is not None:
                         on_step(epoch, value)
             if best_state is not None:
                 net.load_state_dict(best_state)
+                model.best_step = best_epoch
         net.eval()
         return model
 
@@ -209,6 +219,9 @@ class TwoTowerModel:
     def __init__(
         self, net: _Net, data: _TrainingData, temperature: float, num_threads: int = 1
     ) -> None:
+        #: The epoch whose weights were kept (best validation NDCG@10); ``None`` when
+        #: the last epoch's are used (no validation queries, or ``keep_best=False``).
+        self.best_step: int | None = None
         self.net = net
         self.data = data
         self.temperature = temperature
