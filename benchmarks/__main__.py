@@ -7,6 +7,7 @@ Examples::
     python -m benchmarks run --suite bbob --quick
     python -m benchmarks run --suite transfer --workers 2
     python -m benchmarks run --suite transfer --fake-corpus --seeds 2 --trials 10
+    python -m benchmarks run --suite multiobjective --workers 2
     python -m benchmarks overhead --trials 100,1000
     python -m benchmarks plot --suite bbob
 """
@@ -22,6 +23,7 @@ from benchmarks.harness import DEFAULT_SAMPLERS
 from benchmarks.harness import RESULTS_DIR
 from benchmarks.harness import read_json
 from benchmarks.harness import seeds_from_arg
+from benchmarks.multiobjective import add_arguments as _add_multiobjective_arguments
 from benchmarks.tasks import BBOB_DEFAULT_FUNCTIONS
 from benchmarks.tasks import SUITES
 from benchmarks.tasks import parse_int_list
@@ -48,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run samplers on a suite of tasks and write results")
     run.add_argument(
-        "--suite", default="bbob", choices=sorted([*SUITES, "transfer"]), help="task suite"
+        "--suite",
+        default="bbob",
+        choices=sorted([*SUITES, "transfer", "multiobjective"]),
+        help="task suite",
     )
     run.add_argument(
         "--samplers",
@@ -98,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true", help="write results.json only")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_transfer_arguments(run)
+    _add_multiobjective_arguments(run)
 
     ovh = sub.add_parser("overhead", help="ms per proposal, peak memory, import time")
     ovh.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS))
@@ -254,6 +260,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.suite == "transfer":
         return _cmd_run_transfer(args)
+    if args.suite == "multiobjective":
+        from benchmarks.multiobjective import run_from_args
+
+        return run_from_args(args)
     if args.quick:
         for key, value in QUICK_RUN.items():
             if getattr(args, key) is None:

@@ -7,6 +7,7 @@
   ``rank_curves.png`` (average rank per trial), ``summary.md``.
 - ``"overhead"``: ``overhead.png`` (median ms per proposal, log scale), ``summary.md``.
 - ``"transfer"``: :func:`benchmarks.transfer.write_transfer_report`.
+- ``"multiobjective"``: :func:`benchmarks.multiobjective.write_report`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def write_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
         from benchmarks.transfer import write_transfer_report
 
         return write_transfer_report(results, folder)
+    if results.get("kind") == "multiobjective":
+        from benchmarks.multiobjective import write_report as write_multiobjective_report
+
+        return write_multiobjective_report(results, folder)
     folder.mkdir(parents=True, exist_ok=True)
     if results.get("kind") == "overhead":
         paths = [plot_overhead(results, folder / "overhead.png")]
