@@ -1376,9 +1376,10 @@ def run_transfer(
             "runs": real_records,
             "summary": real_summary,
         }
-        write_json(real_results, out / "real.json")
+        write_json(portable(real_results, data_dir_from(real.data_dir)), out / "real.json")
         results["real"] = {k: v for k, v in real_results.items() if k != "runs"}
-    write_json(results, out / "results.json")
+    data_dir = data_dir_from(real.data_dir) if real else None
+    write_json(portable(results, data_dir), out / "results.json")
     return results
 
 
@@ -1831,6 +1832,26 @@ def _real_markdown(real: Mapping[str, Any]) -> list[str]:
         out += [f"Regret at t={cps[-1]} per dataset:", ""]
         out += _table(["sampler", *[g.split("=", 1)[1] for g in groups]], rows) + [""]
     return out
+
+
+def portable(obj: Any, data_dir: str | Path | None) -> Any:
+    """``obj`` with every string path under the data folder written ``$ORS_DATA_DIR/...``
+    and every path under the repository made relative to it (reports name no machine)."""
+    root = str(Path(__file__).resolve().parent.parent) + os.sep
+    data = str(data_dir) if data_dir is not None else None
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            if data and (value == data or value.startswith(data + os.sep)):
+                return "$ORS_DATA_DIR" + value[len(data) :]
+            return value[len(root) :] if value.startswith(root) else value
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return fix(obj)
 
 
 def _shown_path(path: str) -> str:

@@ -438,3 +438,23 @@ def test_parquet_corpus_keeps_how_each_study_was_built(tmp_path: Path) -> None:
         )[0],
     ]
     assert jobs[0].key != jobs[1].key
+
+
+def test_reports_name_no_machine_paths(tmp_path):
+    from benchmarks.transfer import REPO_ROOT
+    from benchmarks.transfer import portable
+
+    data = tmp_path / "data"
+    record = {
+        "corpus": str(REPO_ROOT / "corpus" / "c.parquet"),
+        "datasets": [{"path": str(data / "news" / "mind"), "n": 3}],
+        "data_dir": str(data),
+        "other": "/elsewhere/x",
+    }
+    out = portable(record, data)
+    assert out == {
+        "corpus": "corpus/c.parquet",
+        "datasets": [{"path": "$ORS_DATA_DIR/news/mind", "n": 3}],
+        "data_dir": "$ORS_DATA_DIR",
+        "other": "/elsewhere/x",
+    }
