@@ -781,9 +781,7 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
     earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
     for t in sorted(earlier, key=lambda t: t.number, reverse=True):
         reason = t.system_attrs.get(REASON_KEY)
-        if reason is None or (
-            isinstance(reason, dict) and reason.get("source") in ("startup", "independent", "enqueued")
-        ):
+        if reason is None or (isinstance(reason, dict) and reason.get("source") in _NO_PROPOSAL):
             continue
         count = _fallback_count(reason)
         return 0 if count is None else count
@@ -849,6 +847,8 @@ def summarise_sources(reason: dict[str, Any]) -> str | None:
 
 
 _CONTROLLER: Any = None
+#: Reasons of trials the policy did not propose (skipped when counting fallbacks).
+_NO_PROPOSAL = ("startup", "independent", "enqueued")
 
 
 def _one_blas_thread() -> Any:
