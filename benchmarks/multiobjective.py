@@ -716,6 +716,8 @@ class Job:
         base = _COST_PER_100.get(self.sampler, 2.0)
         if self.problem == "gramacy" and self.sampler == "gp":
             base /= 4.0  # one objective, two parameters
+        elif self.problem.startswith("recsys_") and self.sampler == "gp":
+            base *= 4.0  # 8-10 parameters: about 300-400 s per study
         return base * (scale**2 if self.sampler == "gp" else scale)
 
 
@@ -923,8 +925,10 @@ def run_multiobjective(
         samplers: Sampler names from :data:`SAMPLERS`.
         seeds: Seeds; every sampler runs every seed unless ``sampler_seeds`` says less.
         n_trials: Trials per study.
-        sampler_seeds: Per-sampler seed lists (a subset of ``seeds``), e.g. fewer seeds
-            for an expensive sampler; ranks then compare the samplers present per seed.
+        sampler_seeds: Fewer seeds for some samplers: ``{"gp": [0, 1, 2]}`` for every
+            problem, ``{"gp@recsys": [0, 1]}`` for a problem group (``standard``,
+            ``constrained``, ``recsys``) or ``{"gp@zdt1": [0]}`` for one problem (the
+            most specific entry wins); ranks compare the samplers on the seeds they share.
         checkpoints: Trial counts reported.
         workers: Worker processes; 0 runs in this process.
         out: Output folder.
@@ -948,12 +952,14 @@ def run_multiobjective(
     if fresh and runs_file.is_file():
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs_file.rename(runs_file.with_name(f"runs.{stamp}.old.jsonl"))
-    seed_plan = {s: list((sampler_seeds or {}).get(s, seeds)) for s in samplers}
+    seed_plan = {
+        p: {s: seeds_for(sampler_seeds or {}, s, p, seeds) for s in samplers} for p in problems
+    }
     jobs = [
         Job(p, seed, s, n_trials, corpus)
         for p in problems
         for s in samplers
-        for seed in seed_plan[s]
+        for seed in seed_plan[p][s]
     ]
     done: dict[str, dict[str, Any]] = {}
     for r in read_jsonl(runs_file):
@@ -967,7 +973,7 @@ def run_multiobjective(
         f"{workers} worker(s): about {sum(j.cost for j in todo) / max(1, workers) / 60:.1f} "
         "min of CPU on an idle machine"
     )
-    infos = {p: _problem_infos(p, seed_plan, corpus) for p in problems}
+    infos = {p: _problem_infos(p, seed_plan[p], corpus) for p in problems}
     new: dict[str, dict[str, Any]] = {}
 
     def on_record(record: dict[str, Any]) -> None:
@@ -997,7 +1003,8 @@ def run_multiobjective(
             "samplers": list(samplers),
             "sampler_descriptions": {s: SAMPLER_DESCRIPTIONS[s] for s in samplers},
             "seeds": list(seeds),
-            "sampler_seeds": seed_plan,
+            "sampler_seeds": {k: list(v) for k, v in (sampler_seeds or {}).items()},
+            "seed_plan": seed_plan,
             "n_trials": n_trials,
             "checkpoints": [c for c in checkpoints if c <= n_trials],
             "workers": workers,
@@ -1021,6 +1028,24 @@ def run_multiobjective(
     results["summary"] = summarise(results)
     write_json(results, out / "results.json")
     return results
+
+
+def problem_group(name: str) -> str:
+    """``standard``, ``constrained`` or ``recsys``."""
+    if name.startswith("recsys_"):
+        return "recsys"
+    return "constrained" if name in ("c2dtlz2", "gramacy") else "standard"
+
+
+def seeds_for(
+    plan: dict[str, Sequence[int]], sampler: str, problem: str, seeds: Sequence[int]
+) -> list[int]:
+    """The seeds ``sampler`` runs on ``problem`` (see ``sampler_seeds`` of
+    :func:`run_multiobjective`)."""
+    for key in (f"{sampler}@{problem}", f"{sampler}@{problem_group(problem)}", sampler):
+        if key in plan:
+            return [s for s in seeds if s in set(plan[key])]
+    return list(seeds)
 
 
 def _problem_infos(
@@ -1520,7 +1545,7 @@ def _metric_tables(
             if i == 0 and info.get("front_hv") is not None and not single:
                 label += f" (front {info['front_hv']:.3f})"
             n = per[s][str(cps[-1])]["n"]
-            name = s if n == n_seeds else f"{s} ({n} seeds)"
+            name = s if n == n_seeds else f"{s} ({n} seed{'s' if n != 1 else ''})"
             (single_rows if single else rows).append([label, name, *cells])
     lines: list[str] = []
     if rows:
@@ -1578,11 +1603,30 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     mo.add_argument(
         "--sampler-seeds",
         default=None,
-        help="fewer seeds for some samplers, e.g. 'gp=0-2' (default: all get --seeds)",
+        help="fewer seeds for some samplers: 'gp=0-2' on every problem, 'gp@recsys=0-1' on "
+        "a group (standard, constrained, recsys) or 'gp@zdt1=0' on one problem, joined by ';' "
+        "(default: every sampler runs every seed)",
     )
     mo.add_argument(
         "--note", action="append", default=[], help="a note for summary.md (repeatable)"
     )
+
+
+def _without_notes(argv: Sequence[str]) -> list[str]:
+    """The command line without its ``--note`` arguments (they change no number), each
+    argument quoted for the shell where needed."""
+    import shlex
+
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            out.append(shlex.quote(arg))
+    return out
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -1611,7 +1655,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         out=out,
         corpus=args.corpus or DEFAULT_CORPUS,
         fresh=args.fresh,
-        command=" ".join(["python -m benchmarks", *sys.argv[1:]]),
+        command=" ".join(["python -m benchmarks", *_without_notes(sys.argv[1:])]),
         notes=args.note,
         progress=not args.no_progress,
     )

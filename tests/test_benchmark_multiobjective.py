@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,24 @@ def test_resume_skips_stored_runs(tmp_path: Path) -> None:
     assert list(tmp_path.glob("runs.*.old.jsonl"))
 
 
+def test_fewer_seeds_for_one_sampler(tmp_path: Path) -> None:
+    plan = {"random": [0], "rl@standard": [1], "rl@zdt2": [0, 1]}
+    assert mo.seeds_for(plan, "random", "zdt1", [0, 1]) == [0]
+    assert mo.seeds_for(plan, "rl", "zdt1", [0, 1]) == [1]
+    assert mo.seeds_for(plan, "rl", "zdt2", [0, 1]) == [0, 1]
+    assert mo.seeds_for(plan, "rl", "gramacy", [0, 1]) == [0, 1]
+    results = _run(tmp_path, sampler_seeds={"random": [0]})
+    assert results["n_run_now"] == 3
+    summary = results["summary"]
+    assert summary["metric"]["zdt1"]["random"]["6"]["n"] == 1
+    assert summary["metric"]["zdt1"]["rl"]["6"]["n"] == 2
+    # Ranks and the paired table use seed 0 only, where both ran.
+    assert summary["rank_seeds"] == {"zdt1": [0]}
+    assert summary["metric_common_seeds"]["zdt1"]["rl"]["6"]["n"] == 1
+    text = mo.summary_markdown(results)
+    assert "### On the common seeds" in text and "random (1 seed)" in text
+
+
 def test_constrained_run_records_feasibility(tmp_path: Path) -> None:
     results = _run(
         tmp_path, problems=["gramacy"], samplers=["rl", "tpe", "random"], seeds=[0], n_trials=8
@@ -280,36 +299,36 @@ def test_summary_markdown_and_plot(tiny: tuple[dict[str, Any], Path]) -> None:
     assert "RLSampler(seed=s, budget=T)" in text
 
 
-def test_command_line_and_replot(tmp_path: Path) -> None:
+def test_command_line_and_replot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "cli"
-    code = benchmarks_main(
-        [
-            "run",
-            "--suite",
-            "multiobjective",
-            "--problems",
-            "zdt2",
-            "--samplers",
-            "random,nsga2",
-            "--seeds",
-            "1",
-            "--trials",
-            "5",
-            "--checkpoints",
-            "2,5",
-            "--workers",
-            "0",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--note",
-            "a test note",
-        ]
-    )
-    assert code == 0
+    argv = [
+        "run",
+        "--suite",
+        "multiobjective",
+        "--problems",
+        "zdt2",
+        "--samplers",
+        "random,nsga2",
+        "--seeds",
+        "1",
+        "--trials",
+        "5",
+        "--checkpoints",
+        "2,5",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--note",
+        "a test note",
+    ]
+    monkeypatch.setattr(sys, "argv", ["benchmarks", *argv])  # the command it records
+    assert benchmarks_main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["samplers"] == ["random", "nsga2"]
     assert "a test note" in (out / "summary.md").read_text()
+    assert "--note" not in results["command"] and "--problems zdt2" in results["command"]
     (out / "summary.md").unlink()
     assert benchmarks_main(["plot", "--in", str(out / "results.json")]) == 0
     assert (out / "summary.md").is_file() and (out / "hv_curves.png").is_file()
