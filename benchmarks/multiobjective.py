@@ -1346,9 +1346,11 @@ def summary_markdown(results: dict[str, Any]) -> str:
         "```",
         "",
         f"{cfg['n_trials']} trials per study; seeds {_seeds_text(cfg)}; "
-        f"{results['n_failed']} failed studies; wall time of this invocation "
-        f"{results['total_wall_s'] / 60:.1f} min ({results['n_run_now']} studies run now, "
-        "the rest resumed from runs.jsonl).",
+        f"{len(results['runs'])} studies, {results['n_failed']} failed; the studies took "
+        f"{_total(summary, 'cpu_s') / 60:.1f} CPU-minutes ({_total(summary, 'wall_s') / 60:.1f} "
+        f"min of wall time, summed over studies); this invocation ran {results['n_run_now']} "
+        f"of them in {results['total_wall_s'] / 60:.1f} min, the rest were resumed from "
+        "runs.jsonl.",
         "",
         "Samplers: "
         + ", ".join(f"`{s}` = `{cfg['sampler_descriptions'][s]}`" for s in samplers)
@@ -1560,6 +1562,10 @@ def _metric_tables(
         lines += _table(["problem", "sampler", *[f"regret@{c}" for c in cps]], single_rows)
         lines += [""]
     return lines
+
+
+def _total(summary: dict[str, Any], key: str) -> float:
+    return float(sum(t[key] for t in summary["total_time"].values()))
 
 
 def _rank_seeds_text(summary: dict[str, Any]) -> str:
