@@ -227,9 +227,11 @@ class RLSampler(BaseSampler):
             returns a sequence of floats; the trial is feasible when every value is
             ``<= 0``. The values are stored in the trial's system attributes the way
             Optuna's samplers store them (so ``study.best_trial`` and the dashboard see
-            them), and infeasible trials rank below every feasible one, ordered by their
-            total violation. Trials whose constraint values were set otherwise (Optuna's
-            per-trial constraints) are read the same way. Defaults to ``None``.
+            them). An infeasible trial scores at most as well as the best feasible one,
+            less a penalty that grows with its total violation
+            (:func:`~optuna_rl_sampler.objectives.apply_constraints`). Trials whose
+            constraint values were set otherwise (Optuna's per-trial constraints) are
+            read the same way. Defaults to ``None``.
         max_consecutive_fallbacks: Most consecutive trials whose proposal may fail and
             fall back to independent sampling before the sampler raises
             :class:`RuntimeError`; an int of at least 0, or ``None`` to never raise

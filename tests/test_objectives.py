@@ -42,15 +42,23 @@ def test_simplex_weights_are_uniform_on_the_simplex():
         draw_simplex_weights(0, rng)
 
 
-def test_constraints_rank_infeasible_below_feasible():
+def test_constraints_penalise_violation_and_keep_the_best_feasible():
     scores = np.array([3.0, 5.0, 4.0, 1.0, -np.inf])
     violation = total_violation(np.array([[-1, 0], [2, 0.5], [0.3, -2], [0, 0], [0, 0]]))
     np.testing.assert_allclose(violation, [0.0, 2.5, 0.3, 0.0, 0.0])
     out = apply_constraints(scores, violation)
-    # Feasible order kept; infeasible below the worst feasible (1.0), least violation first.
+    # Feasible trials keep their scores; the pruned trial stays last.
     assert out[0] == 3.0 and out[3] == 1.0 and out[4] == -np.inf
-    assert out[2] < 1.0 and out[1] < out[2]
-    # Unknown (NaN) counts as feasible, as in Optuna; nothing infeasible: unchanged.
+    # Best feasible 3, span 4, median violation 1.4: 3 - 4 * 0.3 / 1.4 and 3 - 4 * 2.5 / 1.4.
+    np.testing.assert_allclose(out[[1, 2]], [3 - 4 * 2.5 / 1.4, 3 - 4 * 0.3 / 1.4])
+    # A slight violation with a good objective ranks above a poor feasible trial, a
+    # typical one near the bottom, and no infeasible trial above the best feasible one.
+    assert out[3] < out[2] < out[0] and out[1] < out[3]
+    assert out[[1, 2]].max() < out[[0, 3]].max()
+    # Without feasible trials: by violation alone. Unknown (NaN) counts as feasible, as
+    # in Optuna; nothing infeasible: unchanged.
+    only = apply_constraints(np.array([9.0, 1.0]), np.array([3.0, 1.0]))
+    assert only[1] > only[0]
     np.testing.assert_array_equal(apply_constraints(scores, np.full(5, np.nan)), scores)
 
 
