@@ -17,7 +17,8 @@ The step, top to bottom:
 5. the features of every candidate are computed and the policy scores them;
 6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); in
    the first ``prior_startup`` trials, while the sources keep their weight, the draw is
-   restricted to the prior candidates.
+   restricted to the prior candidates, except for one probe away from them (the third
+   trial) that tests whether the sources hold.
 
 Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
 
@@ -53,6 +54,9 @@ N_INCUMBENTS = 5
 PRIOR_SHARE = 8
 #: Least total source weight for which a prior-startup trial keeps to prior candidates.
 PRIOR_TRUST = 0.5
+#: Trials observed when the prior-startup phase spends one trial on a probe away from
+#: the prior (see :func:`propose`); ``None``: never.
+PROBE_AT: int | None = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,17 @@ def propose(
             hold at least :data:`PRIOR_TRUST` of the weight, the policy chooses among
             the prior candidates only (its probabilities renormalised over them), so
             the first trials try what the sources agree on, as long as the study's own
-            trials keep confirming them. Defaults to 0 (never).
+            trials keep confirming them. One trial of the phase, when :data:`PROBE_AT`
+            trials are observed, is a probe instead: the space-filling candidate
+            farthest from every observed point (reason ``"phase": "prior-probe"``).
+            Trials drawn from the sources' best region alone cannot show that the
+            sources are wrong (a source can rank its own best region well and the rest
+            of the space backwards); a far point ranked against them can, and the
+            source weights (ranking loss) then drop. On the leave-one-dataset-out
+            benchmark with misleading sources the probe took regret at 5 trials from
+            0.435 to 0.300 and at 20 from 0.210 to 0.172, at the cost of 0.025 at 3
+            trials with helpful sources (0.222 to 0.247; 5 trials and later unchanged
+            or better). Defaults to 0 (never).
     """
     n_obs = len(values)
     scores = normal_scores(values)
@@ -178,11 +192,17 @@ def propose(
         and prior_weights.total >= PRIOR_TRUST
         and bool(prior_mask.any())
     )
-    if startup:
-        masked = np.where(prior_mask, probs, 0.0)
-        total = masked.sum()
-        probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
-    index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
+    probe = None
+    if startup and n_obs == PROBE_AT:
+        probe = _probe_index(cand_embedded, cands.source, embedded)
+    if probe is not None:
+        index = probe
+    else:
+        if startup:
+            masked = np.where(prior_mask, probs, 0.0)
+            total = masked.sum()
+            probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
+        index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
     reason: dict[str, Any] = {
         "source": SOURCES[int(cands.source[index])],
         "gp_mean": round(float(mean[index]), 4),
@@ -195,9 +215,21 @@ def propose(
         "weights": weights.name,
     }
     if startup:
-        reason["phase"] = "prior-startup"
+        reason["phase"] = "prior-probe" if probe is not None else "prior-startup"
     if prior is not None and prior_weights is not None:
         reason["prior"] = prior.describe(prior_weights)
         if prior_score is not None:
             reason["prior_score"] = round(float(prior_score[index]), 4)
     return Proposal(cand_points[index], index, state.features, probs, reason)
+
+
+def _probe_index(
+    cand_embedded: np.ndarray, source: np.ndarray, embedded: np.ndarray
+) -> int | None:
+    """The space-filling candidate farthest from every observed point (maximin), or
+    ``None`` when there is no such candidate."""
+    sobol = np.flatnonzero(source == SOURCES.index("sobol"))
+    if len(sobol) == 0 or len(embedded) == 0:
+        return None
+    gaps = np.linalg.norm(cand_embedded[sobol, None, :] - embedded[None, :, :], axis=2)
+    return int(sobol[np.argmax(gaps.min(axis=1))])

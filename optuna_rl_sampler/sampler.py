@@ -220,7 +220,9 @@ class RLSampler(BaseSampler):
             (the prior candidates), for as long as the sources keep at least half of
             the weight; the weights come from how well each source ranks the study's
             own trials, so sources that the first trials contradict end this phase at
-            once. Such trials are marked ``"phase": "prior-startup"`` in their reasons.
+            once. Such trials are marked ``"phase": "prior-startup"`` in their reasons;
+            the third is a probe far from the trials so far, which tests the sources
+            (``"phase": "prior-probe"``, see :func:`~optuna_rl_sampler.proposal.propose`).
             An int of at least 0; 0 lets the policy choose freely from the second trial.
             Defaults to ``5``.
         constraints_func: A function of a finished trial (COMPLETE or PRUNED) that
@@ -818,6 +820,11 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         )
     if source == "prior-startup":
         return f"prior-startup: best configuration of source {reason.get('from')!r}"
+    if reason.get("phase") == "prior-probe":
+        return (
+            "prior-probe: the Sobol point farthest from the trials so far, to test the "
+            f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
+        )
     text = (
         f"{_SOURCE_WORDS.get(str(source), source)} chosen by {reason.get('weights')} "
         f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"

@@ -54,18 +54,42 @@ def _phases(study: optuna.Study) -> list[str | None]:
     return [t.system_attrs[REASON_KEY].get("phase") for t in study.trials[1:]]
 
 
+def _cube_points(study: optuna.Study, names: list[str]) -> np.ndarray:
+    """The numeric parameters of every trial in [0, 1] (log scale where log)."""
+    rows = []
+    for t in study.trials:
+        row = []
+        for name in names:
+            d = t.distributions[name]
+            v = t.params[name]
+            lo, hi, v = (
+                (math.log(d.low), math.log(d.high), math.log(v)) if d.log else (d.low, d.high, v)
+            )
+            row.append((v - lo) / (hi - lo))
+        rows.append(row)
+    return np.array(rows)
+
+
 def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     good = SourceStudy.from_study(_past_study(n=80), name="good")
     study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
     study.optimize(_objective(), n_trials=8)
     reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
-    # Trials 1-4 keep to the prior candidates (the source ranks the trials right), the
-    # policy chooses freely from trial 5 (prior_startup_trials=5).
-    assert _phases(study) == ["prior-startup"] * 4 + [None] * 3
-    assert all(r["source"] == "prior" for r in reasons[:4])
+    # Trials 1, 3 and 4 keep to the prior candidates (the source ranks the trials right),
+    # trial 2 probes far from them, the policy chooses freely from trial 5
+    # (prior_startup_trials=5).
+    phases = ["prior-startup", "prior-probe", "prior-startup", "prior-startup"]
+    assert _phases(study) == phases + [None] * 3
+    assert [r["source"] for r in reasons[:4]] == ["prior", "sobol", "prior", "prior"]
+    # The probe is the Sobol point farthest from trials 0 and 1: farther from them than
+    # any of the prior configurations tried.
+    cube = _cube_points(study, ["x", "lr"])
+    gap = np.linalg.norm(cube[:, None] - cube[None, :2], axis=2).min(axis=1)
+    assert gap[2] > 0.3 and gap[2] > gap[[3, 4]].max()
+    assert study.trials[2].user_attrs["rl:reason"].startswith("prior-probe: the Sobol point")
     # The dashboard shows the sources and their weights beside the reason.
     assert study.trials[2].user_attrs["rl:sources"].startswith("1 studies, weight ")
-    assert study.trials[2].user_attrs["rl:reason"].startswith("prior-startup: source config")
+    assert study.trials[3].user_attrs["rl:reason"].startswith("prior-startup: source config")
     # Turned off: the policy chooses freely from the second trial.
     study = optuna.create_study(
         sampler=RLSampler(seed=0, source_studies=[good], prior_startup_trials=0)
