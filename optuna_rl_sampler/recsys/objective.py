@@ -7,6 +7,18 @@ of the objective draws a configuration with the family's ``suggest``, trains it,
 intermediate values to Optuna's pruner, ranks the validation queries, and returns the
 chosen metric (higher is better: create the study with ``direction="maximize"``).
 
+Several goals. ``objectives=["ndcg@10", "coverage@10"]`` makes it a multi-objective
+objective: each call returns a tuple in that order, and ``objective.directions`` gives
+the study's directions. An objective is a metric spec (maximised) or one of the
+:data:`COSTS` (minimised): ``"train_s"``, the trial's training wall time in seconds, and
+``"model_mb"``, the fitted model's size in MB. Optuna has no pruning in multi-objective
+studies (``Trial.report`` raises :class:`NotImplementedError` there), so such an
+objective reports no intermediate values. ``constraints={"model_mb": 1.0}`` caps the
+same costs: each trial sets its constraint values with Optuna's
+:meth:`optuna.trial.Trial.set_constraint` (``cost - limit``, feasible when ``<= 0``), which
+RLSampler, Optuna's constraint-aware samplers (TPE, GP, NSGA-II), ``study.best_trial``,
+``study.best_trials`` and Optuna's plots read from the trials.
+
 Validation that does not overfit. Tuning picks the best of many noisy validation
 values, so the noise must be small next to the gains it looks for:
 
@@ -36,6 +48,20 @@ Example:
         study = optuna.create_study(direction="maximize")
         study.optimize(objective, n_trials=10)
         print(objective.evaluate_params(study.best_params, on="test"))
+
+    Accuracy against coverage, for models of at most 1 MB:
+
+    .. code-block:: python
+
+        objective = make_objective(
+            "popularity",
+            make_dataset("ecommerce"),
+            objectives=["ndcg@10", "coverage@10"],
+            constraints={"model_mb": 1.0},
+        )
+        study = optuna.create_study(directions=objective.directions)
+        study.optimize(objective, n_trials=10)
+        print([t.values for t in study.best_trials])  # the feasible Pareto front
 """
 
 from __future__ import annotations
@@ -43,6 +69,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -63,6 +90,8 @@ if TYPE_CHECKING:
     from optuna_rl_sampler.recsys.splits import Split
 
 __all__ = [
+    "BYTES_PER_MB",
+    "COSTS",
     "DEFAULT_EXTRA_METRICS",
     "LIST_LENGTH_WITHOUT_K",
     "MIN_VALID_QUERIES",
@@ -70,7 +99,11 @@ __all__ = [
     "RecsysObjective",
     "evaluate_params",
     "make_objective",
+    "objective_direction",
+    "parse_constraints",
+    "parse_objectives",
     "resolve_model",
+    "trial_costs",
 ]
 
 #: Metrics recorded as user attributes of every trial besides the optimised one.
@@ -87,7 +120,128 @@ LIST_LENGTH_WITHOUT_K = 100
 #: module's docstring for the rule); :func:`make_objective` warns below it.
 MIN_VALID_QUERIES = 1000
 
+#: The costs of a trial, minimised when they are objectives and capped by constraints:
+#: name -> what it measures. Both come from the trial's user attributes
+#: (:func:`trial_costs`), and ``constraints`` orders its values as this dict does.
+COSTS: dict[str, str] = {
+    "model_mb": "size of the fitted model in MB (the last fold's model)",
+    "train_s": "training wall time of the trial in seconds, summed over the folds (noisy: "
+    "it depends on what else the machine runs)",
+}
+#: Bytes in one MB of ``model_mb`` (decimal megabytes).
+BYTES_PER_MB = 1_000_000
+
 _logger = logging.getLogger(__name__)
+
+
+def objective_direction(spec: str) -> str:
+    """``"minimize"`` for a cost of :data:`COSTS`, ``"maximize"`` for a metric spec.
+
+    Raises:
+        ValueError: ``spec`` is neither; the message names it and the allowed values.
+    """
+    if spec in COSTS:
+        return "minimize"
+    try:
+        parse_metric(spec)
+    except ValueError as exc:
+        raise ValueError(
+            f"Objective {spec!r} is neither a cost to minimise ({', '.join(COSTS)}) nor a "
+            f"metric to maximise: {exc}"
+        ) from None
+    return "maximize"
+
+
+def parse_objectives(specs: str | Sequence[str]) -> list[str]:
+    """Check the objectives of a multi-objective study before any work is done.
+
+    Args:
+        specs: Metric specs (maximised, as accepted by
+            :func:`~optuna_rl_sampler.recsys.metrics.parse_metric`) and costs of
+            :data:`COSTS` (minimised), as a sequence or one comma-separated string such
+            as ``"ndcg@10,coverage@10"``.
+
+    Returns:
+        The specs, stripped and lower-cased, in the given order.
+
+    Raises:
+        ValueError: A spec is unknown, one is repeated, or none is a metric (costs
+            alone are minimised by the smallest, fastest model, whatever it ranks).
+
+    Example:
+        >>> parse_objectives("NDCG@10, model_mb")
+        ['ndcg@10', 'model_mb']
+    """
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    out = [str(s).strip().lower() for s in items]
+    if not out or any(not s for s in out):
+        raise ValueError(
+            f"Objectives {specs!r} have an empty entry; give metric specs or costs "
+            f"({', '.join(COSTS)}) separated by commas, e.g. 'ndcg@10,coverage@10'."
+        )
+    for spec in out:
+        objective_direction(spec)
+    repeated = sorted({s for s in out if out.count(s) > 1})
+    if repeated:
+        raise ValueError(
+            f"Objectives {specs!r} repeat {', '.join(map(repr, repeated))}; give each once."
+        )
+    if all(s in COSTS for s in out):
+        raise ValueError(
+            f"Objectives {specs!r} have no metric: add one to maximise, e.g. "
+            f"'ndcg@10,{out[0]}' (costs alone are won by the smallest model)."
+        )
+    return out
+
+
+def parse_constraints(constraints: Mapping[str, float] | None) -> dict[str, float]:
+    """Check upper limits on the costs; returns them in the order of :data:`COSTS`.
+
+    Args:
+        constraints: ``{cost: limit}``, e.g. ``{"model_mb": 1.0, "train_s": 30.0}``;
+            ``None`` or empty for none.
+
+    Raises:
+        ValueError: A name is not in :data:`COSTS` or a limit is not a positive number.
+    """
+    constraints = dict(constraints or {})
+    unknown = [k for k in constraints if k not in COSTS]
+    if unknown:
+        raise ValueError(
+            f"Unknown constraint {unknown[0]!r}; the costs that can be capped are "
+            f"{', '.join(COSTS)}."
+        )
+    out: dict[str, float] = {}
+    for name in COSTS:
+        if name not in constraints:
+            continue
+        try:
+            limit = float(constraints[name])
+        except (TypeError, ValueError):
+            limit = math.nan
+        if not (math.isfinite(limit) and limit > 0):
+            raise ValueError(
+                f"The limit on {name} must be a positive number, got {constraints[name]!r}."
+            )
+        out[name] = limit
+    return out
+
+
+def trial_costs(user_attrs: Mapping[str, Any]) -> dict[str, float]:
+    """A trial's :data:`COSTS` from its user attributes (``train_time_s`` and
+    ``model_size_bytes``, as :class:`RecsysObjective` stores them).
+
+    Raises:
+        KeyError: The trial was not run by a :class:`RecsysObjective` (or not finished).
+
+    Example:
+        >>> trial_costs({"train_time_s": 1.5, "model_size_bytes": 2_500_000})
+        {'model_mb': 2.5, 'train_s': 1.5}
+    """
+    return {
+        "model_mb": float(user_attrs["model_size_bytes"]) / BYTES_PER_MB,
+        "train_s": float(user_attrs["train_time_s"]),
+    }
 
 
 @dataclass(frozen=True)
@@ -146,9 +300,12 @@ class RecsysObjective:
     """A callable Optuna objective over one model family, dataset split and metric.
 
     Build it with :func:`make_objective`. Calling it with a trial returns the validation
-    value of :attr:`metric`; the values of all :attr:`metrics` (as their spec strings),
-    ``train_time_s``, ``eval_time_s`` and ``model_size_bytes`` are stored as the trial's
-    user attributes.
+    value of :attr:`metric` (with :attr:`objectives`: a tuple of their values in that
+    order); the values of all :attr:`metrics` (as their spec strings), ``train_time_s``,
+    ``eval_time_s`` and ``model_size_bytes`` are stored as the trial's user attributes.
+    With :attr:`constraints`, the trial's constraint values are set with
+    :meth:`optuna.trial.Trial.set_constraint` (see :meth:`constraint_values`) and the user
+    attribute ``feasible`` says whether every one is ``<= 0``.
 
     Attributes:
         family: The model family being tuned.
@@ -169,6 +326,11 @@ class RecsysObjective:
         refit_best_step: Whether the test-time refit trains for the number of boosting
             rounds or epochs that early stopping kept on validation (see
             :meth:`refit_params`).
+        objectives: ``None`` (one objective, :attr:`metric`; a call returns a float), or
+            the objectives a call returns as a tuple, in order: metric specs
+            (maximised) and costs of :data:`COSTS` (minimised); see :attr:`directions`.
+        constraints: ``{cost: limit}`` in the order of :data:`COSTS`; empty for an
+            unconstrained study.
     """
 
     def __init__(
@@ -186,7 +348,11 @@ class RecsysObjective:
         prune: bool,
         folds: Sequence[tuple[Interactions, Queries]] | None = None,
         refit_best_step: bool = True,
+        objectives: Sequence[str] | None = None,
+        constraints: Mapping[str, float] | None = None,
     ) -> None:
+        self.objectives = None if objectives is None else parse_objectives(objectives)
+        self.constraints = parse_constraints(constraints)
         self.family = family
         self.data = data
         self.split = split
@@ -194,7 +360,8 @@ class RecsysObjective:
         self.train_valid = train_valid
         self.test_queries = test_queries
         self.metric = metric
-        self.metrics = list(dict.fromkeys([metric, *extra_metrics]))
+        goals = [o for o in self.objectives or () if o not in COSTS]
+        self.metrics = list(dict.fromkeys([metric, *goals, *extra_metrics]))
         cutoffs = [parse_metric(m)[1] for m in self.metrics]
         known = [c for c in cutoffs if c is not None]
         if len(known) < len(cutoffs):
@@ -206,14 +373,45 @@ class RecsysObjective:
         self.refit_best_step = bool(refit_best_step)
         self._best_steps: dict[tuple[str, str], list[int]] = {}
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    @property
+    def directions(self) -> list[str]:
+        """The study's directions, one per value a call returns: ``["maximize"]`` for one
+        metric; with :attr:`objectives`, ``"maximize"`` for a metric and ``"minimize"``
+        for a cost. Pass them to ``optuna.create_study(directions=...)``."""
+        if self.objectives is None:
+            return ["maximize"]
+        return [objective_direction(o) for o in self.objectives]
+
+    def constraint_values(self, trial: optuna.trial.FrozenTrial) -> list[float]:
+        """``[cost - limit, ...]`` of a finished trial, in the order of
+        :attr:`constraints` (e.g. ``[model_mb - X, train_s - Y]``); the trial is feasible
+        when every value is ``<= 0``. The same values a call sets on its trial, from the
+        user attributes it stored: usable as a sampler's ``constraints_func``.
+
+        Raises:
+            KeyError: The trial has no costs (it was not run by this objective, or was
+                pruned or failed before its model was fitted).
+        """
+        return self._constraint_values(trial_costs(trial.user_attrs))
+
+    def _constraint_values(self, costs: Mapping[str, float]) -> list[float]:
+        return [costs[name] - limit for name, limit in self.constraints.items()]
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         """Train one configuration drawn from ``trial`` and return its validation metric.
 
         With several :attr:`folds` the configuration is trained and ranked once per
         fold and the value is the mean over the folds; the per-fold values of
         :attr:`metric` are stored as the user attribute ``fold_values``. Intermediate
         values (for the pruner) come from fold 0 only, so every trial's learning curve
-        is measured on the same data.
+        is measured on the same data. With several :attr:`objectives` no intermediate
+        value is reported and nothing is pruned (Optuna supports neither in
+        multi-objective studies).
+
+        Returns:
+            The value of :attr:`metric`, or with :attr:`objectives` the tuple of their
+            values in order (a metric's validation value; ``train_s`` and ``model_mb``
+            as :func:`trial_costs` computes them).
 
         Raises:
             optuna.TrialPruned: ``prune`` is on and the pruner stopped the trial.
@@ -221,6 +419,8 @@ class RecsysObjective:
         import optuna
 
         params = self.family.suggest(trial)
+        # Trial.report raises NotImplementedError in a multi-objective study.
+        reports = len(self.directions) == 1
 
         def on_step(step: int, value: float) -> None:
             value = float(value)
@@ -236,7 +436,11 @@ class RecsysObjective:
         for j, (train, queries) in enumerate(self.folds):
             start = time.perf_counter()
             model = self.family.fit(
-                params, train, queries, on_step=on_step if j == 0 else None, seed=self.seed
+                params,
+                train,
+                queries,
+                on_step=on_step if j == 0 and reports else None,
+                seed=self.seed,
             )
             train_time += time.perf_counter() - start
             steps.append(getattr(model, "best_step", None))
@@ -249,10 +453,19 @@ class RecsysObjective:
             trial.set_user_attr(name, value)
         if len(per_fold) > 1:
             trial.set_user_attr("fold_values", [v[self.metric] for v in per_fold])
-        trial.set_user_attr("train_time_s", round(train_time, 4))
+        sizes = {"train_time_s": round(train_time, 4), "model_size_bytes": int(model.size_bytes())}
+        trial.set_user_attr("train_time_s", sizes["train_time_s"])
         trial.set_user_attr("eval_time_s", round(eval_time, 4))
-        trial.set_user_attr("model_size_bytes", int(model.size_bytes()))
-        return values[self.metric]
+        trial.set_user_attr("model_size_bytes", sizes["model_size_bytes"])
+        costs = trial_costs(sizes)
+        if self.constraints:
+            constraint_values = self._constraint_values(costs)
+            for name, value in zip(self.constraints, constraint_values, strict=True):
+                trial.set_constraint(name, value)
+            trial.set_user_attr("feasible", all(v <= 0 for v in constraint_values))
+        if self.objectives is None:
+            return values[self.metric]
+        return tuple(costs[o] if o in COSTS else values[o] for o in self.objectives)
 
     def evaluate_params(
         self,
@@ -420,7 +633,10 @@ class RecsysObjective:
     def __repr__(self) -> str:
         return (
             f"RecsysObjective(model={self.family.name!r}, data={self.data.name!r}, "
-            f"metric={self.metric!r}, valid_queries={len(self.valid_queries)}, "
+            f"metric={self.metric!r}, "
+            + (f"objectives={self.objectives!r}, " if self.objectives is not None else "")
+            + (f"constraints={self.constraints!r}, " if self.constraints else "")
+            + f"valid_queries={len(self.valid_queries)}, "
             f"folds={len(self.folds)}, test_queries={len(self.test_queries)})"
         )
 
@@ -438,8 +654,14 @@ def make_objective(
     prune: bool = True,
     folds: int = 1,
     refit_best_step: bool = True,
+    objectives: Sequence[str] | None = None,
+    constraints: Mapping[str, float] | None = None,
 ) -> RecsysObjective:
     """Build an objective that tunes ``model`` on ``data`` for a maximising study.
+
+    With ``objectives`` it is a multi-objective objective for
+    ``optuna.create_study(directions=objective.directions)``; with ``constraints`` its
+    trials carry constraint values (see :class:`RecsysObjective`).
 
     Args:
         model: A registered model name (``"lightgbm-ranker"``, ``"two-tower"``,
@@ -461,18 +683,32 @@ def make_objective(
             ``max_valid_queries``. 1 (the default) is the single validation part.
         refit_best_step: The test-time refit trains for the rounds or epochs early
             stopping kept on validation (:meth:`RecsysObjective.refit_params`).
+        objectives: ``None`` for the one objective ``metric``; else 1 or more (2 or 3
+            make sense) objectives a call returns as a tuple, in order: metric specs
+            (maximised; they are computed and stored like the extra metrics) and
+            ``"train_s"`` or ``"model_mb"`` (minimised; see :data:`COSTS`). ``metric``
+            stays the metric of reports (e.g. the first metric of ``objectives``).
+        constraints: Upper limits ``{cost: limit}`` on ``"model_mb"`` and ``"train_s"``;
+            each trial sets ``cost - limit`` with ``Trial.set_constraint`` (feasible when
+            ``<= 0``), read by ``RLSampler``, Optuna's TPE, GP and NSGA-II samplers,
+            ``study.best_trial`` (the best feasible trial) and ``study.best_trials``.
+            Training time is noisy: it varies with the machine's load.
 
     Returns:
         A :class:`RecsysObjective`; ``objective.split``, ``objective.valid_queries`` and
         ``objective.test_queries`` are reused by :meth:`RecsysObjective.evaluate_params`.
 
     Raises:
-        ValueError: ``metric`` or an extra metric is unknown (raised before any trial),
-            the model name is not registered, the split leaves no validation or test
-            queries, or ``folds`` do not fit the split.
+        ValueError: ``metric``, an extra metric, an objective or a constraint is
+            unknown (raised before any trial; see :func:`parse_objectives` and
+            :func:`parse_constraints`), the model name is not registered, the split
+            leaves no validation or test queries, or ``folds`` do not fit the split.
     """
     for spec in (metric, *extra_metrics):
         parse_metric(spec)
+    if objectives is not None:
+        objectives = parse_objectives(objectives)
+    constraints = parse_constraints(constraints)
     family = resolve_model(model)
     from optuna_rl_sampler.recsys.splits import make_queries
     from optuna_rl_sampler.recsys.splits import split_dataset
@@ -529,6 +765,8 @@ def make_objective(
         prune=prune,
         folds=fold_queries,
         refit_best_step=refit_best_step,
+        objectives=objectives,
+        constraints=constraints,
     )
 
 

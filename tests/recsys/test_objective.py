@@ -321,3 +321,108 @@ def test_test_refit_trains_for_the_steps_kept_on_validation(shop) -> None:
     assert objective.refit_params({"rounds": 17}) == {"rounds": 17}
     objective.refit_best_step = True
     assert objective.refit_params({}, model="popularity") == {}
+
+
+# ------------------------------------------------------------ several goals, constraints
+
+
+def test_objectives_return_a_tuple_in_order_with_directions(shop) -> None:
+    objective = make_objective(
+        "popularity",
+        shop,
+        "ndcg@10",
+        objectives=["Coverage@10", "model_mb", "ndcg@10", "train_s"],
+        extra_metrics=("mrr",),
+        max_valid_queries=40,
+    )
+    assert objective.objectives == ["coverage@10", "model_mb", "ndcg@10", "train_s"]
+    assert objective.directions == ["maximize", "minimize", "maximize", "minimize"]
+    # The metric objectives are computed and stored like the extra metrics.
+    assert objective.metrics == ["ndcg@10", "coverage@10", "mrr"]
+    study = optuna.create_study(
+        directions=objective.directions, sampler=optuna.samplers.RandomSampler(0)
+    )
+    study.optimize(objective, n_trials=2)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert trial.values == [
+            attrs["coverage@10"],
+            attrs["model_size_bytes"] / 1e6,
+            attrs["ndcg@10"],
+            attrs["train_time_s"],
+        ]
+        assert trial.constraints == {} and "feasible" not in attrs
+    value = objective(optuna.trial.FixedTrial({"half_life": 0.5, "use_weight": True}))
+    assert isinstance(value, tuple) and len(value) == 4
+    # Without objectives: one maximised value, a float.
+    single = make_objective("popularity", shop, "ndcg@10", extra_metrics=())
+    assert single.objectives is None and single.directions == ["maximize"]
+    fixed = optuna.trial.FixedTrial({"half_life": 0.5, "use_weight": True})
+    assert isinstance(single(fixed), float)
+
+
+def test_multi_objective_trials_report_nothing(shop) -> None:
+    # Trial.report raises NotImplementedError in a multi-objective study: no on_step.
+    family = Stepwise(n_steps=3)
+    objective = make_objective(
+        family, shop, objectives=["ndcg@10", "train_s"], max_valid_queries=40
+    )
+    study = optuna.create_study(directions=objective.directions)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.intermediate_values == {}
+    assert family.steps_run == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("objectives", "constraints", "message"),
+    [
+        (["ndcg@10", "bogus"], None, r"Objective 'bogus' is neither a cost to minimise "
+         r"\(model_mb, train_s\) nor a metric to maximise: Unknown metric 'bogus'"),
+        (["ndcg@10", "ndcg@0"], None, r"Objective 'ndcg@0'.*positive integer"),
+        (["train_s", "model_mb"], None, "have no metric: add one to maximise"),
+        (["ndcg@10", "NDCG@10"], None, "repeat 'ndcg@10'; give each once"),
+        ("ndcg@10,,mrr", None, "have an empty entry"),
+        (None, {"latency_ms": 3}, "Unknown constraint 'latency_ms'.*model_mb, train_s"),
+        (None, {"model_mb": 0}, "limit on model_mb must be a positive number, got 0"),
+        (None, {"train_s": float("nan")}, "limit on train_s must be a positive number"),
+    ],
+)  # fmt: skip
+def test_bad_objectives_and_constraints_fail_before_any_work(objectives, constraints, message):
+    # data=None: the error must come before the data is touched.
+    with pytest.raises(ValueError, match=message):
+        make_objective("popularity", None, objectives=objectives, constraints=constraints)  # type: ignore[arg-type]
+
+
+def test_constraints_are_set_on_every_trial(shop) -> None:
+    size_mb = 8 * shop.n_items / 1e6  # popularity keeps one float per item
+    objective = make_objective(
+        "popularity",
+        shop,
+        "ndcg@10",
+        extra_metrics=(),
+        max_valid_queries=40,
+        constraints={"train_s": 1000, "model_mb": size_mb / 2},
+    )
+    # Ordered as Optuna's constraints_func would return them: [model_mb - X, train_s - Y].
+    assert list(objective.constraints) == ["model_mb", "train_s"]
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(objective, n_trials=2)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        expected = [size_mb - size_mb / 2, attrs["train_time_s"] - 1000]
+        as_dict = {"model_mb": expected[0], "train_s": expected[1]}
+        assert trial.constraints == pytest.approx(as_dict)
+        assert objective.constraint_values(trial) == pytest.approx(expected)
+        assert attrs["feasible"] is False
+    # Optuna sees them: no feasible trial, so no best trial.
+    with pytest.raises(ValueError, match="No feasible trials"):
+        study.best_trial  # noqa: B018
+    roomy = make_objective(
+        "popularity", shop, extra_metrics=(), max_valid_queries=40, constraints={"model_mb": 1}
+    )
+    trial = optuna.trial.FixedTrial({"half_life": 0.5, "use_weight": True})
+    roomy(trial)
+    assert trial.constraints == pytest.approx({"model_mb": size_mb - 1})
+    assert trial.user_attrs["feasible"] is True

@@ -10,17 +10,26 @@ from pathlib import Path
 import optuna
 import pytest
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = ROOT / "recipes"
 sys.path.insert(0, str(RECIPES))
 
 import _common  # noqa: E402
+import _pareto  # noqa: E402
 
 
 def _command(domain: str, *args: str) -> list[str]:
     return [sys.executable, str(RECIPES / f"{domain}.py"), *args]
 
 
-_ENV = {**os.environ, "OPTUNA_RL_PLUGINS": "", "OMP_WAIT_POLICY": "PASSIVE"}
+#: The recipes run as scripts: this checkout's package comes first on their path, not
+#: whichever copy is installed.
+_ENV = {
+    **os.environ,
+    "OPTUNA_RL_PLUGINS": "",
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+}
 
 
 def run_recipe(domain: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -279,3 +288,227 @@ def test_study_note_is_skipped_with_a_message_without_optuna_dashboard(monkeypat
     out = capsys.readouterr().out
     assert out.startswith("Study note skipped: optuna-dashboard is not installed")
     assert "pip install 'optuna-rl-sampler[dashboard]'" in out
+
+
+# ------------------------------------------------------- several goals, constraints
+
+#: Tiny runs: (domain, extra arguments). ``front``: two objectives, rl and random, with
+#: limits every trial keeps; ``tight``: one objective, rl and random, a model budget no
+#: trial keeps.
+GOAL_CASES = {
+    "front": ("ecommerce", ["--objectives", "ndcg@10,coverage@10", "--max-model-mb", "100",
+                            "--max-train-s", "1000"]),
+    "tight": ("social", ["--max-model-mb", "0.000001"]),
+}  # fmt: skip
+GOAL_TRIALS = {"front": 5, "tight": 4}
+
+
+@pytest.fixture(scope="module")
+def goal_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """The two runs at once, with ``--sampler rl,random`` and ``--study-name <case>``."""
+    procs = {}
+    for case, (domain, extra) in GOAL_CASES.items():
+        folder = tmp_path_factory.mktemp(case)
+        storage = f"sqlite:///{folder / 'study.db'}"
+        args = ["--size", "tiny", "--trials", str(GOAL_TRIALS[case]), "--sampler", "rl,random",
+                "--study-name", case, "--storage", storage, "--out", str(folder / "out"),
+                "--no-progress", *extra]  # fmt: skip
+        proc = subprocess.Popen(
+            _command(domain, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=folder, env=_ENV,
+        )  # fmt: skip
+        procs[case] = (proc, storage, folder)
+    out = {}
+    for case, (proc, storage, folder) in procs.items():
+        stdout, stderr = proc.communicate(timeout=400)
+        out[case] = (proc.returncode, stdout, stderr, storage, folder)
+    return out
+
+
+def _printed_front(out: str, study_name: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the front the recipe printed for ``study_name``."""
+    lines = out.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith(f"Pareto front of {study_name!r}")
+    )
+    header = lines[start + 1].split()
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("#"):
+            break
+        rows.append(line.split())
+    return header, rows
+
+
+def test_multi_objective_run_prints_and_saves_the_front(goal_runs) -> None:
+    returncode, out, err, storage, folder = goal_runs["front"]
+    assert returncode == 0, err
+    assert "No feasible trial" not in out
+    assert "no transfer (the shipped past studies are single-objective)" in out
+    artifacts = folder / "out" / "artifacts"
+    for sampler in ("rl", "random"):
+        name = f"front-{sampler}"
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert len(study.trials) == GOAL_TRIALS["front"]
+        assert study.metric_names == ["ndcg@10", "coverage@10"]
+        assert [d.name for d in study.directions] == ["MAXIMIZE", "MAXIMIZE"]
+        assert study.user_attrs["objectives"] == ["ndcg@10", "coverage@10"]
+        first = study.trials[0]
+        assert first.user_attrs["default"] is True
+        assert first.params["num_leaves"] == 31 and first.params["learning_rate"] == 0.1
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        # The generous limits: constraint values on every completed trial, all feasible.
+        for trial in complete:
+            costs = {
+                "model_mb": trial.user_attrs["model_size_bytes"] / 1e6,
+                "train_s": trial.user_attrs["train_time_s"],
+            }
+            assert trial.constraints == pytest.approx(
+                {"model_mb": costs["model_mb"] - 100, "train_s": costs["train_s"] - 1000}
+            )
+            assert trial.user_attrs["feasible"] is True
+            assert trial.values == [trial.user_attrs["ndcg@10"], trial.user_attrs["coverage@10"]]
+        # The printed front: sorted by the first objective, non-dominated, complete.
+        header, rows = _printed_front(out, name)
+        assert header[:5] == ["trial", "ndcg@10", "coverage@10", "train", "s"]
+        numbers = [int(row[0][1:]) for row in rows]
+        by_number = {t.number: t for t in complete}
+        front = [by_number[n] for n in numbers]
+        assert [t.values[0] for t in front] == sorted((t.values[0] for t in front), reverse=True)
+        directions = study.directions
+        for t in front:
+            assert not any(_pareto.dominates(o.values, t.values, directions) for o in complete)
+        for t in complete:
+            if t.number not in numbers:
+                assert any(_pareto.dominates(f.values, t.values, directions) for f in front)
+        for row, t in zip(rows, front, strict=True):
+            assert [float(v) for v in row[1:3]] == pytest.approx(t.values, abs=5e-5)
+        # The front as JSON: number, values and params of each trial.
+        saved = json.loads((folder / "out" / f"{name}.pareto.json").read_text())
+        assert saved["objectives"] == ["ndcg@10", "coverage@10"]
+        assert [e["number"] for e in saved["front"]] == numbers
+        for entry, t in zip(saved["front"], front, strict=True):
+            assert entry["values"] == t.values and entry["params"] == t.params
+            assert entry["feasible"] is True and entry["default"] == (t.number == 0)
+        # At most 5 trials, so the whole front is refit on test: one column each.
+        assert [e["number"] for e in saved["front"] if "test" in e] == numbers
+        columns = [f"front#{n}:{sampler}" for n in numbers]
+        assert re.search(r"\s+".join(map(re.escape, columns)), out), out
+        assert (folder / "out" / f"{name}.pareto.png").is_file()
+        system = study._storage.get_study_system_attrs(study._study_id)
+        uploaded = sorted(
+            json.loads(v)["filename"] for k, v in system.items() if k.startswith("artifacts:")
+        )
+        assert uploaded == sorted(
+            [f"{name}.pareto.json", f"{name}.pareto.png", f"{name}.report.md", "front-rl.test.png"]
+        )
+        for key, value in system.items():
+            if key.startswith("artifacts:"):
+                assert (artifacts / json.loads(value)["artifact_id"]).is_file()
+    assert re.search(r"^feasible \(valid\)(\s+yes)+$", out, re.MULTILINE), out
+    assert re.search(r"^model MB \(valid\)(\s+\d\.\d{4})+$", out, re.MULTILINE), out
+    assert re.search(rf"^ndcg@10\* test(\s+{_INTERVAL})+$", out, re.MULTILINE), out
+    assert re.search(r"^sampler\s+study\s+trials\s+pruned\s+front\s+tune s\s+feasible$", out,
+                     re.MULTILINE)  # fmt: skip
+
+
+def test_a_budget_no_trial_keeps_is_said_plainly(goal_runs) -> None:
+    returncode, out, err, storage, folder = goal_runs["tight"]
+    assert returncode == 0, err
+    for sampler in ("rl", "random"):
+        name = f"tight-{sampler}"
+        study = optuna.load_study(study_name=name, storage=storage)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert complete and all(t.constraints["model_mb"] > 0 for t in complete)
+        assert all(list(t.constraints) == ["model_mb"] for t in complete)
+        least = min(complete, key=lambda t: (t.constraints["model_mb"], t.number))
+        n = len(complete)
+        line = (
+            f"No feasible trial in study {name!r}: all {n} completed trials break the limits; "
+            f"the smallest violation is trial #{least.number}'s (model "
+        )
+        assert re.search(
+            rf"^{re.escape(line)}\d\.\d+ MB > 1e-06 MB\)\. Reporting it instead, as "
+            rf"infeasible#{least.number}; raise the limits or change --model\.$",
+            out,
+            re.MULTILINE,
+        ), out
+        assert f"infeasible#{least.number}:{sampler}" in out
+        saved = json.loads((folder / "out" / f"{name}.best_params.json").read_text())
+        assert saved["trial"] == least.number and saved["feasible"] is False
+        assert saved["limits"] == {"model_mb": 1e-06}
+    assert "The default configuration breaks the limits on validation (model " in out
+    assert re.search(r"^feasible \(valid\)(\s+NO){4}$", out, re.MULTILINE), out
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], domain: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("Dataset")]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"{domain}.py: error: ")
+    return lines[0].removeprefix(f"{domain}.py: error: ")
+
+
+def test_cmaes_and_bad_objectives_are_refused(tmp_path: Path) -> None:
+    base = ["--size", "tiny", "--storage", f"sqlite:///{tmp_path / 's.db'}"]
+    proc = run_recipe("news", *base, "--objectives", "ndcg@10,coverage@10", "--sampler",
+                      "rl,cmaes", cwd=tmp_path)  # fmt: skip
+    assert _one_line_error(proc, "news").startswith(
+        "--sampler cmaes cannot take --objectives: Optuna's CmaEsSampler is single-objective"
+    )
+    proc = run_recipe("news", *base, "--objectives", "ndcg@10,covrage@10", cwd=tmp_path)
+    message = _one_line_error(proc, "news")
+    assert message.startswith("--objectives 'ndcg@10,covrage@10': Objective 'covrage@10' is")
+    assert "(model_mb, train_s)" in message and "coverage, hitrate, mrr, ndcg" in message
+    proc = run_recipe("news", *base, "--objectives", "ndcg@10", cwd=tmp_path)
+    assert "give 2 or 3 separated by commas" in _one_line_error(proc, "news")
+    proc = run_recipe("news", *base, "--max-train-s", "0", cwd=tmp_path)
+    assert _one_line_error(proc, "news") == "--max-train-s must be a positive number, got 0"
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_resuming_with_other_objectives_is_refused(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--size", "tiny", "--trials", "1", "--sampler", "random", "--model", "popularity",
+            "--study-name", "same", "--storage", storage, "--no-progress", "--out",
+            str(tmp_path)]  # fmt: skip
+    first = run_recipe("social", *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = run_recipe("social", *args, "--objectives", "ndcg@10,coverage@10", cwd=tmp_path)
+    assert _one_line_error(second, "social") == (
+        f"study 'same' in {storage} has 1 objective(s) (ndcg@10) but this run has 2 "
+        "(ndcg@10, coverage@10); pass another --study-name, or the study's own objectives"
+    )
+    third = run_recipe("social", *args, "--max-model-mb", "1", cwd=tmp_path)
+    assert "was run with the limits none, this run has --max-model-mb 1" in _one_line_error(
+        third, "social"
+    )
+    fourth = run_recipe("social", *args, "--metric", "mrr", cwd=tmp_path)
+    assert _one_line_error(fourth, "social") == (
+        f"study 'same' in {storage} tunes ndcg@10 (maximize), not this run's mrr; pass "
+        "another --study-name"
+    )
+    assert len(optuna.load_study(study_name="same", storage=storage).trials) == 1
+
+
+def test_study_names_of_other_goals_differ() -> None:
+    from argparse import Namespace
+
+    assert _common.goals_suffix(Namespace(objectives=None, limits={})) == ""
+    assert (
+        _common.goals_suffix(
+            Namespace(objectives=["ndcg@10", "coverage@10"], limits={"model_mb": 0.5})
+        )
+        == "-mo-ndcg@10+coverage@10-max-model-mb0.5"
+    )
+
+
+def test_front_columns_are_spread_along_the_front() -> None:
+    from types import SimpleNamespace
+
+    # 9 front trials, sorted by the first objective (maximised), the second minimised.
+    front = [SimpleNamespace(number=i, values=[1.0 - i / 10, 1.0 - i / 10]) for i in range(9)]
+    picked = _pareto.pick_front(front, ["maximize", "minimize"])  # type: ignore[arg-type]
+    # Best on each objective (#0, #8), then positions round(linspace(0, 8, 5)): 2, 4, 6.
+    assert [t.number for t in picked] == [0, 2, 4, 6, 8]
+    assert _pareto.pick_front(front[:3], ["maximize", "minimize"]) == front[:3]  # type: ignore[arg-type]
