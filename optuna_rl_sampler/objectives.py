@@ -137,7 +137,7 @@ def apply_constraints(scores: np.ndarray, violations: np.ndarray) -> np.ndarray:
         scores: ``(n,)`` scores, higher is better (``-inf`` for pruned trials).
         violations: ``(n,)`` total violation of each trial (0 feasible, ``> 0``
             infeasible, NaN unknown: a trial without constraint values counts as
-            feasible, as in Optuna).
+            feasible, as in Optuna; ``inf`` ranks below every finite violation).
 
     Returns:
         ``(n,)`` scores; feasible trials keep theirs.
@@ -149,10 +149,17 @@ def apply_constraints(scores: np.ndarray, violations: np.ndarray) -> np.ndarray:
         [3.0, -3.4, 1.4, 1.0]
     """
     scores = np.asarray(scores, dtype=float)
-    violations = np.nan_to_num(np.asarray(violations, dtype=float), nan=0.0)
+    violations = np.asarray(violations, dtype=float)
+    violations = np.where(np.isnan(violations), 0.0, violations)
     infeasible = violations > 0
     if not infeasible.any():
         return scores.copy()
+    # An infinite violation ranks last among the infeasible trials, at twice the largest
+    # finite one, so every score stays finite.
+    unbounded = np.isinf(violations)
+    if unbounded.any():
+        bounded = violations[infeasible & ~unbounded]
+        violations = np.where(unbounded, 2.0 * bounded.max() if len(bounded) else 1.0, violations)
     out = scores.copy()
     finite = np.isfinite(scores)
     feasible = ~infeasible & finite

@@ -190,3 +190,41 @@ def test_constraint_errors_follow_optuna():
     # As in Optuna's samplers: the value is kept, the constraints are recorded as None.
     assert trial.state in (TrialState.COMPLETE, TrialState.FAIL)
     assert trial.system_attrs.get("constraints") is None
+
+
+@pytest.mark.parametrize("n_objectives", [1, 2])
+@pytest.mark.parametrize("constraint_value", [-1.0, 0.0, 1.0, -math.inf, math.inf])
+def test_constraints_func_contract(constraint_value: float, n_objectives: int):
+    # Optuna's samplers' contract: called once per trial, the values stored per trial as
+    # returned, whatever they are (infinite ones included), and the study goes on.
+    calls = 0
+
+    def constraints_func(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+        nonlocal calls
+        calls += 1
+        return (constraint_value + trial.number,)
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        y = trial.suggest_float("y", 0, 1)
+        return x + y if n_objectives == 1 else (x, (x - 2) ** 2 + y)
+
+    sampler = RLSampler(seed=0, n_startup_trials=2, constraints_func=constraints_func)
+    study = optuna.create_study(directions=["minimize"] * n_objectives, sampler=sampler)
+    study.optimize(objective, n_trials=6)
+    assert calls == 6 and len(study.trials) == 6
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.system_attrs["constraints"] == (constraint_value + trial.number,)
+    # The policy ran on the constrained evidence (no fallback).
+    reason = study.trials[-1].system_attrs[REASON_KEY]
+    assert reason["source"] in ("sobol", "local") and "constraints" in reason
+
+
+def test_infinite_violations_keep_scores_finite_and_ordered():
+    scores = np.array([1.0, 2.0, 3.0, 4.0])
+    out = apply_constraints(scores, np.array([0.0, np.inf, 0.5, 2.0]))
+    assert np.isfinite(out).all()
+    assert out[1] < out[3] < out[2] < out[0]
+    out = apply_constraints(scores, np.array([np.inf, np.inf, 0.0, 0.0]))
+    assert np.isfinite(out).all() and out[:2].max() < out[2:].min()

@@ -55,24 +55,32 @@ def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     the default synthetic data) for 3 trials; storage and outputs go to a temporary
     folder and the run starts in another, so the printed paths must be absolute.
     """
-    procs = {}
+    runs = {}
     for domain, (_, sampler) in CASES.items():
         folder = tmp_path_factory.mktemp(domain)
-        cwd = tmp_path_factory.mktemp(f"{domain}-cwd")
         storage = f"sqlite:///{folder / 'study.db'}"
         args = ["--trials", "3", "--storage", storage, "--out", str(folder / "out"),
                 "--no-progress"]  # fmt: skip
         if sampler is not None:
             args += ["--size", "tiny", "--sampler", sampler, "--study-name", "smoke"]
+        runs[domain] = (domain, args, tmp_path_factory.mktemp(f"{domain}-cwd"), storage, folder)
+    return _run_at_once(runs)
+
+
+def _run_at_once(runs: dict[str, tuple[str, list[str], Path, str, Path]]) -> dict[str, tuple]:
+    """Start every ``name: (domain, args, cwd, storage, folder)`` recipe run at once, wait
+    for all; ``name: (returncode, stdout, stderr, storage, folder)``."""
+    procs = {}
+    for name, (domain, args, cwd, storage, folder) in runs.items():
         proc = subprocess.Popen(
             _command(domain, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=cwd, env=_ENV,
         )  # fmt: skip
-        procs[domain] = (proc, storage, folder)
+        procs[name] = (proc, storage, folder)
     out = {}
-    for domain, (proc, storage, folder) in procs.items():
+    for name, (proc, storage, folder) in procs.items():
         stdout, stderr = proc.communicate(timeout=400)
-        out[domain] = (proc.returncode, stdout, stderr, storage, folder)
+        out[name] = (proc.returncode, stdout, stderr, storage, folder)
     return out
 
 
@@ -306,23 +314,15 @@ GOAL_TRIALS = {"front": 5, "tight": 4}
 @pytest.fixture(scope="module")
 def goal_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     """The two runs at once, with ``--sampler rl,random`` and ``--study-name <case>``."""
-    procs = {}
+    runs = {}
     for case, (domain, extra) in GOAL_CASES.items():
         folder = tmp_path_factory.mktemp(case)
         storage = f"sqlite:///{folder / 'study.db'}"
         args = ["--size", "tiny", "--trials", str(GOAL_TRIALS[case]), "--sampler", "rl,random",
                 "--study-name", case, "--storage", storage, "--out", str(folder / "out"),
                 "--no-progress", *extra]  # fmt: skip
-        proc = subprocess.Popen(
-            _command(domain, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=folder, env=_ENV,
-        )  # fmt: skip
-        procs[case] = (proc, storage, folder)
-    out = {}
-    for case, (proc, storage, folder) in procs.items():
-        stdout, stderr = proc.communicate(timeout=400)
-        out[case] = (proc.returncode, stdout, stderr, storage, folder)
-    return out
+        runs[case] = (domain, args, folder, storage, folder)
+    return _run_at_once(runs)
 
 
 def _printed_front(out: str, study_name: str) -> tuple[list[str], list[list[str]]]:
