@@ -37,6 +37,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         source_prob=args.source_prob,
         parallel_prob=args.parallel_prob,
         prune_prob=args.prune_prob,
+        prior_startup=args.prior_startup,
     )
     if args.iterations is not None:
         cfg.iterations = args.iterations
@@ -111,6 +112,7 @@ def _finetune(args: argparse.Namespace) -> int:
         max_minutes=args.minutes,
         n_candidates=args.candidates,
         budgets=tuple(args.budgets),
+        prior_startup=args.prior_startup,
     )
     print(
         f"optuna-rl: fine-tuning on {len(sources)} studies "
@@ -396,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel-prob", type=float, default=0.2, help="episodes with 2-4 workers (0.2)"
     )
     p.add_argument("--prune-prob", type=float, default=0.2, help="episodes with pruning (0.2)")
+    p.add_argument(
+        "--prior-startup",
+        type=int,
+        default=5,
+        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
+        "the policy learns in the states it meets after that phase (default 5, the "
+        "sampler's default; 0: none)",
+    )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
@@ -442,6 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--candidates", type=int, default=256, help="candidates per proposal (default 256)"
+    )
+    p.add_argument(
+        "--prior-startup",
+        type=int,
+        default=5,
+        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
+        "the policy learns in the states it meets after that phase (default 5, the "
+        "sampler's default; 0: none)",
     )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")

@@ -169,6 +169,39 @@ def test_episodes_simulate_pending_points_pruned_trials_and_sources():
     assert np.all(serial.features[:, :, col["prior_weight"]] == 0.0)
 
 
+def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_only_free_steps():
+    import torch
+
+    from optuna_rl_sampler.training.ppo import update
+    from optuna_rl_sampler.training.tasks import sample_sources
+
+    rng = np.random.default_rng(4)
+    task = sample_task(rng, n_params=3, family="bowl", style_weights=(0, 0, 0, 1))
+    sources = sample_sources(task, rng, ["related"], drop_prob=0.0, extra_prob=0.0)
+    net = PolicyNet(N_FEATURES, 8)
+    weights = net.to_weights()
+    ep = run_episode(
+        task, weights, rng, budget=9, n_candidates=16, sources=sources, prior_startup=5
+    )
+    # Steps 1-4 (1-4 trials observed) are the phase while the related source holds its
+    # weight; step 2 is the probe. The sampler's phase ends at 5 observed trials.
+    free = ep.free_steps()
+    assert free.shape == (8,) and free[4:].all()
+    assert not free[1]  # the probe (2 trials observed) is never the policy's choice
+    without = run_episode(task, weights, np.random.default_rng(4), budget=9, n_candidates=16)
+    assert without.free_steps().all()
+    # PPO's update leaves the policy unchanged when no step was the policy's choice...
+    cfg = PPOConfig(update_epochs=2, minibatch_states=4, learning_rate=1e-2)
+    forced = type(ep)(**{**ep.__dict__, "free": np.zeros(len(ep.actions), dtype=bool)})
+    before = [t.detach().clone() for t in net.parameters()]
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    update(net, optimizer, [forced], cfg, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    # ...and learns from the free ones.
+    update(net, optimizer, [ep], cfg, torch.Generator().manual_seed(0))
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
 def test_sources_relate_to_the_task_as_their_kind_says():
     from optuna_rl_sampler.encoding import SearchSpaceEncoder
     from optuna_rl_sampler.training.tasks import sample_sources

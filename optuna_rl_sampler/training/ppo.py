@@ -89,6 +89,9 @@ class PPOConfig:
     #: Share of episodes on surrogate tasks of the corpus, when :func:`train` is given
     #: one (the episode's own study is left out of its sources).
     corpus_prob: float = 0.0
+    #: The sampler's ``prior_startup_trials`` in episodes with sources, so the policy
+    #: learns in the states it meets after that phase (0: no phase).
+    prior_startup: int = 0
     #: Weights to start from (``None``: a fresh network with a uniform policy).
     init_weights: str | None = None
     #: Stop after this many minutes of training (``None``: run every iteration).
@@ -262,6 +265,7 @@ def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
             prune_prob=prune,
             sources=sources,
             start_from_prior=bool(sources) and rng.random() < 0.5,
+            prior_startup=cfg.prior_startup,
         )
 
 
@@ -299,10 +303,14 @@ def update(
         start = end
     advantages = torch.from_numpy(np.concatenate(advs)).float()
     returns = torch.from_numpy(np.concatenate(rets)).float()
-    n_states = len(actions)
+    # Steps of the prior-startup phase (restricted or forced choices) shape the returns
+    # above but are not the policy's decisions: the loss uses the free steps only.
+    free = torch.from_numpy(np.concatenate([e.free_steps() for e in episodes]))
+    states = torch.nonzero(free).squeeze(1)
+    n_states = len(states)
     stats: dict[str, list[float]] = {}
     for _ in range(cfg.update_epochs):
-        order = torch.randperm(n_states, generator=generator)
+        order = states[torch.randperm(n_states, generator=generator)]
         for lo in range(0, n_states, cfg.minibatch_states):
             idx = order[lo : lo + cfg.minibatch_states]
             logits = net.logits(feats[idx])

@@ -11,12 +11,19 @@ stored one. The simulation covers what real studies show the sampler:
   of the study so far is pruned with that probability; it enters the evidence with
   value ``-inf`` (as the sampler reads a pruned trial) and never counts as the best;
 * **source studies**: a :class:`~optuna_rl_sampler.meta_prior.MetaPrior` built from
-  the episode's sources (related, unrelated or misleading past studies).
+  the episode's sources (related, unrelated or misleading past studies);
+* **the prior-startup phase**: with ``prior_startup > 0`` the first steps keep to the
+  prior candidates and one probes far from them, exactly as the sampler's
+  ``prior_startup_trials`` makes them (see :func:`~optuna_rl_sampler.proposal.propose`).
+  Those steps are recorded, since they shape the rest of the episode, but marked as not
+  the policy's own choice (``free`` is False), and PPO learns only from the free ones.
 
 SHAPES (T = budget - 1 policy steps, N candidates, F features):
     features: (T, N, F) float32
     actions:  (T,) int64
     logp:     (T,) float32, log pi(a_t | s_t) under the behaviour policy
+    free:     (T,) bool, whether the policy chose freely (False in the prior-startup
+              phase, where the choice was restricted or forced)
     rewards:  (T,) float32, minus the normalised simple regret after step t
     regrets:  (T + 1,) normalised simple regret after each evaluation (the first is the
               random initial point)
@@ -52,6 +59,13 @@ class Episode:
     family: str
     n_params: int
     n_sources: int = 0
+    free: np.ndarray | None = None
+
+    def free_steps(self) -> np.ndarray:
+        """``(T,)`` bool: the steps whose action the policy chose freely."""
+        if self.free is None:
+            return np.ones(len(self.actions), dtype=bool)
+        return self.free
 
 
 def run_episode(
@@ -66,6 +80,7 @@ def run_episode(
     prune_prob: float = 0.0,
     sources: Sequence[SourceStudy] = (),
     start_from_prior: bool = False,
+    prior_startup: int = 0,
 ) -> Episode:
     """Let the policy optimise ``task`` for ``budget`` evaluations.
 
@@ -82,6 +97,8 @@ def run_episode(
         start_from_prior: Start from the best configuration of the first source (as
             the sampler's first trial does with explicit sources) instead of a random
             point.
+        prior_startup: The sampler's ``prior_startup_trials``: the prior-startup phase
+            of :func:`~optuna_rl_sampler.proposal.propose` (0: none).
 
     The first evaluation is a uniform random point (as the sampler's first trial comes
     from its independent sampler) unless ``start_from_prior``; each later one is chosen
@@ -105,7 +122,7 @@ def run_episode(
     clean_best = float(task.f(enc.embed(x0))[0])
     f_max = max(task.f_max, clean_best)
     regrets = [f_max - clean_best]
-    feats, actions, logps = [], [], []
+    feats, actions, logps, free = [], [], [], []
     n_pending = max(0, workers - 1)
     for step in range(1, budget):
         # Proposals made in the last ``n_pending`` steps are still running.
@@ -125,6 +142,7 @@ def run_episode(
             max_observations=_MAX_OBSERVATIONS,
             prior=prior,
             greedy=greedy,
+            prior_startup=prior_startup,
         )
         chosen = proposal.point[None, :]
         value = float(task.evaluate(chosen, rng)[0])
@@ -145,6 +163,7 @@ def run_episode(
         feats.append(proposal.features.astype(np.float32))
         actions.append(proposal.index)
         logps.append(np.log(max(proposal.probs[proposal.index], 1e-30)))
+        free.append("phase" not in proposal.reason)
     span = max(f_max - task.f_min, 1e-12)
     norm_regret = np.clip(np.array(regrets) / span, 0.0, 1.0)
     return Episode(
@@ -156,4 +175,5 @@ def run_episode(
         family=task.family,
         n_params=p,
         n_sources=0 if prior is None else len(prior),
+        free=np.array(free, dtype=bool),
     )
