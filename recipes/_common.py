@@ -387,8 +387,12 @@ def make_sampler(
             seed=seed, budget=max(budget, 1), source_studies="auto" if transfer else None
         )
         n_sources = len(sampler.source_studies)
+        from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+
+        # Without sources RLSampler's shipped default proposes with the generic weights.
+        meta_model = sampler.weights.name if transfer and n_sources else GENERIC_WEIGHTS
         print(
-            f"RLSampler: meta-model {sampler.weights.name!r}; "
+            f"RLSampler: meta-model {meta_model!r}; "
             + (
                 f"transfer from the {n_sources} shipped past studies whose search space "
                 "matches this model's (--no-transfer to turn off)."

@@ -158,7 +158,7 @@ def test_recipe_runs_and_reports(smoke_runs, domain: str) -> None:
 def test_default_rl_path_transfers_and_notes_the_study(smoke_runs) -> None:
     returncode, out, err, storage, _ = smoke_runs["ecommerce"]
     assert returncode == 0, err
-    assert "RLSampler: meta-model" in out
+    assert "RLSampler: meta-model 'transfer-v1'; transfer from the" in out
     assert re.search(r"^Transfer \(trial #\d+\): \d+ matching past studies", out, re.MULTILINE)
     study = _studies("ecommerce", storage)[0]
     assert study.user_attrs["sampler"] == "rl"
@@ -342,6 +342,8 @@ def _printed_front(out: str, study_name: str) -> tuple[list[str], list[list[str]
 
 def test_multi_objective_run_prints_and_saves_the_front(goal_runs) -> None:
     returncode, out, err, storage, folder = goal_runs["front"]
+    # No transfer in a multi-objective study: the generic weights propose.
+    assert "RLSampler: meta-model 'generic-v1'; no transfer" in out
     assert returncode == 0, err
     assert "No feasible trial" not in out
     assert "no transfer (the shipped past studies are single-objective)" in out
