@@ -362,6 +362,18 @@ def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_corpus_stats)
 
 
+def _add_prior_startup(p: argparse.ArgumentParser) -> None:
+    """``--prior-startup`` of ``pretrain`` and ``finetune``."""
+    p.add_argument(
+        "--prior-startup",
+        type=int,
+        default=5,
+        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
+        "the policy learns in the states it meets after that phase (default 5, the "
+        "sampler's default; 0: none)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from optuna_rl_sampler import __version__
@@ -398,14 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel-prob", type=float, default=0.2, help="episodes with 2-4 workers (0.2)"
     )
     p.add_argument("--prune-prob", type=float, default=0.2, help="episodes with pruning (0.2)")
-    p.add_argument(
-        "--prior-startup",
-        type=int,
-        default=5,
-        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
-        "the policy learns in the states it meets after that phase (default 5, the "
-        "sampler's default; 0: none)",
-    )
+    _add_prior_startup(p)
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
@@ -453,14 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--candidates", type=int, default=256, help="candidates per proposal (default 256)"
     )
-    p.add_argument(
-        "--prior-startup",
-        type=int,
-        default=5,
-        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
-        "the policy learns in the states it meets after that phase (default 5, the "
-        "sampler's default; 0: none)",
-    )
+    _add_prior_startup(p)
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--name", default="finetuned", help="name recorded in the card")
