@@ -169,9 +169,10 @@ def test_episodes_simulate_pending_points_pruned_trials_and_sources():
     assert np.all(serial.features[:, :, col["prior_weight"]] == 0.0)
 
 
-def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_only_free_steps():
+def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_its_choices():
     import torch
 
+    from optuna_rl_sampler.features import FEATURE_NAMES
     from optuna_rl_sampler.training.ppo import update
     from optuna_rl_sampler.training.tasks import sample_sources
 
@@ -183,13 +184,29 @@ def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_only_free_step
     ep = run_episode(
         task, weights, rng, budget=9, n_candidates=16, sources=sources, prior_startup=5
     )
-    # Steps 1-4 (1-4 trials observed) are the phase while the related source holds its
-    # weight; step 2 is the probe. The sampler's phase ends at 5 observed trials.
-    free = ep.free_steps()
-    assert free.shape == (8,) and free[4:].all()
-    assert not free[1]  # the probe (2 trials observed) is never the policy's choice
+    # Steps 0-3 (1-4 trials observed) are the phase while the related source holds its
+    # weight: step 1 (2 trials observed) is the forced probe, the others choose among the
+    # prior candidates only. The sampler's phase ends at 5 observed trials.
+    free, restricted = ep.free_steps(), ep.restricted_steps()
+    assert free.shape == (8,) and free[4:].all() and not restricted[4:].any()
+    assert not free[1] and not restricted[1]
+    assert restricted[[0, 2, 3]].all()
+    prior = FEATURE_NAMES.index("source_prior")
+    for t in (0, 2, 3):  # a restricted step's action is a prior candidate
+        assert ep.features[t, ep.actions[t], prior] == 1.0
     without = run_episode(task, weights, np.random.default_rng(4), budget=9, n_candidates=16)
-    assert without.free_steps().all()
+    assert without.free_steps().all() and not without.restricted_steps().any()
+    # Under the restriction the network gives the probabilities the episode acted with,
+    # so PPO's ratio starts at 1 on restricted steps too.
+    from optuna_rl_sampler.training.ppo import _MASKED_LOGIT
+
+    feats = torch.from_numpy(ep.features)
+    with torch.no_grad():
+        logits = net.logits(feats)
+    allowed = torch.ones(logits.shape, dtype=torch.bool)
+    allowed[0] = feats[0, :, prior] > 0.5
+    logp = torch.log_softmax(logits.masked_fill(~allowed, _MASKED_LOGIT), dim=-1)
+    np.testing.assert_allclose(float(logp[0, ep.actions[0]]), ep.logp[0], atol=1e-4)
     # PPO's update leaves the policy unchanged when no step was the policy's choice...
     cfg = PPOConfig(update_epochs=2, minibatch_states=4, learning_rate=1e-2)
     forced = type(ep)(**{**ep.__dict__, "free": np.zeros(len(ep.actions), dtype=bool)})

@@ -50,6 +50,12 @@ from optuna_rl_sampler.training.tasks import sample_task
 
 __all__ = ["PPOConfig", "PolicyNet", "compute_gae", "ppo_loss", "train"]
 
+#: Feature column that marks a prior candidate (the choices of a restricted step).
+_PRIOR_COLUMN = FEATURE_NAMES.index("source_prior")
+#: Logit of a candidate a restricted step could not choose (finite, so the entropy of
+#: the masked distribution stays a number: its probability is exactly 0).
+_MASKED_LOGIT = -1e9
+
 
 @dataclass
 class PPOConfig:
@@ -303,9 +309,13 @@ def update(
         start = end
     advantages = torch.from_numpy(np.concatenate(advs)).float()
     returns = torch.from_numpy(np.concatenate(rets)).float()
-    # Steps of the prior-startup phase (restricted or forced choices) shape the returns
-    # above but are not the policy's decisions: the loss uses the free steps only.
+    # The probe of the prior-startup phase is forced: it shapes the returns above but is
+    # not the policy's decision, so the loss leaves it out. The phase's other steps are
+    # choices among the prior candidates only, learnt under that same restriction.
     free = torch.from_numpy(np.concatenate([e.free_steps() for e in episodes]))
+    restricted = torch.from_numpy(np.concatenate([e.restricted_steps() for e in episodes]))
+    allowed = torch.ones(feats.shape[:2], dtype=torch.bool)
+    allowed[restricted] = feats[restricted][:, :, _PRIOR_COLUMN] > 0.5
     states = torch.nonzero(free).squeeze(1)
     n_states = len(states)
     stats: dict[str, list[float]] = {}
@@ -313,7 +323,7 @@ def update(
         order = states[torch.randperm(n_states, generator=generator)]
         for lo in range(0, n_states, cfg.minibatch_states):
             idx = order[lo : lo + cfg.minibatch_states]
-            logits = net.logits(feats[idx])
+            logits = net.logits(feats[idx]).masked_fill(~allowed[idx], _MASKED_LOGIT)
             logp_all = torch.log_softmax(logits, dim=-1)
             new_logp = logp_all.gather(1, actions[idx, None]).squeeze(1)
             entropy = -(logp_all.exp() * logp_all).sum(-1)

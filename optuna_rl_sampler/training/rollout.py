@@ -15,15 +15,18 @@ stored one. The simulation covers what real studies show the sampler:
 * **the prior-startup phase**: with ``prior_startup > 0`` the first steps keep to the
   prior candidates and one probes far from them, exactly as the sampler's
   ``prior_startup_trials`` makes them (see :func:`~optuna_rl_sampler.proposal.propose`).
-  Those steps are recorded, since they shape the rest of the episode, but marked as not
-  the policy's own choice (``free`` is False), and PPO learns only from the free ones.
+  In a restricted step (``"prior-startup"``) the policy still chooses, among the prior
+  candidates only, and PPO learns that choice under the same restriction; the probe is
+  forced (``free`` is False) and shapes the returns without being learnt as a choice.
 
 SHAPES (T = budget - 1 policy steps, N candidates, F features):
     features: (T, N, F) float32
     actions:  (T,) int64
     logp:     (T,) float32, log pi(a_t | s_t) under the behaviour policy
-    free:     (T,) bool, whether the policy chose freely (False in the prior-startup
-              phase, where the choice was restricted or forced)
+    free:     (T,) bool, whether the action was the policy's choice (False for the
+              probe of the prior-startup phase, which is forced)
+    restricted: (T,) bool, whether the choice was restricted to the prior candidates
+              (the ``source_prior`` feature), as in the prior-startup phase
     rewards:  (T,) float32, minus the normalised simple regret after step t
     regrets:  (T + 1,) normalised simple regret after each evaluation (the first is the
               random initial point)
@@ -60,12 +63,19 @@ class Episode:
     n_params: int
     n_sources: int = 0
     free: np.ndarray | None = None
+    restricted: np.ndarray | None = None
 
     def free_steps(self) -> np.ndarray:
-        """``(T,)`` bool: the steps whose action the policy chose freely."""
+        """``(T,)`` bool: the steps whose action was the policy's choice."""
         if self.free is None:
             return np.ones(len(self.actions), dtype=bool)
         return self.free
+
+    def restricted_steps(self) -> np.ndarray:
+        """``(T,)`` bool: the steps whose choice was among the prior candidates only."""
+        if self.restricted is None:
+            return np.zeros(len(self.actions), dtype=bool)
+        return self.restricted
 
 
 def run_episode(
@@ -122,7 +132,7 @@ def run_episode(
     clean_best = float(task.f(enc.embed(x0))[0])
     f_max = max(task.f_max, clean_best)
     regrets = [f_max - clean_best]
-    feats, actions, logps, free = [], [], [], []
+    feats, actions, logps, free, restricted = [], [], [], [], []
     n_pending = max(0, workers - 1)
     for step in range(1, budget):
         # Proposals made in the last ``n_pending`` steps are still running.
@@ -163,7 +173,9 @@ def run_episode(
         feats.append(proposal.features.astype(np.float32))
         actions.append(proposal.index)
         logps.append(np.log(max(proposal.probs[proposal.index], 1e-30)))
-        free.append("phase" not in proposal.reason)
+        phase = proposal.reason.get("phase")
+        free.append(phase != "prior-probe")
+        restricted.append(phase == "prior-startup")
     span = max(f_max - task.f_min, 1e-12)
     norm_regret = np.clip(np.array(regrets) / span, 0.0, 1.0)
     return Episode(
@@ -176,4 +188,5 @@ def run_episode(
         n_params=p,
         n_sources=0 if prior is None else len(prior),
         free=np.array(free, dtype=bool),
+        restricted=np.array(restricted, dtype=bool),
     )
