@@ -217,6 +217,11 @@ def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_its_choices():
     # ...and learns from the free ones.
     update(net, optimizer, [ep], cfg, torch.Generator().manual_seed(0))
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    # 7 policy steps in minibatches of 3 leave a last minibatch of one state, whose
+    # advantage cannot be normalised: it is skipped, and the weights stay finite.
+    assert int(ep.free_steps().sum()) == 7
+    update(net, optimizer, [ep], PPOConfig(update_epochs=1, minibatch_states=3), None)
+    assert all(torch.isfinite(t).all() for t in net.parameters())
 
 
 def test_sources_relate_to_the_task_as_their_kind_says():

@@ -323,6 +323,9 @@ def update(
         order = states[torch.randperm(n_states, generator=generator)]
         for lo in range(0, n_states, cfg.minibatch_states):
             idx = order[lo : lo + cfg.minibatch_states]
+            if len(idx) < 2:
+                # One state has no advantage spread to normalise by (its std is NaN).
+                continue
             logits = net.logits(feats[idx]).masked_fill(~allowed[idx], _MASKED_LOGIT)
             logp_all = torch.log_softmax(logits, dim=-1)
             new_logp = logp_all.gather(1, actions[idx, None]).squeeze(1)
