@@ -368,29 +368,43 @@ def make_jobs(
     return jobs
 
 
-def execute(jobs: Sequence[Job], workers: int, progress: bool = True) -> list[dict[str, Any]]:
-    """Run jobs with a progress bar: in a pool of ``workers`` spawned processes, or in
-    this process when ``workers == 0`` (for tests and debugging).
+def run_pool(
+    run: Callable[[Any], dict[str, Any]],
+    jobs: Sequence[Any],
+    workers: int,
+    on_record: Callable[[dict[str, Any]], None],
+    progress: bool = True,
+) -> None:
+    """Run ``run(job)`` for every job with a progress bar, in a pool of ``workers``
+    spawned processes, or in this process when ``workers == 0`` (for tests and
+    debugging), and hand each record to ``on_record`` as soon as it finishes.
+
+    ``run`` must be a module-level function (spawned workers import it by name).
     """
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=not progress)
-    records: list[dict[str, Any]] = []
     try:
         if workers <= 0:
             with in_process_worker():
                 for job in jobs:
-                    records.append(run_job(job))
+                    on_record(run(job))
                     bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
             # Workers inherit the environment when they start (also any restarted later).
             with single_thread_env(), ctx.Pool(workers, initializer=init_worker) as pool:
-                for record in pool.imap_unordered(run_job, jobs, chunksize=1):
-                    records.append(record)
+                for record in pool.imap_unordered(run, jobs, chunksize=1):
+                    on_record(record)
                     bar.update()
     finally:
         bar.close()
+
+
+def execute(jobs: Sequence[Job], workers: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Run BBOB-style jobs (see :func:`run_pool`); records sorted by task, seed, sampler."""
+    records: list[dict[str, Any]] = []
+    run_pool(run_job, jobs, workers, records.append, progress=progress)
     records.sort(key=lambda r: (r["task"], r["seed"], r["sampler"]))
     return records
 

@@ -51,7 +51,6 @@ import functools
 import hashlib
 import json
 import math
-import multiprocessing
 import sys
 import time
 import traceback
@@ -75,10 +74,8 @@ from scipy.stats import rankdata
 
 from benchmarks.harness import RESULTS_DIR
 from benchmarks.harness import captured_messages
-from benchmarks.harness import in_process_worker
-from benchmarks.harness import init_worker
+from benchmarks.harness import run_pool
 from benchmarks.harness import seeds_from_arg
-from benchmarks.harness import single_thread_env
 from benchmarks.harness import write_json
 from benchmarks.tasks import parse_int_list
 from benchmarks.tasks import suggest_all
@@ -814,24 +811,8 @@ def execute(
     progress: bool = True,
 ) -> None:
     """Run ``jobs`` in ``workers`` spawned processes (0: in this process) and hand each
-    record to ``on_record`` as soon as it finishes."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=not progress)
-    try:
-        if workers <= 0:
-            with in_process_worker():
-                for job in jobs:
-                    on_record(run_job(job))
-                    bar.update()
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with single_thread_env(), ctx.Pool(workers, initializer=init_worker) as pool:
-                for record in pool.imap_unordered(run_job, jobs, chunksize=1):
-                    on_record(record)
-                    bar.update()
-    finally:
-        bar.close()
+    record to ``on_record`` as soon as it finishes (:func:`benchmarks.harness.run_pool`)."""
+    run_pool(run_job, jobs, workers, on_record, progress=progress)
 
 
 # --------------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ import hashlib
 import inspect
 import json
 import math
-import multiprocessing
 import os
 import tempfile
 import time
@@ -76,9 +75,7 @@ from optuna.trial import TrialState
 
 from benchmarks.harness import _jsonable
 from benchmarks.harness import captured_messages
-from benchmarks.harness import in_process_worker
-from benchmarks.harness import init_worker
-from benchmarks.harness import single_thread_env
+from benchmarks.harness import run_pool
 from benchmarks.harness import trial_values
 from benchmarks.harness import write_json
 from benchmarks.metrics import best_so_far
@@ -1012,24 +1009,8 @@ def execute_jobs(
     progress: bool = True,
 ) -> None:
     """Run jobs in ``workers`` spawned processes (0: in this process); hand each record
-    to ``on_record`` as it finishes."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(jobs), desc="studies", unit="study", disable=not progress)
-    try:
-        if workers <= 0:
-            with in_process_worker():
-                for job in jobs:
-                    on_record(run_transfer_job(job))
-                    bar.update()
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with single_thread_env(), ctx.Pool(workers, initializer=init_worker) as pool:
-                for record in pool.imap_unordered(run_transfer_job, jobs, chunksize=1):
-                    on_record(record)
-                    bar.update()
-    finally:
-        bar.close()
+    to ``on_record`` as it finishes (:func:`benchmarks.harness.run_pool`)."""
+    run_pool(run_transfer_job, jobs, workers, on_record, progress=progress)
 
 
 def _task_table(
