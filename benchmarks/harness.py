@@ -546,6 +546,29 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a resumable run's ``runs.jsonl`` (a torn last line, from a kill,
+    is skipped)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one record as a JSON line, flushed at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
+        fh.flush()
+
+
 def seeds_from_arg(text: str) -> list[int]:
     """``"5"`` means seeds 0-4; ``"0,3,7"`` or ``"10-14"`` lists them."""
     from benchmarks.tasks import parse_int_list

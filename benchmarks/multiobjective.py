@@ -73,10 +73,13 @@ from optuna.trial import TrialState
 from scipy.stats import rankdata
 
 from benchmarks.harness import RESULTS_DIR
+from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
+from benchmarks.harness import read_jsonl
 from benchmarks.harness import run_pool
 from benchmarks.harness import seeds_from_arg
 from benchmarks.harness import write_json
+from benchmarks.report import _table
 from benchmarks.tasks import parse_int_list
 from benchmarks.tasks import suggest_all
 
@@ -858,30 +861,6 @@ def same_fingerprint(stored: Any, current: dict[str, Any], problem: str) -> bool
     }
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``runs.jsonl`` (a torn last line, from a kill, is skipped)."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one record as a JSON line, flushed at once."""
-    from benchmarks.harness import _jsonable
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
-        fh.flush()
-
-
 def run_multiobjective(
     *,
     problems: Sequence[str] | None = None,
@@ -1296,12 +1275,6 @@ def _cell(entry: dict[str, Any] | None, digits: int = 3) -> str:
     if not entry or entry.get("mean") is None:
         return "-"
     return f"{_f(entry['mean'], digits)} ± {_f(entry['se'], digits)}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _best_marks(values: dict[str, float | None], higher: bool) -> set[str]:

@@ -73,8 +73,9 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from benchmarks.harness import _jsonable
+from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
+from benchmarks.harness import read_jsonl
 from benchmarks.harness import run_pool
 from benchmarks.harness import trial_values
 from benchmarks.harness import write_json
@@ -967,30 +968,6 @@ def plan_real(
 # --------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a ``runs.jsonl`` (a torn last line, from a kill, is skipped)."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one record as a JSON line (flushed at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
-        fh.flush()
 
 
 def completed_runs(path: Path, fp: dict[str, Any]) -> dict[str, dict[str, Any]]:

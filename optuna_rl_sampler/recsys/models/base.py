@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 StepCallback = Callable[[int, float], None]
 
 
+def with_steps(params: dict[str, Any], key: str, steps: int) -> dict[str, Any]:
+    """``params`` with ``params[key] = steps``: what a family's ``params_for_steps``
+    returns (``key`` its rounds or epochs parameter).
+
+    Raises:
+        ValueError: ``steps`` is not a positive integer.
+    """
+    import numpy as np
+
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    return {**params, key: int(steps)}
+
+
 @runtime_checkable
 class FittedModel(Protocol):
     """A trained model that ranks items for queries."""

@@ -54,6 +54,7 @@ import numpy as np
 from optuna_rl_sampler.recsys.candidates import FEATURE_NAMES
 from optuna_rl_sampler.recsys.candidates import CandidateIndex
 from optuna_rl_sampler.recsys.candidates import CandidateLists
+from optuna_rl_sampler.recsys.models.base import with_steps
 from optuna_rl_sampler.recsys.splits import holdout_last_positive
 from optuna_rl_sampler.recsys.splits import holdout_latest_impressions
 from optuna_rl_sampler.recsys.splits import holdout_protocol
@@ -186,9 +187,7 @@ class LightGBMRanker:
         """``params`` with ``steps`` boosting rounds: a refit without validation queries
         trains as many rounds as early stopping kept (see
         :meth:`~optuna_rl_sampler.recsys.objective.RecsysObjective.refit_params`)."""
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-        return {**params, "n_estimators": int(steps)}
+        return with_steps(params, "n_estimators", steps)
 
     def fit(
         self,

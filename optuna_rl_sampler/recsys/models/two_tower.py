@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optuna_rl_sampler.recsys.candidates import CandidateLists
+from optuna_rl_sampler.recsys.models.base import with_steps
 
 if TYPE_CHECKING:
     import optuna
@@ -139,9 +140,7 @@ class TwoTower:
         """``params`` with ``steps`` epochs: a refit without validation queries trains
         as many epochs as the kept weights had (see
         :meth:`~optuna_rl_sampler.recsys.objective.RecsysObjective.refit_params`)."""
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-        return {**params, "epochs": int(steps)}
+        return with_steps(params, "epochs", steps)
 
     def fit(
         self,
