@@ -38,6 +38,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         parallel_prob=args.parallel_prob,
         prune_prob=args.prune_prob,
         prior_startup=args.prior_startup,
+        handoff=args.handoff,
     )
     if args.iterations is not None:
         cfg.iterations = args.iterations
@@ -411,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--prune-prob", type=float, default=0.2, help="episodes with pruning (0.2)")
     _add_prior_startup(p)
+    p.add_argument(
+        "--handoff",
+        default=None,
+        help="weights (a file or a shipped name such as generic-v1) that the sampler hands "
+        "off to while an episode's sources are distrusted; those steps are simulated but "
+        "not learnt. Use generic-v1 when training weights to ship as the transfer default "
+        "(default: none, the trained policy chooses throughout)",
+    )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")

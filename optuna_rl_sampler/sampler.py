@@ -195,8 +195,11 @@ class RLSampler(BaseSampler):
             ``optuna-rl finetune``, used for every proposal. ``None`` uses the weights
             shipped in the package: ``transfer-v1`` (meta-trained with source studies)
             when the study has matching source studies, ``generic-v1`` (meta-trained
-            without) otherwise. Checked at construction, so a bad file fails before any
-            trial runs. Defaults to ``None``.
+            without) otherwise, and also in a study with sources while they hold less
+            than three quarters of the weight after the prior-startup phase (the
+            sources are distrusted; see ``handoff`` in
+            :func:`~optuna_rl_sampler.proposal.propose`). Checked at construction, so
+            a bad file fails before any trial runs. Defaults to ``None``.
         budget: Expected number of trials of the study, a positive int; the policy
             explores less as the study approaches it. ``None`` assumes 100. Defaults to
             ``None``.
@@ -220,7 +223,8 @@ class RLSampler(BaseSampler):
             (the prior candidates), for as long as the sources keep at least half of
             the weight; the weights come from how well each source ranks the study's
             own trials, so sources that the first trials contradict end this phase at
-            once. Such trials are marked ``"phase": "prior-startup"`` in their reasons;
+            once (its remaining trials then probe far from the trials so far). Such
+            trials are marked ``"phase": "prior-startup"`` in their reasons;
             the third is a probe far from the trials so far, which tests the sources
             (``"phase": "prior-probe"``, see :func:`~optuna_rl_sampler.proposal.propose`).
             An int of at least 0; 0 lets the policy choose freely from the second trial.
@@ -513,6 +517,7 @@ class RLSampler(BaseSampler):
             prior=prior,
             greedy=self._greedy,
             prior_startup=self._prior_startup_trials,
+            handoff=self._generic_weights if prior is not None else None,
         )
         reason = {**proposal.reason, **objective_reason}
         self._record(study, trial, reason)
@@ -832,6 +837,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     )
     if reason.get("phase") == "prior-startup":
         text = "prior-startup: " + text
+    elif reason.get("handoff"):
+        text = "sources distrusted: " + text
     scal = reason.get("scalarisation")
     if isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"

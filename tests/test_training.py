@@ -224,6 +224,30 @@ def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_its_choices():
     assert all(torch.isfinite(t).all() for t in net.parameters())
 
 
+def test_steps_handed_off_to_other_weights_are_simulated_but_not_learnt():
+    from optuna_rl_sampler.features import FEATURE_NAMES
+    from optuna_rl_sampler.proposal import HANDOFF_TRUST
+    from optuna_rl_sampler.training.tasks import sample_sources
+
+    rng = np.random.default_rng(5)
+    task = sample_task(rng, n_params=3, family="bowl", style_weights=(0, 0, 0, 1))
+    sources = sample_sources(task, rng, ["misleading"], drop_prob=0.0, extra_prob=0.0)
+    weights = PolicyNet(N_FEATURES, 8).to_weights("trained")
+    generic = PolicyNet(N_FEATURES, 8).to_weights("generic")
+    kwargs = dict(budget=14, n_candidates=16, sources=sources, prior_startup=5)
+    ep = run_episode(task, weights, np.random.default_rng(1), handoff=generic, **kwargs)
+    # From step 4 (5 trials observed, the phase over) a step is the trained policy's
+    # choice exactly when the sources hold at least HANDOFF_TRUST of the weight.
+    trust = ep.features[:, 0, FEATURE_NAMES.index("prior_weight")]
+    after = np.arange(len(trust)) >= 4
+    handed = after & (trust < HANDOFF_TRUST)
+    assert handed.sum() >= 3  # misleading sources lose their weight
+    np.testing.assert_array_equal(ep.free_steps()[after], ~handed[after])
+    # Without hand-off weights the trained policy makes (and learns) every later step.
+    own = run_episode(task, weights, np.random.default_rng(1), **kwargs)
+    assert own.free_steps()[4:].all()
+
+
 def test_sources_relate_to_the_task_as_their_kind_says():
     from optuna_rl_sampler.encoding import SearchSpaceEncoder
     from optuna_rl_sampler.training.tasks import sample_sources
@@ -264,3 +288,22 @@ def test_finetune_on_past_studies_writes_loadable_weights(tmp_path, capsys):
     assert "GP surrogates of 2 corpus studies" in sampler.weights.card["trained_on"]
     assert main(["finetune", "--out", str(out)]) == 2
     assert "exactly one of --storage" in capsys.readouterr().err
+
+
+def test_pretrain_hands_off_to_named_weights_and_refuses_unknown_ones(tmp_path, capsys):
+    import json
+
+    from optuna_rl_sampler.cli import main
+
+    out = tmp_path / "w.safetensors"
+    argv = ["pretrain", "--out", str(out), "--iterations", "1", "--episodes-per-iteration"]
+    argv += ["2", "--workers", "1", "--quiet", "--no-plot", "--source-prob", "1"]
+    assert main([*argv, "--handoff", "generic-v1"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["config"]["handoff"] == "generic-v1"
+    capsys.readouterr()
+    bad = tmp_path / "bad.safetensors"
+    assert main([*argv[:2], str(bad), *argv[3:], "--handoff", "generic-v9"]) == 2
+    err = capsys.readouterr().err
+    assert "handoff weights 'generic-v9'" in err and "generic-v1, transfer-v1" in err
+    assert not bad.exists()

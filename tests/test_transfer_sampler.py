@@ -8,9 +8,13 @@ import pytest
 
 from optuna_rl_sampler import RLSampler
 from optuna_rl_sampler import SourceStudy
+from optuna_rl_sampler.policy import DEFAULT_WEIGHTS
+from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.sampler import REASON_KEY
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+_SHIPPED_TRANSFER = str(default_weights_path(DEFAULT_WEIGHTS))
 
 
 def _objective(shift: float = 0.0, sign: float = 1.0):
@@ -98,15 +102,44 @@ def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     assert _phases(study) == [None] * 3
 
 
-def test_prior_startup_ends_when_the_trials_contradict_the_sources():
+def test_contradicted_sources_end_the_phase_with_probes_and_hand_off_to_generic():
     bad = SourceStudy.from_study(_past_study(0.0, sign=-1.0, n=80), name="bad")
     study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[bad]))
+    study.optimize(_objective(), n_trials=8)
+    reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
+    # Trial 1 has one observation (no ranked pair, the source keeps its weight). Trial
+    # 2 is the phase's probe; it ranks against the source, whose weight drops below
+    # half, so trial 3 probes again instead of trying the source's configurations.
+    assert _phases(study)[:3] == ["prior-startup", "prior-probe", "prior-probe"]
+    assert reasons[2]["prior"]["source_weight"] < 0.5
+    # The probes spread the study: each lies far from every earlier trial.
+    cube = _cube_points(study, ["x", "lr"])
+    assert all(np.linalg.norm(cube[:i] - cube[i], axis=1).min() > 0.4 for i in (2, 3))
+    # Then the generic weights choose while the source holds little weight.
+    later = reasons[3:]
+    assert all(r.get("phase") is None for r in later)
+    assert all(r["handoff"] and r["weights"] == "generic-v1" for r in later)
+    assert all(r["prior"]["source_weight"] < 0.75 for r in later)
+    assert study.trials[5].user_attrs["rl:reason"].startswith("sources distrusted: ")
+    # With one meta-model given for every proposal there is no other policy to hand
+    # off to.
+    own = RLSampler(seed=0, source_studies=[bad], meta_model=_SHIPPED_TRANSFER)
+    study = optuna.create_study(sampler=own)
     study.optimize(_objective(), n_trials=6)
-    phases = _phases(study)
-    # Trial 1 has one observation (no ranked pair, the source keeps its weight); once
-    # two trials rank against the source, the phase ends.
-    assert phases[0] == "prior-startup"
-    assert phases[2:] == [None] * 3
+    assert not any(t.system_attrs[REASON_KEY].get("handoff") for t in study.trials)
+
+
+def test_trusted_sources_keep_the_transfer_weights():
+    good = SourceStudy.from_study(_past_study(n=80), name="good")
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
+    study.optimize(_objective(), n_trials=12)
+    after = [t.system_attrs[REASON_KEY] for t in study.trials[5:]]
+    # After the phase the weights follow the source's weight, trial by trial; a
+    # related source holds three quarters of it in most trials.
+    for r in after:
+        distrusted = r["prior"]["source_weight"] < 0.75
+        assert (r["weights"] == "generic-v1") == distrusted == bool(r.get("handoff"))
+    assert sum(r["weights"] == "transfer-v1" for r in after) >= 4
 
 
 def test_good_sources_reach_a_good_value_sooner():

@@ -38,6 +38,7 @@ from torch import nn
 from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import N_FEATURES
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.policy import WeightsError
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.policy import remap_features
 from optuna_rl_sampler.policy import save_weights
@@ -98,6 +99,11 @@ class PPOConfig:
     #: The sampler's ``prior_startup_trials`` in episodes with sources, so the policy
     #: learns in the states it meets after that phase (0: no phase).
     prior_startup: int = 0
+    #: Weights the sampler hands off to while an episode's sources are distrusted (a
+    #: path or a shipped name such as ``"generic-v1"``, as the sampler does with its
+    #: default weights); those steps are simulated but not learnt. ``None``: no hand-off
+    #: (the sampler with ``meta_model=PATH`` uses that policy throughout).
+    handoff: str | None = None
     #: Weights to start from (``None``: a fresh network with a uniform policy).
     init_weights: str | None = None
     #: Stop after this many minutes of training (``None``: run every iteration).
@@ -237,6 +243,28 @@ def _source_kinds(rng: np.random.Generator, max_sources: int) -> list[str]:
     return kinds
 
 
+_HANDOFF: dict[str, PolicyWeights] = {}
+
+
+def _handoff_weights(name: str | None) -> PolicyWeights | None:
+    """The hand-off weights of :attr:`PPOConfig.handoff`, loaded once per process."""
+    if name is None:
+        return None
+    if name not in _HANDOFF:
+        from optuna_rl_sampler.policy import default_weights_path
+
+        shipped = default_weights_path(name)
+        try:
+            _HANDOFF[name] = load_weights(shipped if shipped.exists() else name)
+        except WeightsError as err:
+            names = sorted(p.stem for p in shipped.parent.glob("*.safetensors"))
+            raise WeightsError(
+                f"handoff weights {name!r}: {err} As handoff, pass a shipped name "
+                f"({', '.join(names)}) or a weights file."
+            ) from err
+    return _HANDOFF[name]
+
+
 def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
     """Run one episode in a worker: task and stream derive from (seed, iteration, index)."""
     iteration, index, weights, cfg = args
@@ -272,6 +300,7 @@ def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
             sources=sources,
             start_from_prior=bool(sources) and rng.random() < 0.5,
             prior_startup=cfg.prior_startup,
+            handoff=_handoff_weights(cfg.handoff) if sources else None,
         )
 
 
@@ -456,6 +485,7 @@ def train(
     generator = torch.Generator().manual_seed(cfg.seed)
     net = PolicyNet(N_FEATURES, cfg.hidden)
     start = _start_from(net, cfg.init_weights)
+    _handoff_weights(cfg.handoff)  # a bad name fails here, before any episode runs
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
     history: list[dict[str, float]] = []
     started = time.time()

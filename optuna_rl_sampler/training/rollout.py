@@ -17,14 +17,18 @@ stored one. The simulation covers what real studies show the sampler:
   ``prior_startup_trials`` makes them (see :func:`~optuna_rl_sampler.proposal.propose`).
   In a restricted step (``"prior-startup"``) the policy still chooses, among the prior
   candidates only, and PPO learns that choice under the same restriction; the probe is
-  forced (``free`` is False) and shapes the returns without being learnt as a choice.
+  forced (``free`` is False) and shapes the returns without being learnt as a choice;
+* **the hand-off**: with ``handoff`` weights (the sampler's generic weights), steps
+  taken while the sources are distrusted are chosen by them, as in the sampler; they
+  shape the returns but are not the trained policy's choices (``free`` is False).
 
 SHAPES (T = budget - 1 policy steps, N candidates, F features):
     features: (T, N, F) float32
     actions:  (T,) int64
     logp:     (T,) float32, log pi(a_t | s_t) under the behaviour policy
     free:     (T,) bool, whether the action was the policy's choice (False for the
-              probe of the prior-startup phase, which is forced)
+              probes of the prior-startup phase, which are forced, and for steps
+              handed off to other weights)
     restricted: (T,) bool, whether the choice was restricted to the prior candidates
               (the ``source_prior`` feature), as in the prior-startup phase
     rewards:  (T,) float32, minus the normalised simple regret after step t
@@ -91,6 +95,7 @@ def run_episode(
     sources: Sequence[SourceStudy] = (),
     start_from_prior: bool = False,
     prior_startup: int = 0,
+    handoff: PolicyWeights | None = None,
 ) -> Episode:
     """Let the policy optimise ``task`` for ``budget`` evaluations.
 
@@ -109,6 +114,8 @@ def run_episode(
             point.
         prior_startup: The sampler's ``prior_startup_trials``: the prior-startup phase
             of :func:`~optuna_rl_sampler.proposal.propose` (0: none).
+        handoff: The sampler's weights for distrusted sources (``handoff`` of
+            :func:`~optuna_rl_sampler.proposal.propose`), or ``None``.
 
     The first evaluation is a uniform random point (as the sampler's first trial comes
     from its independent sampler) unless ``start_from_prior``; each later one is chosen
@@ -153,6 +160,7 @@ def run_episode(
             prior=prior,
             greedy=greedy,
             prior_startup=prior_startup,
+            handoff=handoff,
         )
         chosen = proposal.point[None, :]
         value = float(task.evaluate(chosen, rng)[0])
@@ -174,7 +182,7 @@ def run_episode(
         actions.append(proposal.index)
         logps.append(np.log(max(proposal.probs[proposal.index], 1e-30)))
         phase = proposal.reason.get("phase")
-        free.append(phase != "prior-probe")
+        free.append(phase != "prior-probe" and not proposal.reason.get("handoff"))
         restricted.append(phase == "prior-startup")
     span = max(f_max - task.f_min, 1e-12)
     norm_regret = np.clip(np.array(regrets) / span, 0.0, 1.0)
