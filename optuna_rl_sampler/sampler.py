@@ -88,6 +88,8 @@ _ASSUMED_BUDGET = 100
 #: Built-in sources apply only to a study whose space they cover this well (both ways).
 _AUTO_MATCH_SHARE = 0.75
 _PRIOR_CACHE_SIZE = 8
+#: Best configurations per source ranked by the other sources for the startup trials.
+_CONSENSUS_PER_SOURCE = 3
 #: Largest candidate set accepted (memory and time grow linearly with it).
 _MAX_CANDIDATES = 65536
 #: Longest error message kept in a trial's reasons.
@@ -349,7 +351,7 @@ class RLSampler(BaseSampler):
         self._auto_sources = isinstance(source_studies, str)
         self._sources: list[SourceStudy] = _read_sources(source_studies)
         self._prior_cache: dict[tuple, MetaPrior] = {}
-        self._ranking: list[tuple[int, int]] | None = None
+        self._rankings: dict[tuple, list[tuple[int, int]]] = {}
 
     @property
     def weights(self) -> PolicyWeights:
@@ -575,16 +577,17 @@ class RLSampler(BaseSampler):
     def _startup_value(
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
     ) -> tuple[Any, str] | None:
-        """Value of ``name`` in the best past configuration for a startup trial.
+        """Value of ``name`` in a past configuration for a startup trial.
 
-        Startup trial ``k`` takes the ``k``-th best configuration (by normal score within
-        its source) among the explicit sources that know the parameter and hold a value
-        that fits ``dist``. Built-in sources are not used here: before the first trial
-        completes the study's search space is unknown, so whether they fit is too.
+        Startup trial ``k`` takes the ``k``-th configuration of
+        :meth:`_startup_ranking` (the sources that share a search space with ``name``)
+        whose value of ``name`` fits ``dist``. Built-in sources are not used here: before
+        the first trial completes the study's search space is unknown, so whether they
+        fit is too.
         """
         if self._auto_sources or not self._sources or study._is_multi_objective():
             return None
-        ranked = self._startup_ranking()
+        ranked = self._startup_ranking(name)
         if not ranked:
             return None
         start = trial.number % len(ranked)
@@ -600,15 +603,69 @@ class RLSampler(BaseSampler):
                     continue
         return None
 
-    def _startup_ranking(self) -> list[tuple[int, int]]:
-        if self._ranking is None:
-            entries = []
-            for i, src in enumerate(self._sources):
-                for row, score in enumerate(normal_scores(src.values)):
-                    entries.append((-float(score), i, row))
-            entries.sort()
-            self._ranking = [(i, row) for _, i, row in entries]
-        return self._ranking
+    def _startup_ranking(self, name: str) -> list[tuple[int, int]]:
+        """``(source, row)`` pairs for the startup trials, best first.
+
+        The sources that know ``name`` are grouped by search space (parameter names and
+        distributions) and the largest group is used. The best
+        :data:`_CONSENSUS_PER_SOURCE` configurations of each of its sources come first,
+        ordered by the mean prediction of the *other* sources of the group (their
+        meta-prior models): the first trial is the configuration the sources agree on,
+        not the favourite of whichever source happens to be listed first. Every other
+        configuration follows by its normal score within its source.
+        """
+        groups: dict[tuple, list[int]] = {}
+        for i, src in enumerate(self._sources):
+            if name in src.distributions:
+                key = tuple(sorted((k, repr(v)) for k, v in src.distributions.items()))
+                groups.setdefault(key, []).append(i)
+        if not groups:
+            return []
+        key, members = max(groups.items(), key=lambda kv: len(kv[1]))
+        if key not in self._rankings:
+            entries = sorted(
+                (-float(score), i, row)
+                for i in members
+                for row, score in enumerate(normal_scores(self._sources[i].values))
+            )
+            ranked = [(i, row) for _, i, row in entries]
+            first = _consensus(
+                [self._sources[i] for i in members], _CONSENSUS_PER_SOURCE, self._seed
+            )
+            head = [(members[j], row) for j, row in first]
+            seen = set(head)
+            self._rankings[key] = head + [e for e in ranked if e not in seen]
+        return self._rankings[key]
+
+
+def _consensus(
+    sources: Sequence[SourceStudy], per_source: int, seed: int
+) -> list[tuple[int, int]]:
+    """The best ``per_source`` configurations (``(source, row)``) of sources that share
+    one search space, ordered by the mean prediction of the other sources; empty when
+    fewer than two sources have a model."""
+    space = dict(sources[0].distributions)
+    prior = MetaPrior(sources, space, seed=seed)
+    if len(prior) < 2 or len(prior) != len(sources):
+        return []
+    encoder = SearchSpaceEncoder(space)
+    picks, rows = [], []
+    for j, src in enumerate(sources):
+        for row in np.argsort(-src.values, kind="stable")[:per_source]:
+            try:
+                cube = encoder.encode(dict(src.params[row]))
+            except (KeyError, ValueError):  # a trial without every parameter
+                continue
+            picks.append((j, int(row)))
+            rows.append(encoder.snap(cube[None, :])[0])
+    if not picks:
+        return []
+    preds = prior.source_predictions(np.array(rows))  # (S, k)
+    own = np.array([j for j, _ in picks])
+    others = np.ones(preds.shape, dtype=bool)
+    others[own, np.arange(len(picks))] = False
+    score = np.where(others, preds, 0.0).sum(axis=0) / others.sum(axis=0)
+    return [picks[k] for k in np.argsort(-score, kind="stable")]
 
 
 def _read_evidence(

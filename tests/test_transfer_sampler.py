@@ -43,6 +43,25 @@ def test_explicit_sources_seed_the_first_trial_with_their_best_configuration():
     assert reason["source"] == "prior-startup" and reason["from"] == past.study_name
 
 
+def test_the_first_trial_is_the_configuration_the_sources_agree_on():
+    # Listed first, an outlier whose best x is near 4; the two studies after it agree
+    # that x near 1 is best. The first trial takes a best configuration of the two.
+    outlier = _past_study(shift=3.0, n=60)
+    agreeing = [_past_study(shift=0.0, n=60), _past_study(shift=0.1, n=60)]
+    sources = [outlier, *agreeing]
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=sources))
+    study.optimize(_objective(), n_trials=1)
+    best = sorted(((t.value, t.params) for s in agreeing for t in s.trials), key=lambda vp: vp[0])
+    assert study.trials[0].params in [params for _, params in best[:6]]
+    assert abs(study.trials[0].params["x"] - 1.0) < abs(outlier.best_params["x"] - 1.0)
+    reason = study.trials[0].system_attrs[REASON_KEY]
+    assert reason["from"] in (agreeing[0].study_name, agreeing[1].study_name)
+    # Listed alone, the outlier's own best configuration is the first trial.
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[outlier]))
+    study.optimize(_objective(), n_trials=1)
+    assert study.trials[0].params == outlier.best_params
+
+
 def test_reasons_name_the_sources_and_misleading_ones_lose_their_weight():
     good = SourceStudy.from_study(_past_study(), name="good")
     bad = SourceStudy.from_study(_past_study(0.0, sign=-1.0), name="bad")
