@@ -288,6 +288,8 @@ class MetaPrior:
         self.n_params = len(search_space)
         matched = [match_source(s, search_space, rng, family_share=family_share) for s in sources]
         self.matched: list[MatchedSource] = [m for m in matched if m is not None]
+        #: Position in ``sources`` of each matched source.
+        self.source_indices: list[int] = [i for i, m in enumerate(matched) if m is not None]
         self.n_offered = len(sources)
 
     def __len__(self) -> int:

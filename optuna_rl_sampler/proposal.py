@@ -205,7 +205,7 @@ def propose(
         and handoff is not weights
         and prior_weights is not None
         and not in_phase
-        and prior_weights.total < HANDOFF_TRUST
+        and prior_total < HANDOFF_TRUST
     )
     policy = handoff if handed_off and handoff is not None else weights
     probs = policy.probabilities(state.features)

@@ -351,7 +351,7 @@ class RLSampler(BaseSampler):
         self._auto_sources = isinstance(source_studies, str)
         self._sources: list[SourceStudy] = _read_sources(source_studies)
         self._prior_cache: dict[tuple, MetaPrior] = {}
-        self._rankings: dict[tuple, list[tuple[int, int]]] = {}
+        self._rankings: dict[str, list[tuple[int, int]]] = {}
 
     @property
     def weights(self) -> PolicyWeights:
@@ -609,63 +609,58 @@ class RLSampler(BaseSampler):
         The sources that know ``name`` are grouped by search space (parameter names and
         distributions) and the largest group is used. The best
         :data:`_CONSENSUS_PER_SOURCE` configurations of each of its sources come first,
-        ordered by the mean prediction of the *other* sources of the group (their
-        meta-prior models): the first trial is the configuration the sources agree on,
-        not the favourite of whichever source happens to be listed first. Every other
-        configuration follows by its normal score within its source.
+        ordered by the mean prediction of the *other* sources (the meta-prior of that
+        search space, which the first proposal reuses): the first trial is the
+        configuration the sources agree on, not the favourite of whichever source
+        happens to be listed first. Every other configuration follows by its normal
+        score within its source.
         """
+        if name in self._rankings:
+            return self._rankings[name]
         groups: dict[tuple, list[int]] = {}
         for i, src in enumerate(self._sources):
             if name in src.distributions:
                 key = tuple(sorted((k, repr(v)) for k, v in src.distributions.items()))
                 groups.setdefault(key, []).append(i)
-        if not groups:
-            return []
-        key, members = max(groups.items(), key=lambda kv: len(kv[1]))
-        if key not in self._rankings:
+        ranked: list[tuple[int, int]] = []
+        if groups:
+            members = max(groups.values(), key=len)
             entries = sorted(
                 (-float(score), i, row)
                 for i in members
                 for row, score in enumerate(normal_scores(self._sources[i].values))
             )
-            ranked = [(i, row) for _, i, row in entries]
-            first = _consensus(
-                [self._sources[i] for i in members], _CONSENSUS_PER_SOURCE, self._seed
-            )
-            head = [(members[j], row) for j, row in first]
+            head = self._consensus(members)
             seen = set(head)
-            self._rankings[key] = head + [e for e in ranked if e not in seen]
-        return self._rankings[key]
+            ranked = head + [(i, row) for _, i, row in entries if (i, row) not in seen]
+        self._rankings[name] = ranked
+        return ranked
 
-
-def _consensus(
-    sources: Sequence[SourceStudy], per_source: int, seed: int
-) -> list[tuple[int, int]]:
-    """The best ``per_source`` configurations (``(source, row)``) of sources that share
-    one search space, ordered by the mean prediction of the other sources; empty when
-    fewer than two sources have a model."""
-    space = dict(sources[0].distributions)
-    prior = MetaPrior(sources, space, seed=seed)
-    if len(prior) < 2 or len(prior) != len(sources):
-        return []
-    encoder = SearchSpaceEncoder(space)
-    picks, rows = [], []
-    for j, src in enumerate(sources):
-        for row in np.argsort(-src.values, kind="stable")[:per_source]:
-            try:
-                cube = encoder.encode(dict(src.params[row]))
-            except (KeyError, ValueError):  # a trial without every parameter
-                continue
-            picks.append((j, int(row)))
-            rows.append(encoder.snap(cube[None, :])[0])
-    if not picks:
-        return []
-    preds = prior.source_predictions(np.array(rows))  # (S, k)
-    own = np.array([j for j, _ in picks])
-    others = np.ones(preds.shape, dtype=bool)
-    others[own, np.arange(len(picks))] = False
-    score = np.where(others, preds, 0.0).sum(axis=0) / others.sum(axis=0)
-    return [picks[k] for k in np.argsort(-score, kind="stable")]
+    def _consensus(self, members: list[int]) -> list[tuple[int, int]]:
+        """The best configurations (``(source, row)``) of the sources ``members``, which
+        share one search space, ordered by the mean prediction of the other sources;
+        empty when fewer than two sources have a model there."""
+        space = dict(self._sources[members[0]].distributions)
+        prior = self._meta_prior(space)
+        if prior is None or len(prior) < 2:
+            return []
+        encoder = SearchSpaceEncoder(space)
+        picks, rows = [], []
+        for i in members:
+            src = self._sources[i]
+            for row in np.argsort(-src.values, kind="stable")[:_CONSENSUS_PER_SOURCE]:
+                try:
+                    cube = encoder.encode(dict(src.params[row]))
+                except (KeyError, ValueError):  # a trial without every parameter
+                    continue
+                picks.append((i, int(row)))
+                rows.append(encoder.snap(cube[None, :])[0])
+        if not picks:
+            return []
+        preds = prior.source_predictions(np.array(rows))  # (S, k)
+        others = np.array(prior.source_indices)[:, None] != np.array([i for i, _ in picks])
+        score = (preds * others).sum(axis=0) / np.maximum(others.sum(axis=0), 1)
+        return [picks[k] for k in np.argsort(-score, kind="stable")]
 
 
 def _read_evidence(
