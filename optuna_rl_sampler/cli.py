@@ -7,6 +7,8 @@ Sub-commands:
   curve as JSON and as a PNG plot;
 * ``optuna-rl finetune --storage URL --out PATH``: continue meta-training from the
   shipped weights on your own past studies (bounded time, progress bar);
+  both keep a checkpoint ``PATH.ckpt`` while they run, and ``--resume`` continues an
+  interrupted or time-limited run from it;
 * ``optuna-rl weights [PATH]``: validate a weights file and print its card;
 * ``optuna-rl evaluate [PATH]``: compare weights with uniform, EI-greedy and UCB-greedy
   policies on held-out synthetic tasks;
@@ -23,6 +25,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -46,13 +49,32 @@ def _pretrain(args: argparse.Namespace) -> int:
         cfg.episodes_per_iteration = args.episodes_per_iteration
     if args.learning_rate is not None:
         cfg.learning_rate = args.learning_rate
-    card = train(cfg, args.out, progress=not args.quiet, plot=not args.no_plot, name=args.name)
+    card = _train_resumably(
+        train, cfg, args, progress=not args.quiet, plot=not args.no_plot, name=args.name
+    )
     print(
         json.dumps(
             {"weights": str(args.out), **card["final"], "train_time_s": card["train_time_s"]}
         )
     )
     return 0
+
+
+def _train_resumably(train: Any, cfg: Any, args: argparse.Namespace, **kwargs: Any) -> dict:
+    """Run ``train``; on Ctrl-C, say how to continue from the last checkpoint."""
+    from optuna_rl_sampler.training.ppo import checkpoint_path
+
+    try:
+        return train(cfg, args.out, resume=args.resume, **kwargs)
+    except KeyboardInterrupt:
+        ckpt = checkpoint_path(args.out)
+        if ckpt.exists():
+            print(
+                f"optuna-rl: interrupted; the last finished iteration is saved in {ckpt}. "
+                "Run the same command with --resume to continue.",
+                file=sys.stderr,
+            )
+        raise
 
 
 def _finetune_sources(args: argparse.Namespace) -> list:
@@ -120,9 +142,10 @@ def _finetune(args: argparse.Namespace) -> int:
         f"({sum(len(s) for s in sources)} trials) for at most {args.minutes:g} minutes",
         file=sys.stderr,
     )
-    card = train(
+    card = _train_resumably(
+        train,
         cfg,
-        args.out,
+        args,
         progress=not args.quiet,
         plot=not args.no_plot,
         name=args.name,
@@ -423,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted or --minutes-limited run from the checkpoint beside "
+        "--out (OUT.ckpt, rewritten every iteration); same options, --iterations may grow",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_pretrain)
 
@@ -472,6 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--name", default="finetuned", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted or --minutes-limited run from the checkpoint beside "
+        "--out (OUT.ckpt, rewritten every iteration); same options, --iterations may grow",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_finetune)
 
@@ -542,6 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         print(f"optuna-rl: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,59 @@ def test_tiny_training_run_is_deterministic_and_loadable(tmp_path):
     assert (tmp_path / "a.curve.json").exists()
     # The update moved the policy away from the uniform start.
     assert np.abs(a.tensors["score.2.weight"]).sum() > 0
+
+
+def _tiny_config(**kwargs):
+    return PPOConfig(
+        episodes_per_iteration=3,
+        budgets=(5,),
+        dims=(2,),
+        dim_weights=(1.0,),
+        n_candidates=16,
+        hidden=8,
+        workers=1,
+        minibatch_states=4,
+        **kwargs,
+    )
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from optuna_rl_sampler.training import ppo
+
+    straight = tmp_path / "straight.safetensors"
+    train(_tiny_config(iterations=4), straight, progress=False, plot=False)
+    assert not ppo.checkpoint_path(straight).exists()  # a finished run removes it
+
+    # Kill the run in its third update: iterations 0 and 1 are checkpointed.
+    real_update = ppo.update
+    calls = []
+
+    def dying_update(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(ppo, "update", dying_update)
+    out = tmp_path / "resumed.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny_config(iterations=4), out, progress=False, plot=False)
+    assert ppo.checkpoint_path(out).exists() and not out.exists()
+    monkeypatch.setattr(ppo, "update", real_update)
+
+    # Other settings are refused, naming them, and the checkpoint is kept.
+    with pytest.raises(ValueError, match="other settings \\(learning_rate\\)"):
+        train(_tiny_config(iterations=4, learning_rate=0.1), out, progress=False, resume=True)
+    card = train(_tiny_config(iterations=4), out, progress=False, plot=False, resume=True)
+    assert card["iterations_done"] == 4
+    a, b = load_weights(straight), load_weights(out)
+    for key in a.tensors:
+        np.testing.assert_array_equal(a.tensors[key], b.tensors[key])
+    curve = json.loads(out.with_suffix(".curve.json").read_text())
+    assert [h["iteration"] for h in curve] == [0, 1, 2, 3]
+    assert not ppo.checkpoint_path(out).exists()
+    with pytest.raises(ValueError, match="no checkpoint"):
+        train(_tiny_config(iterations=4), out, progress=False, resume=True)
 
 
 def test_save_weights_requires_safetensors_suffix(tmp_path):
@@ -307,3 +362,14 @@ def test_pretrain_hands_off_to_named_weights_and_refuses_unknown_ones(tmp_path, 
     err = capsys.readouterr().err
     assert "handoff weights 'generic-v9'" in err and "generic-v1, transfer-v1" in err
     assert not bad.exists()
+
+
+def test_cli_resume_without_a_checkpoint_is_one_clear_error(tmp_path, capsys):
+    from optuna_rl_sampler.cli import main
+
+    out = tmp_path / "w.safetensors"
+    code = main(["pretrain", "--out", str(out), "--iterations", "1", "--resume", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint" in err and "w.ckpt" in err and "without --resume" in err
+    assert not out.exists()

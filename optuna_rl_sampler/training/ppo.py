@@ -49,7 +49,7 @@ from optuna_rl_sampler.training.surrogate_tasks import surrogate_task
 from optuna_rl_sampler.training.tasks import sample_sources
 from optuna_rl_sampler.training.tasks import sample_task
 
-__all__ = ["PPOConfig", "PolicyNet", "compute_gae", "ppo_loss", "train"]
+__all__ = ["PPOConfig", "PolicyNet", "checkpoint_path", "compute_gae", "ppo_loss", "train"]
 
 #: Feature column that marks a prior candidate (the choices of a restricted step).
 _PRIOR_COLUMN = FEATURE_NAMES.index("source_prior")
@@ -452,6 +452,7 @@ def train(
     plot: bool = True,
     name: str = "generic-v1",
     corpus: list[SourceStudy] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Meta-train a policy and write ``out`` (+ card, curve JSON and PNG).
 
@@ -470,9 +471,18 @@ def train(
         name: Name recorded in the card and in every trial's reasons.
         corpus: Source studies whose GP surrogates become episodes (``cfg.corpus_prob``
             of them), each with the other studies as its sources.
+        resume: Continue from the checkpoint beside ``out`` (:func:`checkpoint_path`),
+            which every iteration rewrites and a run that did every iteration removes.
+            The resumed run ends with the same weights as one that was never
+            interrupted. ``cfg.max_minutes`` counts this invocation only;
+            ``cfg.iterations`` may be raised to train longer.
 
     Returns:
         The card written beside the weights.
+
+    Raises:
+        ValueError: ``resume`` with no checkpoint, or with one written by a run of a
+            different configuration or corpus (nothing is overwritten).
     """
     import multiprocessing as mp
 
@@ -487,22 +497,39 @@ def train(
     start = _start_from(net, cfg.init_weights)
     _handoff_weights(cfg.handoff)  # a bad name fails here, before any episode runs
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    out = Path(out)
+    ckpt = checkpoint_path(out)
+    run_key = _run_key(cfg, _CORPUS)
     history: list[dict[str, float]] = []
+    before = 0.0  # seconds spent by the invocations this one resumes
+    if resume:
+        history, before = _load_checkpoint(ckpt, run_key, net, optimizer, generator)
     started = time.time()
+    first = len(history)
     pool = mp.get_context("fork").Pool(cfg.workers) if cfg.workers > 1 else None
     try:
-        bar = tqdm(range(cfg.iterations), desc=name, disable=not progress)
+        bar = tqdm(
+            range(first, cfg.iterations),
+            desc=name,
+            disable=not progress,
+            initial=first,
+            total=cfg.iterations,
+        )
         for iteration in bar:
             if cfg.max_minutes is not None and time.time() - started > 60 * cfg.max_minutes:
-                bar.write(f"stopping after {iteration} iterations: --minutes reached")
+                bar.write(
+                    f"stopping after {iteration} iterations: --minutes reached (continue "
+                    "with --resume)"
+                )
                 break
             episodes = collect(iteration, net.to_weights(), cfg, pool)
             stats = update(net, optimizer, episodes, cfg, generator)
             stats["iteration"] = iteration
             stats["final_regret"] = float(np.mean([e.regrets[-1] for e in episodes]))
             stats["mean_regret"] = float(np.mean([e.regrets.mean() for e in episodes]))
-            stats["elapsed_s"] = time.time() - started
+            stats["elapsed_s"] = before + time.time() - started
             history.append(stats)
+            _save_checkpoint(ckpt, run_key, net, optimizer, generator, history)
             bar.set_postfix(
                 regret=f"{stats['final_regret']:.3f}",
                 auc=f"{stats['mean_regret']:.3f}",
@@ -512,7 +539,6 @@ def train(
         if pool is not None:
             pool.close()
             pool.join()
-    out = Path(out)
     card = {
         "name": name,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
@@ -521,7 +547,7 @@ def train(
         "algorithm": "PPO (clipped surrogate, GAE)",
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "seed": cfg.seed,
-        "train_time_s": round(time.time() - started, 1),
+        "train_time_s": round(before + time.time() - started, 1),
         "final": {k: history[-1][k] for k in ("final_regret", "mean_regret")} if history else {},
         "torch_version": torch.__version__,
     }
@@ -530,7 +556,94 @@ def train(
     out.with_suffix(".curve.json").write_text(json.dumps(history, indent=1) + "\n")
     if plot and history:
         plot_curve(history, out.with_suffix(".png"))
+    if len(history) >= cfg.iterations:
+        ckpt.unlink(missing_ok=True)
     return card
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """The checkpoint a training run writing ``out`` keeps beside it (``.ckpt``)."""
+    return Path(out).with_suffix(".ckpt")
+
+
+#: Settings a resumed run may change: how long it runs, and on how many processes
+#: (episodes are gathered in order, so the result does not depend on the latter).
+_RESUMABLE_CHANGES = frozenset({"iterations", "max_minutes", "workers"})
+
+
+def _run_key(cfg: PPOConfig, corpus: list[SourceStudy]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the configuration and the corpus."""
+    config = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(cfg).items()
+        if k not in _RESUMABLE_CHANGES
+    }
+    return {"config": config, "corpus": [[s.name, len(s)] for s in corpus]}
+
+
+def _save_checkpoint(
+    path: Path,
+    run_key: dict[str, Any],
+    net: PolicyNet,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    history: list[dict[str, float]],
+) -> None:
+    """Write the state after the last iteration atomically (a kill never leaves half a
+    checkpoint): network, optimiser, minibatch generator and the curve so far."""
+    state = {
+        "format": 1,
+        "run_key": json.dumps(run_key, sort_keys=True),
+        "net": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "history": json.dumps(history),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_checkpoint(
+    path: Path,
+    run_key: dict[str, Any],
+    net: PolicyNet,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> tuple[list[dict[str, float]], float]:
+    """Restore a checkpoint in place; returns the curve so far and its seconds."""
+    if not path.exists():
+        raise ValueError(
+            f"--resume: no checkpoint {str(path)!r} to continue from (a run that did "
+            "every iteration removes it). Run without --resume to start afresh."
+        )
+    try:
+        state = torch.load(path, weights_only=True)
+        saved = json.loads(state["run_key"])
+    except Exception as err:  # a truncated or foreign file
+        raise ValueError(
+            f"--resume: {str(path)!r} is not a readable training checkpoint ({err}). "
+            "Delete it and run without --resume."
+        ) from err
+    mine = json.loads(json.dumps(run_key, sort_keys=True))
+    if saved != mine:
+        keys = sorted(
+            k
+            for k in set(saved["config"]) | set(mine["config"])
+            if saved["config"].get(k) != mine["config"].get(k)
+        )
+        if saved["corpus"] != mine["corpus"]:
+            keys.append("corpus (the past studies)")
+        raise ValueError(
+            f"--resume: the checkpoint {str(path)!r} is of a run with other settings "
+            f"({', '.join(keys)}); only {', '.join(sorted(_RESUMABLE_CHANGES))} may change. "
+            "Resume with the same options, or write to another --out."
+        )
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["generator"])
+    history = json.loads(state["history"])
+    return history, float(history[-1]["elapsed_s"]) if history else 0.0
 
 
 def plot_curve(history: list[dict[str, float]], path: Path) -> None:
