@@ -173,19 +173,25 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.policy import load_named_weights
     from optuna_rl_sampler.policy import load_weights
     from optuna_rl_sampler.training.evaluate import PolicySpec
     from optuna_rl_sampler.training.evaluate import baseline_policies
     from optuna_rl_sampler.training.evaluate import evaluate_policies
 
     weights = load_weights(args.path)
+    handoff = None if args.handoff is None else load_named_weights(args.handoff)
     policies = [
-        PolicySpec(weights.name, weights),
-        PolicySpec(f"{weights.name} (greedy)", weights, greedy=True),
+        PolicySpec(weights.name, weights, handoff=handoff),
+        PolicySpec(f"{weights.name} (greedy)", weights, greedy=True, handoff=handoff),
         *baseline_policies(with_prior=args.sources is not None),
     ]
     results = evaluate_policies(
-        policies, n_tasks=args.tasks, budget=args.budget, sources=args.sources
+        policies,
+        n_tasks=args.tasks,
+        budget=args.budget,
+        sources=args.sources,
+        prior_startup=args.prior_startup,
     )
     print(json.dumps(results, indent=2))
     return 0
@@ -526,6 +532,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["related", "unrelated", "misleading"],
         default=None,
         help="give every task two synthetic source studies of this kind (default: none)",
+    )
+    p.add_argument(
+        "--prior-startup",
+        type=int,
+        default=0,
+        help="simulate the sampler's prior-startup phase of this many trials in tasks with "
+        "sources, for every policy (the sampler's default is 5; default here: 0)",
+    )
+    p.add_argument(
+        "--handoff",
+        default=None,
+        help="weights (a shipped name such as generic-v1, or a file) the evaluated weights "
+        "hand off to while the sources are distrusted, as RLSampler() does with its "
+        "shipped weights (default: none)",
     )
     p.set_defaults(func=_evaluate)
 

@@ -39,6 +39,7 @@ __all__ = [
     "PolicyWeights",
     "WeightsError",
     "default_weights_path",
+    "load_named_weights",
     "load_weights",
     "remap_features",
     "save_weights",
@@ -101,6 +102,23 @@ class PolicyWeights:
 def default_weights_path(name: str = DEFAULT_WEIGHTS) -> Path:
     """Path of shipped weights: ``DEFAULT_WEIGHTS`` (transfer) or ``GENERIC_WEIGHTS``."""
     return Path(str(resources.files("optuna_rl_sampler") / "weights" / f"{name}.safetensors"))
+
+
+def load_named_weights(name: str) -> PolicyWeights:
+    """Load shipped weights by name (such as ``"generic-v1"``) or a weights file.
+
+    Raises:
+        WeightsError: ``name`` is neither a shipped name nor a loadable file; the
+            message lists the shipped names.
+    """
+    shipped = default_weights_path(name)
+    try:
+        return load_weights(shipped if shipped.exists() else name)
+    except WeightsError as err:
+        names = sorted(p.stem for p in shipped.parent.glob("*.safetensors"))
+        raise WeightsError(
+            f"weights {name!r}: {err} Pass a shipped name ({', '.join(names)}) or a weights file."
+        ) from err
 
 
 def card_path(weights_path: str | Path) -> Path:

@@ -204,6 +204,25 @@ def test_feature_policy_and_held_out_evaluation():
         evaluate_policies([PolicySpec("ei", ei)], n_tasks=0)
 
 
+def test_evaluation_simulates_the_samplers_phase_and_hand_off():
+    from optuna_rl_sampler.training.evaluate import PolicySpec
+    from optuna_rl_sampler.training.evaluate import evaluate_policies
+    from optuna_rl_sampler.training.evaluate import feature_policy
+
+    uniform = feature_policy("mean", 0.0)
+    ei = feature_policy("log_ei_rel")
+    specs = [PolicySpec("u", uniform), PolicySpec("u->ei", uniform, handoff=ei)]
+    kw = dict(n_tasks=3, budget=12, n_candidates=32, workers=1, prior_startup=3)
+    # Misleading sources lose their weight, and the hand-off policy then chooses.
+    res = evaluate_policies(specs, sources="misleading", **kw)
+    assert res["u"]["regret@12"] != res["u->ei"]["regret@12"]
+    # Without sources there is nothing to distrust: the same episodes exactly.
+    res = evaluate_policies(specs, **kw)
+    assert res["u"] == res["u->ei"]
+    with pytest.raises(ValueError, match="prior_startup must be 0 or more trials, got -1"):
+        evaluate_policies(specs, n_tasks=1, prior_startup=-1)
+
+
 def test_episodes_simulate_pending_points_pruned_trials_and_sources():
     from optuna_rl_sampler.features import FEATURE_NAMES
     from optuna_rl_sampler.training.tasks import sample_sources

@@ -15,7 +15,11 @@ evaluations and its mean over the whole episode (the area under the regret curve
 With ``sources="related"`` or ``"misleading"`` every task comes with two source
 studies of that kind (:func:`~optuna_rl_sampler.training.tasks.sample_sources`), the
 same for every policy, so the use of the meta-prior can be compared too (a
-``prior-greedy`` policy takes the candidate the sources like best).
+``prior-greedy`` policy takes the candidate the sources like best). With
+``prior_startup`` the episodes go through the sampler's prior-startup phase, and a
+:class:`PolicySpec` with ``handoff`` weights hands off to them while the sources are
+distrusted, as ``RLSampler()`` does with its shipped weights: that measures weights the
+way the sampler uses them.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ _EVAL_STREAM = 999
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """A named policy and whether to act greedily."""
+    """A named policy, whether to act greedily, and the weights it hands off to while
+    an episode's sources are distrusted (``None``: no hand-off)."""
 
     name: str
     weights: PolicyWeights
     greedy: bool = False
+    handoff: PolicyWeights | None = None
 
 
 def feature_policy(feature: str, scale: float = 50.0) -> PolicyWeights:
@@ -75,10 +81,10 @@ def baseline_policies(with_prior: bool = False) -> list[PolicySpec]:
     return out
 
 
-def _episode(args: tuple[PolicySpec, int, int, int, str | None]) -> np.ndarray:
+def _episode(args: tuple[PolicySpec, int, int, int, str | None, int]) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
-    spec, index, budget, n_candidates, kind = args
+    spec, index, budget, n_candidates, kind, prior_startup = args
     rng = np.random.default_rng([_EVAL_STREAM, index])
     n_params = int(rng.choice([2, 3, 5, 8, 10]))
     task = sample_task(rng, n_params=n_params, style_weights=(0.35, 0.2, 0.15, 0.3))
@@ -96,6 +102,8 @@ def _episode(args: tuple[PolicySpec, int, int, int, str | None]) -> np.ndarray:
             n_candidates=n_candidates,
             greedy=spec.greedy,
             sources=sources,
+            prior_startup=prior_startup,
+            handoff=spec.handoff if sources else None,
         )
     return ep.regrets
 
@@ -108,6 +116,7 @@ def evaluate_policies(
     n_candidates: int = 256,
     workers: int = 2,
     sources: str | None = None,
+    prior_startup: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Run every policy on the same ``n_tasks`` held-out tasks.
 
@@ -120,6 +129,9 @@ def evaluate_policies(
         sources: ``None`` (no source studies), ``"related"``, ``"unrelated"`` or
             ``"misleading"``: two source studies of that kind per task. Defaults to
             ``None``.
+        prior_startup: The sampler's ``prior_startup_trials`` (see
+            :func:`~optuna_rl_sampler.proposal.propose`), simulated in episodes with
+            sources for every policy. Defaults to ``0`` (no phase).
 
     Returns:
         Policy name -> ``{"regret@5", "regret@10", "regret@20", "regret@<budget>",
@@ -134,6 +146,8 @@ def evaluate_policies(
         raise ValueError(f"n_tasks must be at least 1, got {n_tasks}.")
     if budget < 2:
         raise ValueError(f"budget must be at least 2 evaluations, got {budget}.")
+    if prior_startup < 0:
+        raise ValueError(f"prior_startup must be 0 or more trials, got {prior_startup}.")
     if sources not in (None, "related", "unrelated", "misleading"):
         raise ValueError(
             f"sources must be None, 'related', 'unrelated' or 'misleading', got {sources!r}."
@@ -143,7 +157,9 @@ def evaluate_policies(
     pool = mp.get_context("fork").Pool(workers) if workers > 1 else None
     try:
         for spec in policies:
-            jobs = [(spec, i, budget, n_candidates, sources) for i in range(n_tasks)]
+            jobs = [
+                (spec, i, budget, n_candidates, sources, prior_startup) for i in range(n_tasks)
+            ]
             curves = np.array(pool.map(_episode, jobs) if pool else [_episode(j) for j in jobs])
             row = {
                 f"regret@{k}": float(curves[:, k - 1].mean()) for k in (5, 10, 20) if k < budget

@@ -39,9 +39,11 @@ from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import N_FEATURES
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.policy import WeightsError
+from optuna_rl_sampler.policy import load_named_weights
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.policy import remap_features
 from optuna_rl_sampler.policy import save_weights
+from optuna_rl_sampler.proposal import HANDOFF_TRUST
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.training.rollout import Episode
 from optuna_rl_sampler.training.rollout import run_episode
@@ -251,17 +253,10 @@ def _handoff_weights(name: str | None) -> PolicyWeights | None:
     if name is None:
         return None
     if name not in _HANDOFF:
-        from optuna_rl_sampler.policy import default_weights_path
-
-        shipped = default_weights_path(name)
         try:
-            _HANDOFF[name] = load_weights(shipped if shipped.exists() else name)
+            _HANDOFF[name] = load_named_weights(name)
         except WeightsError as err:
-            names = sorted(p.stem for p in shipped.parent.glob("*.safetensors"))
-            raise WeightsError(
-                f"handoff weights {name!r}: {err} As handoff, pass a shipped name "
-                f"({', '.join(names)}) or a weights file."
-            ) from err
+            raise WeightsError(f"handoff {err}") from err
     return _HANDOFF[name]
 
 
@@ -434,6 +429,16 @@ def _trained_on(cfg: PPOConfig, corpus: list[SourceStudy], start: str | None) ->
         parts.append(
             f"{cfg.corpus_prob:.0%} of episodes on GP surrogates of {len(corpus)} corpus "
             f"studies (datasets: {', '.join(names)}), each with the others as sources"
+        )
+    if cfg.prior_startup > 0:
+        parts.append(
+            f"episodes with sources start with the sampler's {cfg.prior_startup}-trial "
+            "prior-startup phase"
+        )
+    if cfg.handoff:
+        parts.append(
+            f"{cfg.handoff} chooses while an episode's sources hold under "
+            f"{HANDOFF_TRUST:g} of the weight (simulated, not learnt)"
         )
     parts.append(
         f"pending points in {cfg.parallel_prob:.0%} and pruned trials in "
