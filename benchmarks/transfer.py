@@ -105,7 +105,8 @@ SAMPLERS: tuple[str, ...] = (
     "enqueue5-tpe",
 )
 MISLEADING_SAMPLERS: tuple[str, ...] = ("rl-transfer", "rl-generic")
-REAL_SAMPLERS: tuple[str, ...] = ("rl-transfer", "rl-generic", "tpe", "random")
+#: The real runs confirm the surrogate ranking with every sampler of the suite.
+REAL_SAMPLERS: tuple[str, ...] = SAMPLERS
 #: Samplers that read the sources; the others run once, whatever the variant.
 USES_SOURCES = frozenset({"rl-transfer", "cmaes-warm", "enqueue5-tpe"})
 VARIANTS: tuple[str, ...] = ("standard", "misleading")
@@ -834,6 +835,7 @@ def run_transfer_job(job: TransferJob) -> dict[str, Any]:
         "n_failed_trials": None,
         "sampler_info": {},
         "proposal_sources": {},
+        "proposal_weights": {},
         "unavailable": None,
         "error": None,
         "warnings": {},
@@ -845,13 +847,17 @@ def run_transfer_job(job: TransferJob) -> dict[str, Any]:
             ran = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
             values = trial_values(ran)
             reasons: Counter[str] = Counter()
+            used: Counter[str] = Counter()  # which weights chose (hand-offs included)
             for trial in ran:
                 reason = trial.system_attrs.get(_REASON_KEY)
                 if isinstance(reason, dict):
                     reasons[str(reason.get("source"))] += 1
+                    if "weights" in reason:
+                        used[str(reason["weights"])] += 1
             record["values"] = values
             record["n_failed_trials"] = sum(v is None for v in values)
             record["proposal_sources"] = dict(reasons)
+            record["proposal_weights"] = dict(used)
         except NoCompatibleSource as exc:
             record["unavailable"] = str(exc)
         except Exception as exc:  # a failed study is data, not a crash
@@ -1681,6 +1687,7 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
                 + [_mean_se_cell(std["regret"]["rl-transfer"]["all"].get(c)) for c in cps]
             )
         out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    out += _handoff_lines(results.get("runs", []))
     real = results.get("real")
     if real:
         out += _real_markdown(real)
@@ -1738,6 +1745,33 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
             )
         out += _table(["sampler", "all tasks"], rows) + [""]
     return "\n".join(out)
+
+
+def _handoff_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Which weights chose ``rl-transfer``'s trials, per variant (the hand-off to the
+    generic weights while the sources are distrusted shows here)."""
+    shares = []
+    for variant in VARIANTS:
+        used: Counter[str] = Counter()
+        for r in runs:
+            if r.get("sampler") == "rl-transfer" and r.get("variant") == variant:
+                used.update(r.get("proposal_weights") or {})
+        total = sum(used.values())
+        if total:
+            parts = ", ".join(f"`{k}` {v / total:.0%}" for k, v in used.most_common())
+            shares.append(f"- {variant} sources: {parts} of {total} proposals.")
+    if not shares:
+        return []
+    from optuna_rl_sampler.proposal import HANDOFF_TRUST
+
+    return [
+        "Weights that made `rl-transfer`'s proposals (the shipped transfer weights, or the "
+        f"generic ones while the sources held under {HANDOFF_TRUST:g} of the weight after "
+        "the prior-startup phase):",
+        "",
+        *shares,
+        "",
+    ]
 
 
 def _real_markdown(real: Mapping[str, Any]) -> list[str]:

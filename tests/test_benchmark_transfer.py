@@ -458,3 +458,17 @@ def test_reports_name_no_machine_paths(tmp_path):
         "data_dir": "$ORS_DATA_DIR",
         "other": "/elsewhere/x",
     }
+
+
+def test_summary_counts_the_proposals_each_weights_made() -> None:
+    runs = [
+        {"sampler": "rl-transfer", "variant": "misleading", "proposal_weights": {"t": 5, "g": 15}},
+        {"sampler": "rl-transfer", "variant": "misleading", "proposal_weights": {"g": 20}},
+        {"sampler": "rl-transfer", "variant": "standard", "proposal_weights": {"t": 19}},
+        {"sampler": "tpe", "variant": "standard", "proposal_weights": {"x": 99}},
+    ]
+    text = "\n".join(transfer._handoff_lines(runs))
+    assert "- standard sources: `t` 100% of 19 proposals." in text
+    assert "- misleading sources: `g` 88%, `t` 12% of 40 proposals." in text
+    # Records written before the field existed give no section.
+    assert transfer._handoff_lines([{"sampler": "rl-transfer", "variant": "standard"}]) == []
