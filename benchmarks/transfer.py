@@ -246,17 +246,38 @@ def file_fingerprint(path: str | Path | None) -> str | None:
     return digest.hexdigest()[:16]
 
 
+def _sampler_weights() -> dict[str, tuple[str, ...]]:
+    """The shipped weights that runs of each RL sampler depend on (``rl-transfer`` hands
+    off to the generic weights); runs of the other samplers depend on none."""
+    from optuna_rl_sampler.policy import DEFAULT_WEIGHTS
+    from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+
+    return {"rl-transfer": (DEFAULT_WEIGHTS, GENERIC_WEIGHTS), "rl-generic": (GENERIC_WEIGHTS,)}
+
+
 def fingerprint(corpus: str | Path) -> dict[str, Any]:
-    """What a stored run depends on besides its key: corpus, weights, package version."""
+    """What stored runs depend on besides their keys: corpus, shipped weights (by name),
+    package versions. A run keeps only its own part (:func:`run_fingerprint`)."""
     from optuna_rl_sampler import __version__
     from optuna_rl_sampler.policy import default_weights_path
 
+    names = sorted({n for used in _sampler_weights().values() for n in used})
     return {
         "corpus": file_fingerprint(corpus),
-        "weights": file_fingerprint(default_weights_path()),
+        "weights": {n: file_fingerprint(default_weights_path(n)) for n in names},
         "optuna_rl_sampler": __version__,
         "optuna": optuna.__version__,
     }
+
+
+def run_fingerprint(fp: Mapping[str, Any], sampler: str) -> dict[str, Any]:
+    """The part of ``fp`` that a run of ``sampler`` depends on: the weights only for the
+    RL samplers, so new weights re-run those and resume every other sampler."""
+    out = {k: v for k, v in fp.items() if k != "weights"}
+    names = _sampler_weights().get(sampler, ())
+    if names:
+        out["weights"] = {n: fp["weights"][n] for n in names}
+    return out
 
 
 def meta_training_note() -> str:
@@ -977,10 +998,17 @@ def plan_real(
 
 
 def completed_runs(path: Path, fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Successful stored runs whose fingerprint matches, by key (the latest wins)."""
+    """Successful stored runs whose fingerprint matches their sampler's part of ``fp``
+    (:func:`run_fingerprint`), by key (the latest wins). A weights entry stored with a
+    sampler that reads no weights is ignored (older records carry one)."""
     done: dict[str, dict[str, Any]] = {}
+    weighted = _sampler_weights()
     for r in read_jsonl(path):
-        if r.get("fingerprint") == fp and r.get("error") is None and r.get("values"):
+        stored = dict(r.get("fingerprint") or {})
+        sampler = str(r.get("sampler"))
+        if sampler not in weighted:
+            stored.pop("weights", None)
+        if stored == run_fingerprint(fp, sampler) and r.get("error") is None and r.get("values"):
             done[r["key"]] = r
     return done
 
@@ -1254,7 +1282,7 @@ def run_transfer(
     new: dict[str, dict[str, Any]] = {}
 
     def on_record(record: dict[str, Any]) -> None:
-        record["fingerprint"] = fp
+        record["fingerprint"] = run_fingerprint(fp, record["sampler"])
         new[record["key"]] = record
         append_jsonl(real_file if record["kind"] == "real" else runs_file, record)
 

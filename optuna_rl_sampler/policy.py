@@ -59,7 +59,7 @@ SCORE_TENSORS = (
     "score.2.bias",
 )
 #: Shipped weights used when a study has source studies (meta-trained with sources).
-DEFAULT_WEIGHTS = "transfer-v1"
+DEFAULT_WEIGHTS = "transfer-v2"
 #: Shipped weights used when it has none (meta-trained without sources).
 GENERIC_WEIGHTS = "generic-v1"
 #: Card key of the tensors' digest (:func:`tensors_sha256`).

@@ -195,7 +195,7 @@ class RLSampler(BaseSampler):
         meta_model: Path (``str`` or :class:`~pathlib.Path`) of a ``.safetensors``
             weights file (with its ``.json`` card) written by ``optuna-rl pretrain`` or
             ``optuna-rl finetune``, used for every proposal. ``None`` uses the weights
-            shipped in the package: ``transfer-v1`` (meta-trained with source studies)
+            shipped in the package: ``transfer-v2`` (meta-trained with source studies)
             when the study has matching source studies, ``generic-v1`` (meta-trained
             without) otherwise, and also in a study with sources while they hold less
             than three quarters of the weight after the prior-startup phase (the

@@ -81,7 +81,7 @@ class SourceStudy:
         >>> study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1.5) ** 2, n_trials=5)
         >>> reason = study.trials[-1].system_attrs["rl_sampler:reason"]
         >>> reason["weights"], list(reason["prior"]["top_sources"])
-        ('transfer-v1', ['past'])
+        ('transfer-v2', ['past'])
     """
 
     name: str

@@ -472,3 +472,30 @@ def test_summary_counts_the_proposals_each_weights_made() -> None:
     assert "- misleading sources: `g` 88%, `t` 12% of 40 proposals." in text
     # Records written before the field existed give no section.
     assert transfer._handoff_lines([{"sampler": "rl-transfer", "variant": "standard"}]) == []
+
+
+def test_new_weights_rerun_only_the_rl_samplers(tmp_path: Path) -> None:
+    names = dict(transfer._sampler_weights())
+    weights = {n: n.upper() for used in names.values() for n in used}
+    fp = {"corpus": "c", "weights": weights, "optuna_rl_sampler": "1", "optuna": "5"}
+    new_transfer = {**fp["weights"], names["rl-transfer"][0]: "NEW"}
+
+    def record(key: str, sampler: str, fingerprint: dict) -> dict:
+        return {"key": key, "sampler": sampler, "fingerprint": fingerprint, "values": [1.0]}
+
+    base = {k: v for k, v in fp.items() if k != "weights"}
+    rows = [
+        # Older records of non-RL samplers carry the transfer weights' digest: ignored.
+        record("tpe", "tpe", {**base, "weights": "old-digest"}),
+        record("gp", "gp", base),
+        record("generic", "rl-generic", transfer.run_fingerprint(fp, "rl-generic")),
+        record("stale", "rl-transfer", {**base, "weights": new_transfer}),
+        record("fresh", "rl-transfer", transfer.run_fingerprint(fp, "rl-transfer")),
+        record("other-corpus", "tpe", {**base, "corpus": "other"}),
+    ]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert set(transfer.completed_runs(path, fp)) == {"tpe", "gp", "generic", "fresh"}
+    # The generic run depends on the generic weights alone, rl-transfer on both.
+    assert set(transfer.run_fingerprint(fp, "rl-generic")["weights"]) == {"generic-v1"}
+    assert "weights" not in transfer.run_fingerprint(fp, "cmaes-warm")

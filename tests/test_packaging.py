@@ -92,6 +92,8 @@ SHIPPED_DATA = (
     "optuna_rl_sampler/weights/generic-v1.json",
     "optuna_rl_sampler/weights/transfer-v1.safetensors",
     "optuna_rl_sampler/weights/transfer-v1.json",
+    "optuna_rl_sampler/weights/transfer-v2.safetensors",
+    "optuna_rl_sampler/weights/transfer-v2.json",
     "optuna_rl_sampler/weights/recsys-corpus-v1.sources.json.gz",
     "optuna_rl_sampler/py.typed",
 )
@@ -258,7 +260,7 @@ def test_wheel_runs_a_study_in_a_fresh_venv_without_extras(wheel: Path, tmp_path
     assert math.isfinite(report["best_value"])
     transfer = [r for r in report["transfer_reasons"] if r is not None]
     assert transfer and all(r["source"] != "fallback" for r in transfer), transfer
-    assert any(r.get("weights") == "transfer-v1" for r in transfer), transfer
+    assert any(r.get("weights") == "transfer-v2" for r in transfer), transfer
 
     cli = venv / ("Scripts/optuna-rl.exe" if os.name == "nt" else "bin/optuna-rl")
     proc = _run([str(cli), "--version"], tmp_path, timeout=120)
@@ -331,4 +333,4 @@ def test_optunahub_example_runs(tmp_path: Path) -> None:
     proc = _run([sys.executable, str(HUB_PACKAGE / "example.py")], tmp_path, timeout=300)
     assert proc.returncode == 0, _tail(proc, 60)
     assert "from scratch: best value" in proc.stdout
-    assert "policy transfer-v1" in proc.stdout, proc.stdout
+    assert "policy transfer-v2" in proc.stdout, proc.stdout

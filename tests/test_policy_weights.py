@@ -89,7 +89,7 @@ def test_weights_error_is_a_value_error():
     assert issubclass(WeightsError, ValueError)
 
 
-def _shipped_vs_uniform(sources, name="transfer-v1"):
+def _shipped_vs_uniform(sources, name="transfer-v2"):
     from optuna_rl_sampler.training.evaluate import PolicySpec
     from optuna_rl_sampler.training.evaluate import evaluate_policies
     from optuna_rl_sampler.training.evaluate import feature_policy
@@ -172,7 +172,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
 
 
 def test_shipped_weights_use_related_source_studies():
-    # transfer-v1 (used when a study has source studies) on the same tasks and streams,
+    # transfer-v2 (used when a study has source studies) on the same tasks and streams,
     # each task with two related source studies: it must turn the meta-prior into far
     # lower regret than the uniform policy given the same prior candidates.
     res = _shipped_vs_uniform("related")

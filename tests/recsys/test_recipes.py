@@ -158,7 +158,7 @@ def test_recipe_runs_and_reports(smoke_runs, domain: str) -> None:
 def test_default_rl_path_transfers_and_notes_the_study(smoke_runs) -> None:
     returncode, out, err, storage, _ = smoke_runs["ecommerce"]
     assert returncode == 0, err
-    assert "RLSampler: meta-model 'transfer-v1'; transfer from the" in out
+    assert "RLSampler: meta-model 'transfer-v2'; transfer from the" in out
     assert re.search(r"^Transfer \(trial #\d+\): \d+ matching past studies", out, re.MULTILINE)
     study = _studies("ecommerce", storage)[0]
     assert study.user_attrs["sampler"] == "rl"
