@@ -136,6 +136,7 @@ def _finetune(args: argparse.Namespace) -> int:
         n_candidates=args.candidates,
         budgets=tuple(args.budgets),
         prior_startup=args.prior_startup,
+        handoff=None if args.handoff.lower() == "none" else args.handoff,
     )
     print(
         f"optuna-rl: fine-tuning on {len(sources)} studies "
@@ -503,6 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--candidates", type=int, default=256, help="candidates per proposal (default 256)"
     )
     _add_prior_startup(p)
+    p.add_argument(
+        "--handoff",
+        default="generic-v1",
+        help="weights (a shipped name or a file) that choose while an episode's sources are "
+        "distrusted, as the shipped pair does; recorded in the card, so RLSampler("
+        "meta_model=OUT) hands off to them too (default generic-v1; 'none': the "
+        "fine-tuned policy chooses throughout)",
+    )
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--name", default="finetuned", help="name recorded in the card")

@@ -57,7 +57,9 @@ from optuna_rl_sampler.objectives import draw_simplex_weights
 from optuna_rl_sampler.objectives import total_violation
 from optuna_rl_sampler.policy import GENERIC_WEIGHTS
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.policy import WeightsError
 from optuna_rl_sampler.policy import default_weights_path
+from optuna_rl_sampler.policy import load_named_weights
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.proposal import propose
 from optuna_rl_sampler.sources import SourceStudy
@@ -194,7 +196,9 @@ class RLSampler(BaseSampler):
             int from 2 to 65536. Defaults to ``256``.
         meta_model: Path (``str`` or :class:`~pathlib.Path`) of a ``.safetensors``
             weights file (with its ``.json`` card) written by ``optuna-rl pretrain`` or
-            ``optuna-rl finetune``, used for every proposal. ``None`` uses the weights
+            ``optuna-rl finetune``, used for every proposal, except while a study's
+            sources are distrusted if its card names weights it was trained to hand off
+            to (``finetune`` does, ``generic-v1`` by default). ``None`` uses the weights
             shipped in the package: ``transfer-v2`` (meta-trained with source studies)
             when the study has matching source studies, ``generic-v1`` (meta-trained
             without) otherwise, and also in a study with sources while they hold less
@@ -346,6 +350,11 @@ class RLSampler(BaseSampler):
             load_weights(default_weights_path(GENERIC_WEIGHTS))
             if meta_model is None
             else self._weights
+        )
+        # While the sources are distrusted, the weights the policy was trained to hand
+        # off to choose (its card's ``config.handoff``; the shipped pair: generic-v1).
+        self._handoff_weights: PolicyWeights | None = (
+            self._generic_weights if meta_model is None else _card_handoff(self._weights)
         )
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._auto_sources = isinstance(source_studies, str)
@@ -519,7 +528,7 @@ class RLSampler(BaseSampler):
             prior=prior,
             greedy=self._greedy,
             prior_startup=self._prior_startup_trials,
-            handoff=self._generic_weights if prior is not None else None,
+            handoff=self._handoff_weights if prior is not None else None,
         )
         reason = {**proposal.reason, **objective_reason}
         self._record(study, trial, reason)
@@ -661,6 +670,22 @@ class RLSampler(BaseSampler):
         others = np.array(prior.source_indices)[:, None] != np.array([i for i, _ in picks])
         score = (preds * others).sum(axis=0) / np.maximum(others.sum(axis=0), 1)
         return [picks[k] for k in np.argsort(-score, kind="stable")]
+
+
+def _card_handoff(weights: PolicyWeights) -> PolicyWeights | None:
+    """The weights that ``weights`` were meta-trained to hand off to (``optuna-rl
+    pretrain/finetune --handoff``), loaded now so a bad name fails at construction;
+    ``None`` when the card names none."""
+    name = (weights.card.get("config") or {}).get("handoff")
+    if not name:
+        return None
+    try:
+        return load_named_weights(str(name))
+    except WeightsError as err:
+        raise WeightsError(
+            f"meta_model {weights.name!r} was trained to hand off to {name!r} while its "
+            f"sources are distrusted, and those weights cannot be loaded: {err}"
+        ) from err
 
 
 def _read_evidence(

@@ -93,31 +93,6 @@ def test_unknown_family_is_rejected():
         sample_task(np.random.default_rng(0), n_params=2, family="nope")
 
 
-def test_tiny_training_run_is_deterministic_and_loadable(tmp_path):
-    cfg = PPOConfig(
-        iterations=2,
-        episodes_per_iteration=3,
-        budgets=(5,),
-        dims=(2,),
-        dim_weights=(1.0,),
-        n_candidates=16,
-        hidden=8,
-        workers=1,
-        minibatch_states=4,
-    )
-    card1 = train(cfg, tmp_path / "a.safetensors", progress=False, plot=True)
-    train(cfg, tmp_path / "b.safetensors", progress=False, plot=False)
-    a = load_weights(tmp_path / "a.safetensors")
-    b = load_weights(tmp_path / "b.safetensors")
-    for key in a.tensors:
-        np.testing.assert_array_equal(a.tensors[key], b.tensors[key])
-    assert card1["seed"] == 0 and card1["config"]["iterations"] == 2
-    assert (tmp_path / "a.png").stat().st_size > 1000
-    assert (tmp_path / "a.curve.json").exists()
-    # The update moved the policy away from the uniform start.
-    assert np.abs(a.tensors["score.2.weight"]).sum() > 0
-
-
 def _tiny_config(**kwargs):
     return PPOConfig(
         episodes_per_iteration=3,
@@ -130,6 +105,21 @@ def _tiny_config(**kwargs):
         minibatch_states=4,
         **kwargs,
     )
+
+
+def test_tiny_training_run_is_deterministic_and_loadable(tmp_path):
+    cfg = _tiny_config(iterations=2)
+    card1 = train(cfg, tmp_path / "a.safetensors", progress=False, plot=True)
+    train(cfg, tmp_path / "b.safetensors", progress=False, plot=False)
+    a = load_weights(tmp_path / "a.safetensors")
+    b = load_weights(tmp_path / "b.safetensors")
+    for key in a.tensors:
+        np.testing.assert_array_equal(a.tensors[key], b.tensors[key])
+    assert card1["seed"] == 0 and card1["config"]["iterations"] == 2
+    assert (tmp_path / "a.png").stat().st_size > 1000
+    assert (tmp_path / "a.curve.json").exists()
+    # The update moved the policy away from the uniform start.
+    assert np.abs(a.tensors["score.2.weight"]).sum() > 0
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
@@ -360,6 +350,12 @@ def test_finetune_on_past_studies_writes_loadable_weights(tmp_path, capsys):
     sampler = RLSampler(meta_model=out)
     assert sampler.weights.name == "finetuned"
     assert "GP surrogates of 2 corpus studies" in sampler.weights.card["trained_on"]
+    # Fine-tuned like the shipped transfer weights: with the hand-off to generic-v1,
+    # which the card records and the sampler then uses.
+    assert sampler.weights.card["config"]["handoff"] == "generic-v1"
+    assert sampler._handoff_weights.name == "generic-v1"
+    assert main([*argv, "--handoff", "none"]) == 0
+    assert RLSampler(meta_model=out)._handoff_weights is None
     assert main(["finetune", "--out", str(out)]) == 2
     assert "exactly one of --storage" in capsys.readouterr().err
 

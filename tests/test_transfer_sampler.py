@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -9,6 +10,7 @@ import pytest
 from optuna_rl_sampler import RLSampler
 from optuna_rl_sampler import SourceStudy
 from optuna_rl_sampler.policy import DEFAULT_WEIGHTS
+from optuna_rl_sampler.policy import WeightsError
 from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.sampler import REASON_KEY
 
@@ -143,12 +145,34 @@ def test_contradicted_sources_end_the_phase_with_probes_and_hand_off_to_generic(
     assert all(r["handoff"] and r["weights"] == "generic-v1" for r in later)
     assert all(r["prior"]["source_weight"] < 0.75 for r in later)
     assert study.trials[5].user_attrs["rl:reason"].startswith("sources distrusted: ")
-    # With one meta-model given for every proposal there is no other policy to hand
-    # off to.
-    own = RLSampler(seed=0, source_studies=[bad], meta_model=_SHIPPED_TRANSFER)
-    study = optuna.create_study(sampler=own)
+    # A meta-model whose card names no hand-off (transfer-v1 was trained without one)
+    # makes every proposal ...
+    v1 = str(default_weights_path("transfer-v1"))
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[bad], meta_model=v1))
     study.optimize(_objective(), n_trials=6)
     assert not any(t.system_attrs[REASON_KEY].get("handoff") for t in study.trials)
+    assert {t.system_attrs[REASON_KEY]["weights"] for t in study.trials[1:]} == {"transfer-v1"}
+    # ... and one trained with a hand-off (the shipped transfer weights, like every
+    # fine-tuned model by default) hands off as its card says, as the default does.
+    own = RLSampler(seed=0, source_studies=[bad], meta_model=_SHIPPED_TRANSFER)
+    study = optuna.create_study(sampler=own)
+    study.optimize(_objective(), n_trials=8)
+    mine = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
+    assert [r.get("handoff") for r in mine] == [r.get("handoff") for r in reasons]
+    assert {r["weights"] for r in mine if r.get("handoff")} == {"generic-v1"}
+
+
+def test_a_meta_model_whose_hand_off_cannot_load_fails_at_construction(tmp_path):
+    import json
+    import shutil
+
+    path = tmp_path / "mine.safetensors"
+    shutil.copy(_SHIPPED_TRANSFER, path)
+    card = json.loads(Path(_SHIPPED_TRANSFER).with_suffix(".json").read_text())
+    card["config"]["handoff"] = "generic-v9"
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="trained to hand off to 'generic-v9'"):
+        RLSampler(meta_model=str(path))
 
 
 def test_trusted_sources_keep_the_transfer_weights():
