@@ -1505,6 +1505,10 @@ def _stat(summary: Mapping[str, Any] | None, metric: str, sampler: str, t: int) 
     return None if not entry or entry.get("mean") is None else float(entry["mean"])
 
 
+#: Relative distance from a target's bound under which the summary flags a close call.
+_CLOSE_CALL = 0.01
+
+
 def check_targets(
     standard: Mapping[str, Any] | None, misleading: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
@@ -1519,10 +1523,14 @@ def check_targets(
     out: list[dict[str, Any]] = []
 
     def add(name: str, text: str, value: float | None, bound: float | None, why: str) -> None:
+        note = ""
         if value is None or bound is None:
-            status = "N/A"
+            status, note = "N/A", why
         else:
             status = "PASS" if value <= bound + 1e-12 else "FAIL"
+            if abs(value - bound) <= _CLOSE_CALL * abs(bound):
+                # A verdict that a rounding-sized change would flip says so.
+                note = f"within {_CLOSE_CALL:.0%} of the bound: {value:.5f} against {bound:.5f}"
         out.append(
             {
                 "target": name,
@@ -1530,7 +1538,7 @@ def check_targets(
                 "value": value,
                 "bound": bound,
                 "status": status,
-                "note": why if status == "N/A" else "",
+                "note": note,
             }
         )
 

@@ -356,6 +356,12 @@ def test_targets_pass_and_fail_from_the_numbers() -> None:
     status = {t["target"]: t["status"] for t in targets}
     assert status["generic regret@5 vs random"] == "FAIL"
     assert status["misleading regret@20"] == "N/A"
+    # A verdict within 1% of its bound says so, with the digits that decide it.
+    regret["rl-transfer"][10] = 0.1499
+    by = {t["target"]: t for t in transfer.check_targets(_summary(regret, rank), None)}
+    assert by["regret@10 vs GP"]["status"] == "PASS"
+    assert by["regret@10 vs GP"]["note"] == "within 1% of the bound: 0.14990 against 0.15000"
+    assert by["generic regret@5 vs random"]["note"] == ""
 
 
 # ------------------------------------------------------------------------- real data
