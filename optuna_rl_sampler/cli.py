@@ -405,6 +405,16 @@ def _add_prior_startup(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_resume(p: argparse.ArgumentParser) -> None:
+    """``--resume`` of ``pretrain`` and ``finetune``."""
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted or --minutes-limited run from the checkpoint beside "
+        "--out (OUT.ckpt, rewritten every iteration); same options, --iterations may grow",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from optuna_rl_sampler import __version__
@@ -453,12 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an interrupted or --minutes-limited run from the checkpoint beside "
-        "--out (OUT.ckpt, rewritten every iteration); same options, --iterations may grow",
-    )
+    _add_resume(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_pretrain)
 
@@ -516,12 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
     p.add_argument("--name", default="finetuned", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an interrupted or --minutes-limited run from the checkpoint beside "
-        "--out (OUT.ckpt, rewritten every iteration); same options, --iterations may grow",
-    )
+    _add_resume(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_finetune)
 

@@ -352,10 +352,9 @@ class RLSampler(BaseSampler):
             else self._weights
         )
         # While the sources are distrusted, the weights the policy was trained to hand
-        # off to choose (its card's ``config.handoff``; the shipped pair: generic-v1).
-        self._handoff_weights: PolicyWeights | None = (
-            self._generic_weights if meta_model is None else _card_handoff(self._weights)
-        )
+        # off to choose (its card's ``config.handoff``; the shipped transfer weights
+        # name generic-v1, already loaded above).
+        self._handoff_weights = _card_handoff(self._weights, self._generic_weights)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._auto_sources = isinstance(source_studies, str)
         self._sources: list[SourceStudy] = _read_sources(source_studies)
@@ -672,13 +671,15 @@ class RLSampler(BaseSampler):
         return [picks[k] for k in np.argsort(-score, kind="stable")]
 
 
-def _card_handoff(weights: PolicyWeights) -> PolicyWeights | None:
+def _card_handoff(weights: PolicyWeights, loaded: PolicyWeights) -> PolicyWeights | None:
     """The weights that ``weights`` were meta-trained to hand off to (``optuna-rl
-    pretrain/finetune --handoff``), loaded now so a bad name fails at construction;
-    ``None`` when the card names none."""
+    pretrain/finetune --handoff``): ``loaded`` when it has that name, else loaded now so
+    a bad name fails at construction; ``None`` when the card names none."""
     name = (weights.card.get("config") or {}).get("handoff")
     if not name:
         return None
+    if loaded is not weights and loaded.name == name:
+        return loaded
     try:
         return load_named_weights(str(name))
     except WeightsError as err:

@@ -103,8 +103,8 @@ class PPOConfig:
     prior_startup: int = 0
     #: Weights the sampler hands off to while an episode's sources are distrusted (a
     #: path or a shipped name such as ``"generic-v1"``, as the sampler does with its
-    #: default weights); those steps are simulated but not learnt. ``None``: no hand-off
-    #: (the sampler with ``meta_model=PATH`` uses that policy throughout).
+    #: default weights); those steps are simulated but not learnt. Recorded in the card,
+    #: so ``RLSampler(meta_model=PATH)`` hands off to it too. ``None``: no hand-off.
     handoff: str | None = None
     #: Weights to start from (``None``: a fresh network with a uniform policy).
     init_weights: str | None = None
@@ -550,7 +550,7 @@ def train(
         "trained_on": _trained_on(cfg, _CORPUS, start),
         "iterations_done": len(history),
         "algorithm": "PPO (clipped surrogate, GAE)",
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "config": _config_dict(cfg),
         "seed": cfg.seed,
         "train_time_s": round(before + time.time() - started, 1),
         "final": {k: history[-1][k] for k in ("final_regret", "mean_regret")} if history else {},
@@ -576,13 +576,14 @@ def checkpoint_path(out: str | Path) -> Path:
 _RESUMABLE_CHANGES = frozenset({"iterations", "max_minutes", "workers"})
 
 
+def _config_dict(cfg: PPOConfig) -> dict[str, Any]:
+    """``cfg`` as JSON-ready values (tuples as lists), as the card records it."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+
 def _run_key(cfg: PPOConfig, corpus: list[SourceStudy]) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the configuration and the corpus."""
-    config = {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in asdict(cfg).items()
-        if k not in _RESUMABLE_CHANGES
-    }
+    config = {k: v for k, v in _config_dict(cfg).items() if k not in _RESUMABLE_CHANGES}
     return {"config": config, "corpus": [[s.name, len(s)] for s in corpus]}
 
 
