@@ -1,20 +1,32 @@
-"""Build the project's corpus of past studies: ``recsys-corpus-v1``.
+"""Build the project's corpora of past studies: ``recsys-corpus-v2`` (default) and ``-v1``.
 
-Each task is one ``optuna-rl corpus collect`` run: a scrambled Sobol sweep (seed 0) of
-one model family's search space on one dataset, until its study holds the target number
-of COMPLETE trials (ndcg@10 on validation queries, no pruning). Tasks are split over
+Each task is one ``optuna-rl corpus collect`` run of one model family on one dataset,
+until its study holds the task's number of COMPLETE trials (ndcg@10 on validation
+queries, no pruning).
+
+- ``v2`` (``--corpus v2``, the default): per model family and dataset, two past studies
+  as a team would have them (TPE, GP, Random or RLSampler-without-sources traces, each
+  with its own sampler seed), a scrambled Sobol design of the task's own seed (never a
+  source: it gives the benchmark's surrogate of the task its space-filling evaluations),
+  and for the real datasets "last month's study": a TPE study of the oldest 75% of the
+  events. Data, split and validation queries use seed 0 in every study of a dataset.
+- ``v1``: one scrambled Sobol sweep (seed 0) per model family and dataset, 150 trials,
+  kept so that its results can be reproduced.
+
+Tasks are split over
 ``--lanes`` lanes run side by side; each lane runs its tasks one after another, each as
 a subprocess whose output goes to ``corpus/logs/<task>.log``, in passes: every task to
-64 COMPLETE trials first (``--passes``), then every task to ``--trials`` (150). Rerunning
+``--passes`` COMPLETE trials first, then every task to its own number of trials. Rerunning
 resumes: finished studies are skipped by ``collect`` itself and a killed one continues
 (its RUNNING trial is marked FAIL).
 
 Usage (from the repository root)::
 
-    corpus/build.sh DATA_DIR                     # both lanes in the background
+    corpus/build.sh DATA_DIR                     # both lanes of v2 in the background
     python corpus/build.py --data-dir DATA_DIR --lane 0 --lanes 2
     python corpus/build.py --export              # parquet + sources + stats JSON
     python corpus/build.py --list                # the tasks and their commands
+    python corpus/build.py --corpus v1 --list    # the v1 sweeps
 
 ``DATA_DIR`` (or the environment variable ``ORS_DATA_DIR``) is the folder that holds
 ``news/mind_sample``, ``ecommerce/amazon_beauty`` and the other real datasets; nothing
@@ -30,15 +42,14 @@ import shlex
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-NAME = "recsys-corpus-v1"
-DEFAULT_STORAGE = f"sqlite:///corpus/{NAME}.db"
-TRIALS = 150
+CORPORA = ("v2", "v1")
 METRIC = "ndcg@10"
 SEED = 0
 #: Validation queries per trial (drawn with the seed), for every task.
@@ -47,9 +58,17 @@ MAX_VALID_QUERIES = 200
 LGBM_OPTIONS = {"max_train_queries": 500, "n_candidates": 50}
 
 
+def name_of(corpus: str) -> str:
+    return f"recsys-corpus-{corpus}"
+
+
+def default_storage(corpus: str) -> str:
+    return f"sqlite:///corpus/{name_of(corpus)}.db"
+
+
 @dataclass(frozen=True)
 class Task:
-    """One sweep. ``data`` is a folder under DATA_DIR or a ``synthetic:`` spec."""
+    """One study. ``data`` is a folder under DATA_DIR or a ``synthetic:`` spec."""
 
     name: str
     model: str
@@ -58,15 +77,23 @@ class Task:
     max_users: int | None = None
     max_events_per_user: int | None = None
     model_options: dict = field(default_factory=dict, hash=False)
+    sampler: str = "sobol"
+    sampler_seed: int | None = None
+    trials: int = 150
+    history_fraction: float | None = None
 
     def args(self, data_dir: str, storage: str, trials: int) -> list[str]:
         data = self.data if self.data.startswith("synthetic:") else f"{data_dir}/{self.data}"
         out = ["corpus", "collect", "--model", self.model, "--data", data]
         if self.format:
             out += ["--format", self.format]
-        out += ["--trials", str(trials), "--sampler", "sobol", "--storage", storage]
+        out += ["--trials", str(trials), "--sampler", self.sampler, "--storage", storage]
         out += ["--study-name", self.name, "--metric", METRIC, "--workers", "1"]
         out += ["--seed", str(SEED), "--max-valid-queries", str(MAX_VALID_QUERIES)]
+        if self.sampler_seed is not None:
+            out += ["--sampler-seed", str(self.sampler_seed)]
+        if self.history_fraction is not None:
+            out += ["--history-fraction", str(self.history_fraction)]
         if self.max_users is not None:
             out += ["--max-users", str(self.max_users)]
         if self.max_events_per_user is not None:
@@ -105,8 +132,82 @@ def _lgbm(key: str, data: str, fmt: str | None = None) -> Task:
     return Task(f"lightgbm-ranker/{key}", "lightgbm-ranker", data, fmt, None, None, LGBM_OPTIONS)
 
 
-def tasks() -> list[Task]:
-    """Every task, in the order the lanes take them (cheapest groups first).
+#: v2: the optimisers of the past studies, taken in turn so every dataset gets two.
+V2_SAMPLERS = ("tpe", "gp", "random", "rl-generic")
+#: A past study's length: 40, 50, ... or 80 trials, fixed by its seed.
+V2_TRACE_TRIALS = (40, 50, 60, 70, 80)
+V2_DESIGN_TRIALS = 32
+V2_HISTORY_FRACTION = 0.75
+#: Two-tower on these real datasets costs 3-8 s an evaluation: their studies run last.
+V2_SLOW = ("two-tower/mind_sample", "two-tower/amazon_beauty")
+
+
+def seed_of(text: str) -> int:
+    """A study's own sampler seed, fixed by its name (CRC-32, below 2**31)."""
+    return zlib.crc32(text.encode()) % 2**31
+
+
+def v2_tasks() -> list[Task]:
+    """Every v2 study, in the order the lanes take them (cheapest groups first).
+
+    For each (model family, dataset): a Sobol design of 32 trials with the task's own seed
+    and two traces of 40 to 80 trials of two optimisers (the pair turns through ``V2_SAMPLERS``
+    from one dataset to the next, so each optimiser is as common as the others); for
+    each real dataset one more LightGBM study: TPE on the oldest 75% of the events.
+    """
+    bases: list[Task] = []
+    for key, spec in SYNTHETIC:
+        bases.append(_lgbm(key, spec))
+    for key, folder, fmt, _, _ in REAL:
+        bases.append(_lgbm(key, folder, fmt))
+    for key, spec in SYNTHETIC:
+        bases.append(Task(f"two-tower/{key}", "two-tower", spec))
+    for key, folder, fmt, users, events in REAL:
+        bases.append(Task(f"two-tower/{key}", "two-tower", folder, fmt, users, events))
+    bases.sort(key=lambda t: t.name in V2_SLOW)
+    out: list[Task] = []
+    for j, base in enumerate(bases):
+        design = f"{base.name}/design"
+        out.append(_variant(base, design, "sobol", V2_DESIGN_TRIALS))
+        for k in range(2):
+            sampler = V2_SAMPLERS[(j + k) % len(V2_SAMPLERS)]
+            seed = seed_of(f"{base.name}/{sampler}/{k}")
+            out.append(_variant(base, f"{base.name}/{sampler}-seed{seed}", sampler, seed=seed))
+    for key, folder, fmt, _, _ in REAL:
+        base = _lgbm(key, folder, fmt)
+        seed = seed_of(f"{base.name}/refresh")
+        name = f"{base.name}/history-75/tpe-seed{seed}"
+        refresh = _variant(base, name, "tpe", seed=seed)
+        out.append(Task(**{**refresh.__dict__, "history_fraction": V2_HISTORY_FRACTION}))
+    slow = [t for t in out if t.name.startswith(V2_SLOW)]
+    return [t for t in out if t not in slow] + slow
+
+
+def _variant(base: Task, name: str, sampler: str, trials: int | None = None, seed=None) -> Task:
+    seed = seed_of(name) if seed is None else seed
+    trials = V2_TRACE_TRIALS[seed % len(V2_TRACE_TRIALS)] if trials is None else trials
+    return Task(
+        **{
+            **base.__dict__,
+            "name": name,
+            "sampler": sampler,
+            "sampler_seed": seed,
+            "trials": trials,
+        }
+    )
+
+
+def tasks(corpus: str = "v2") -> list[Task]:
+    """Every task of ``corpus`` (``"v2"`` or ``"v1"``), in the order the lanes take them."""
+    if corpus == "v2":
+        return v2_tasks()
+    if corpus == "v1":
+        return v1_tasks()
+    raise ValueError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}.")
+
+
+def v1_tasks() -> list[Task]:
+    """Every v1 task, in the order the lanes take them (cheapest groups first).
 
     The two-tower sweeps on mind_sample and amazon_beauty come first: they were started
     first. Then both models on the synthetic regimes, LightGBM on the real data, and the
@@ -133,12 +234,17 @@ def log_path(task: Task, logs: Path) -> Path:
     return logs / f"{task.name.replace('/', '__')}.log"
 
 
+def _trials(task: Task, cap: int | None, upto: int) -> int:
+    """Trials ``task`` runs to in a pass that reaches ``upto`` (``cap`` caps every task)."""
+    return min(task.trials, upto, cap or task.trials)
+
+
 def run_lane(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or os.environ.get("ORS_DATA_DIR")
     if not data_dir:
         print("build.py: pass --data-dir DATA_DIR or set ORS_DATA_DIR", file=sys.stderr)
         return 2
-    all_tasks = tasks()
+    all_tasks = tasks(args.corpus)
     lanes = lane_of(all_tasks, args.lanes)
     mine = [t for t in all_tasks if lanes[t.name] == args.lane]
     if args.only:
@@ -146,8 +252,13 @@ def run_lane(args: argparse.Namespace) -> int:
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     failed = 0
-    passes = sorted({min(int(n), args.trials) for n in args.passes.split(",")} | {args.trials})
-    for trials, task in ((n, t) for n in passes for t in mine):
+    passes = sorted({int(n) for n in args.passes.split(",")} | {10**9})
+    todo = [(_trials(t, args.trials, n), t) for n in passes for t in mine]
+    seen: set[tuple[int, str]] = set()
+    for trials, task in todo:
+        if (trials, task.name) in seen:
+            continue
+        seen.add((trials, task.name))
         cmd = [
             sys.executable,
             "-m",
@@ -176,26 +287,30 @@ def export(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.corpus import write_parquet
     from optuna_rl_sampler.sources import save_sources_json
 
-    names = [t.name for t in tasks()]
+    all_tasks = tasks(args.corpus)
+    names = [t.name for t in all_tasks]
     table = read_studies(args.storage)
     present = [n for n in names if n in set(table["study"])]
     table = table[table["study"].isin(present)]
-    write_parquet(table, HERE / f"{NAME}.parquet")
-    weights = ROOT / "optuna_rl_sampler" / "weights" / f"{NAME}.sources.json.gz"
-    save_sources_json(to_sources(table), weights)
+    name = name_of(args.corpus)
+    write_parquet(table, HERE / f"{name}.parquet")
+    # The designs are the benchmark's evaluations of each task, never a past study.
+    past = [t.name for t in all_tasks if t.sampler != "sobol" or args.corpus == "v1"]
+    weights = ROOT / "optuna_rl_sampler" / "weights" / f"{name}.sources.json.gz"
+    save_sources_json(to_sources(table[table["study"].isin(past)]), weights)
     summary = stats(table)
-    (HERE / f"{NAME}.stats.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (HERE / f"{name}.stats.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({"studies": len(summary), "rows": len(table)}))
     return 0
 
 
-def datasheet_table(path: Path) -> str:
+def datasheet_table(path: Path, corpus: str = "v2") -> str:
     """The per-task table of ``DATASHEET.md``, from the exported Parquet file."""
     from optuna_rl_sampler.corpus import read_parquet
     from optuna_rl_sampler.corpus import stats
 
     table = read_parquet(path)
-    order = {t.name: i for i, t in enumerate(tasks())}
+    order = {t.name: i for i, t in enumerate(tasks(corpus))}
     rows = sorted(stats(table), key=lambda r: order.get(r["study"], len(order)))
     lines = [
         "| task (study) | model | dataset | reduction | complete | fail | best | s/eval "
@@ -240,13 +355,19 @@ def datasheet_table(path: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="folder of the real datasets (default: $ORS_DATA_DIR)")
-    parser.add_argument("--storage", default=DEFAULT_STORAGE, help=f"default: {DEFAULT_STORAGE}")
-    parser.add_argument("--trials", type=int, default=TRIALS, help=f"default: {TRIALS}")
+    parser.add_argument("--corpus", choices=CORPORA, default="v2", help="default: v2")
+    parser.add_argument(
+        "--storage", default=None, help="default: sqlite:///corpus/recsys-corpus-CORPUS.db"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=None, help="cap every study at this many trials"
+    )
     parser.add_argument(
         "--passes",
-        default="64",
+        default=None,
         help="comma-separated COMPLETE counts that every task of the lane reaches in turn "
-        "before the next pass, ending at --trials (default: 64, about a 2^6 Sobol design)",
+        "before the next pass, ending at each task's own count (default: 20 for v2, 64 "
+        "for v1, about a 2^6 Sobol design)",
     )
     parser.add_argument("--lane", type=int, default=0, help="this lane (default: 0)")
     parser.add_argument("--lanes", type=int, default=1, help="number of lanes (default: 1)")
@@ -258,15 +379,18 @@ def main() -> int:
         "--table", action="store_true", help="print the datasheet's table from the Parquet file"
     )
     args = parser.parse_args()
+    args.storage = args.storage or default_storage(args.corpus)
+    args.passes = args.passes or ("20" if args.corpus == "v2" else "64")
     if args.export:
         return export(args)
     if args.table:
-        print(datasheet_table(HERE / f"{NAME}.parquet"))
+        print(datasheet_table(HERE / f"{name_of(args.corpus)}.parquet", args.corpus))
         return 0
     if args.list:
-        lanes = lane_of(tasks(), args.lanes)
-        for t in tasks():
-            cmd = shlex.join(["optuna-rl", *t.args("$ORS_DATA_DIR", args.storage, args.trials)])
+        lanes = lane_of(tasks(args.corpus), args.lanes)
+        for t in tasks(args.corpus):
+            trials = _trials(t, args.trials, t.trials)
+            cmd = shlex.join(["optuna-rl", *t.args("$ORS_DATA_DIR", args.storage, trials)])
             print(f"[lane {lanes[t.name]}] {t.name}\n  {cmd}")
         return 0
     return run_lane(args)

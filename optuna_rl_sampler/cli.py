@@ -252,6 +252,8 @@ def _corpus_collect(args: argparse.Namespace) -> int:
         max_valid_queries=args.max_valid_queries,
         model_options=options,
         progress=not args.no_progress,
+        sampler_seed=args.sampler_seed,
+        history_fraction=args.history_fraction,
     )
     from optuna_rl_sampler.corpus import read_studies
 
@@ -300,9 +302,10 @@ def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     p = corpus_sub.add_parser(
         "collect",
         help="sweep one model on one dataset into a study (resumable)",
-        description="Run a Sobol (or random) sweep of a model family's search space on a "
-        "dataset until the study holds --trials COMPLETE trials. Rerunning the same command "
-        "resumes; trials left RUNNING by a killed run are marked FAIL.",
+        description="Run a Sobol design or an optimiser (random, TPE, GP, RLSampler) over a "
+        "model family's search space on a dataset until the study holds --trials COMPLETE "
+        "trials. Rerunning the same command resumes; trials left RUNNING by a killed run "
+        "are marked FAIL.",
     )
     p.add_argument("--model", required=True, help="registered model, e.g. lightgbm-ranker")
     p.add_argument(
@@ -317,9 +320,23 @@ def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--sampler",
-        choices=("sobol", "random"),
         default="sobol",
-        help="scrambled Sobol (QMC) or uniform random (default: sobol)",
+        help="scrambled Sobol design (QMC), or the optimiser a past study ran with: random, "
+        "tpe, gp or rl-generic (RLSampler without sources) (default: sobol)",
+    )
+    p.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=None,
+        help="seed of the sampler alone; data, split and validation queries keep --seed "
+        "(default: --seed)",
+    )
+    p.add_argument(
+        "--history-fraction",
+        type=float,
+        default=None,
+        help="keep only the oldest this share of the events, e.g. 0.75: the dataset before "
+        "a data refresh (default: all events)",
     )
     p.add_argument(
         "--storage",

@@ -131,8 +131,10 @@ _FLOAT_COLUMNS = ("value", "duration_s")
 _FORMAT_KEY = b"optuna_rl_sampler.corpus"
 _FORMAT_VERSION = b"1"
 
-#: ``sampler`` names :func:`collect` accepts.
-SAMPLERS = ("sobol", "random")
+#: ``sampler`` names :func:`collect` accepts: a space-filling design (``"sobol"``) and the
+#: optimisers a team's past studies were run with (``"random"``, ``"tpe"``, ``"gp"`` and
+#: ``"rl-generic"``, RLSampler with no sources).
+SAMPLERS = ("sobol", "random", "tpe", "gp", "rl-generic")
 
 _JOURNAL_SUFFIXES = (".log", ".jsonl")
 
@@ -815,6 +817,63 @@ def subsample_users(
     )
 
 
+def history_cut(data: Interactions, fraction: float, seed: int = 0) -> Interactions:
+    """The dataset as it was earlier: keep the oldest ``fraction`` of its events.
+
+    A study tuned on this cut is "last month's study" of the full dataset, the most common
+    source a team has. Data with a clock (impression or click times) is cut at the
+    ``fraction`` quantile of its timestamps, so every user's later events go. Data whose
+    timestamps are only positions in each user's sequence keeps each user's earliest
+    ``ceil(fraction * n)`` events, and data with no time at all (every timestamp equal) a
+    seeded random share of each user's events. Users and items keep their codes, so the
+    catalogue is the same as the full dataset's.
+
+    Args:
+        data: The dataset.
+        fraction: Share of the events to keep, strictly between 0 and 1.
+        seed: Seed of the order of same-time events. Defaults to 0.
+
+    Returns:
+        The cut dataset, ``notes["history"]`` describing the cut.
+
+    Raises:
+        ValueError: ``fraction`` is not strictly between 0 and 1.
+    """
+    import numpy as np
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
+    events = data.events
+    ts = events["timestamp"].to_numpy()
+    clock = "timestamp" not in data.notes and len(np.unique(ts)) > 1
+    if clock:
+        cut = np.quantile(ts, fraction, method="lower")
+        keep = ts <= cut
+        how = "oldest events by timestamp"
+    else:
+        rng = np.random.default_rng(seed)
+        users = events["user"].to_numpy()
+        order = np.lexsort((rng.random(len(events)), ts, users))
+        counts = np.bincount(users)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(events), dtype=np.int64)
+        rank[order] = np.arange(len(events)) - starts[users[order]]
+        keep = rank < np.ceil(fraction * counts[users])
+        how = "each user's earliest events" if len(np.unique(ts)) > 1 else "random per user"
+    from dataclasses import replace
+
+    notes = {
+        **data.notes,
+        "history": {
+            "fraction": float(fraction),
+            "how": how,
+            "events_before": int(len(events)),
+            "events_after": int(keep.sum()),
+        },
+    }
+    return replace(data, events=events[keep].reset_index(drop=True), notes=notes)
+
+
 # --- collect -----------------------------------------------------------------------------
 
 
@@ -835,6 +894,12 @@ class _Task:
     max_events_per_user: int | None
     max_valid_queries: int | None
     model_options: dict[str, Any]
+    sampler_seed: int | None = None
+    history_fraction: float | None = None
+
+    @property
+    def seed_of_sampler(self) -> int:
+        return self.seed if self.sampler_seed is None else self.sampler_seed
 
 
 def _single_thread_env() -> None:
@@ -874,6 +939,9 @@ def _build(task: _Task) -> tuple[RecsysObjective, dict[str, Any]]:
     from optuna_rl_sampler.recsys.objective import make_objective
 
     data, description = load_data(task.data, format=task.format, seed=task.seed)
+    if task.history_fraction is not None:
+        data = history_cut(data, task.history_fraction, seed=task.seed)
+        description["history"] = data.notes["history"]
     if task.max_users is not None or task.max_events_per_user is not None:
         data = subsample_users(
             data, task.max_users, seed=task.seed, max_events_per_user=task.max_events_per_user
@@ -908,15 +976,24 @@ def _make_sampler(name: str, seed: int, worker: int) -> optuna.samplers.BaseSamp
         # Every worker draws from one scrambled sequence; the sample index is kept in the
         # study, so workers (under the ask lock) take consecutive points.
         return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
-    if name == "random":
-        import numpy as np
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
+    import numpy as np
 
-        if worker == 0:
-            return optuna.samplers.RandomSampler(seed=seed)
-        # Other workers get their own stream, or they would propose the same points.
-        worker_seed = int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
-        return optuna.samplers.RandomSampler(seed=worker_seed)
-    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
+    # Other workers get their own stream, or they would propose the same points.
+    if worker:
+        seed = int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        # Optuna's default TPE, as most past studies were run; the constant liar keeps
+        # parallel workers apart.
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=worker > 0)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    from optuna_rl_sampler.sampler import RLSampler
+
+    return RLSampler(seed=seed, source_studies=None)
 
 
 def _count(study: optuna.Study, *states: TrialState) -> int:
@@ -960,11 +1037,14 @@ def collect(
     max_valid_queries: int | None = 500,
     model_options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    sampler_seed: int | None = None,
+    history_fraction: float | None = None,
 ) -> optuna.Study:
-    """Sweep one model family on one dataset into an Optuna study (resumable).
+    """Tune or sweep one model family on one dataset into an Optuna study (resumable).
 
-    Each trial draws a configuration with the family's ``suggest`` from a scrambled
-    Sobol sequence (or uniformly at random), trains it and stores the validation
+    Each trial draws a configuration with the family's ``suggest`` from ``sampler`` (a
+    scrambled Sobol design, or an optimiser as a past study would have been run with:
+    Random, TPE, GP or RLSampler without sources), trains it and stores the validation
     ``metric`` (no pruning, so every trial is a full evaluation). The study is created
     or resumed (``load_if_exists``); RUNNING trials left by a killed run are marked FAIL
     (and counted in the log), and trials are started until the study holds ``trials``
@@ -985,8 +1065,11 @@ def collect(
         study_name: Name of the study. Defaults to ``None``:
             ``"<model>/<dataset spec>/<sampler>-seed<seed>"``.
         trials: COMPLETE trials the study must end with. Defaults to 150.
-        sampler: ``"sobol"`` (scrambled Sobol, :class:`optuna.samplers.QMCSampler`) or
-            ``"random"``. Defaults to ``"sobol"``.
+        sampler: ``"sobol"`` (scrambled Sobol, :class:`optuna.samplers.QMCSampler`),
+            ``"random"``, ``"tpe"`` (Optuna's default :class:`~optuna.samplers.TPESampler`),
+            ``"gp"`` (:class:`~optuna.samplers.GPSampler`) or ``"rl-generic"``
+            (:class:`~optuna_rl_sampler.RLSampler` with ``source_studies=None``). Defaults
+            to ``"sobol"``.
         metric: Validation metric to maximise. Defaults to ``"ndcg@10"``.
         workers: Processes evaluating trials. Defaults to 1 (in this process).
         seed: Seed of the sampler, the user subsample, the validation queries, model
@@ -1002,6 +1085,12 @@ def collect(
             ``{"max_train_queries": 1000}``); ``num_threads`` defaults to 1. Defaults to
             ``None``: the family's defaults.
         progress: Show a progress bar of COMPLETE trials. Defaults to ``True``.
+        sampler_seed: Seed of the sampler alone, so that several studies of one dataset
+            share its data, split and validation queries (``seed``) but not their
+            configurations. Defaults to ``None``: ``seed``.
+        history_fraction: Keep only the oldest this share of the events before
+            splitting (:func:`history_cut`): the dataset as it was before a data refresh.
+            Defaults to ``None``: all events.
 
     Returns:
         The study (loaded from ``storage``).
@@ -1025,6 +1114,11 @@ def collect(
         raise ValueError(f"max_events_per_user must be at least 1, got {max_events_per_user!r}.")
     if max_valid_queries is not None and max_valid_queries < 1:
         raise ValueError(f"max_valid_queries must be at least 1, got {max_valid_queries!r}.")
+    if history_fraction is not None and not 0.0 < history_fraction < 1.0:
+        raise ValueError(
+            f"history_fraction must lie strictly between 0 and 1, got {history_fraction!r} "
+            "(0.75 keeps the oldest 75% of the events; None keeps them all)."
+        )
     from optuna_rl_sampler.recsys.metrics import parse_metric
 
     parse_metric(metric)
@@ -1045,6 +1139,8 @@ def collect(
         max_events_per_user=max_events_per_user,
         max_valid_queries=max_valid_queries,
         model_options=dict(model_options or {}),
+        sampler_seed=None if sampler_seed is None else int(sampler_seed),
+        history_fraction=history_fraction,
     )
     if study_name is not None and _already_done(storage_obj, study_name, trials):
         _logger.info("study %r already has %d COMPLETE trials; nothing to do", study_name, trials)
@@ -1053,7 +1149,7 @@ def collect(
     start = time.perf_counter()
     objective, description = _build(task)
     setup_s = time.perf_counter() - start
-    name = study_name or f"{model}/{description['spec']}/{sampler}-seed{seed}"
+    name = study_name or f"{model}/{description['spec']}/{sampler}-seed{task.seed_of_sampler}"
     task = _Task(**{**task.__dict__, "study_name": name})
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -1062,7 +1158,7 @@ def collect(
             storage=storage_obj,
             study_name=name,
             direction="maximize",
-            sampler=_make_sampler(sampler, seed, 0),
+            sampler=_make_sampler(sampler, task.seed_of_sampler, 0),
             load_if_exists=True,
         )
     if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
@@ -1081,6 +1177,10 @@ def collect(
         "prune": False,
         "corpus_format": 1,
     }
+    if sampler_seed is not None:
+        attrs["sampler_seed"] = int(sampler_seed)
+    if history_fraction is not None:
+        attrs["history_fraction"] = float(history_fraction)
     _check_same_settings(name, study.user_attrs, attrs)
     for key, value in attrs.items():
         study.set_user_attr(key, value)
@@ -1112,6 +1212,8 @@ _TASK_KEYS = (
     "max_events_per_user",
     "max_valid_queries",
     "model_options",
+    "sampler_seed",
+    "history_fraction",
 )
 
 
@@ -1119,7 +1221,7 @@ def _check_same_settings(name: str, previous: Mapping[str, Any], new: Mapping[st
     old_spec = (
         previous.get("data", {}).get("spec") if isinstance(previous.get("data"), dict) else None
     )
-    pairs = [(k, previous[k], new[k]) for k in _TASK_KEYS if k in previous]
+    pairs = [(k, previous[k], new.get(k)) for k in _TASK_KEYS if k in previous]
     if old_spec is not None:
         pairs.append(("data", old_spec, new["data"]["spec"]))
     for key, old, value in pairs:
@@ -1266,6 +1368,6 @@ def _worker_main(task: _Task, worker: int, lock: Any, log_level: int) -> None:
     study = optuna.load_study(
         study_name=task.study_name,
         storage=open_storage(task.storage),
-        sampler=_make_sampler(task.sampler, task.seed, worker),
+        sampler=_make_sampler(task.sampler, task.seed_of_sampler, worker),
     )
     _loop(task, study, objective, lock)

@@ -201,6 +201,85 @@ def test_subsample_users_known_values():
     assert corpus.subsample_users(data, 10) is data
 
 
+def test_history_cut_keeps_the_oldest_events_known_values():
+    from optuna_rl_sampler.recsys.data import Interactions
+    from optuna_rl_sampler.recsys.data import events_frame
+
+    users = np.repeat(np.arange(4), 4)
+    # A clock: user u's events at times u, u+10, u+20, u+30.
+    clock = Interactions(
+        events=events_frame(
+            users, np.arange(16) % 6, timestamp=users + np.tile([0, 10, 20, 30], 4)
+        ),
+        n_users=4,
+        n_items=6,
+    )
+    cut = corpus.history_cut(clock, 0.5)
+    # The median time of the 16 events is 13 ("lower"): times 0-3 and 10-13 stay.
+    assert sorted(cut.events["timestamp"]) == [0, 1, 2, 3, 10, 11, 12, 13]
+    assert cut.n_items == 6 and cut.notes["history"]["events_after"] == 8
+    assert cut.notes["history"]["how"] == "oldest events by timestamp"
+    # Positions in each user's sequence: each user keeps their earliest ceil(0.75 * 4) = 3.
+    seq = Interactions(
+        events=events_frame(users, np.arange(16) % 6, timestamp=np.tile(np.arange(4), 4)),
+        n_users=4,
+        n_items=6,
+        notes={"timestamp": "position in the user's sequence"},
+    )
+    cut = corpus.history_cut(seq, 0.75)
+    assert cut.events.groupby("user")["timestamp"].max().tolist() == [2, 2, 2, 2]
+    assert cut.notes["history"]["how"] == "each user's earliest events"
+    # No time at all: a seeded random 3 of each user's 4 events, the same for one seed.
+    flat = Interactions(
+        events=events_frame(users, np.arange(16)),
+        n_users=4,
+        n_items=16,
+        notes={"timestamp": "none"},
+    )
+    a, b = corpus.history_cut(flat, 0.75, seed=3), corpus.history_cut(flat, 0.75, seed=3)
+    assert a.events.groupby("user").size().tolist() == [3, 3, 3, 3]
+    assert a.events["item"].tolist() == b.events["item"].tolist()
+    assert a.notes["history"]["how"] == "random per user"
+    with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1, got 1.0"):
+        corpus.history_cut(flat, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("random", optuna.samplers.RandomSampler),
+        ("tpe", optuna.samplers.TPESampler),
+        ("gp", optuna.samplers.GPSampler),
+        ("rl-generic", None),
+    ],
+)
+def test_past_study_samplers_are_the_optimisers_named(name, kind):
+    from optuna_rl_sampler import RLSampler
+
+    sampler = corpus._make_sampler(name, 7, 0)
+    assert isinstance(sampler, kind or RLSampler)
+    if kind is None:
+        assert sampler.source_studies == []
+
+
+def test_collect_with_sampler_seed_shares_the_data_not_the_configurations(sqlite_url):
+    kwargs = dict(storage=sqlite_url, progress=False, max_valid_queries=50, trials=3)
+    a = corpus.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=1, **kwargs)
+    b = corpus.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=2, **kwargs)
+    assert a.study_name.endswith("/tpe-seed1") and b.study_name.endswith("/tpe-seed2")
+    assert a.user_attrs["seed"] == b.user_attrs["seed"] == 0
+    assert a.user_attrs["sampler_seed"] == 1
+    assert [t.params for t in a.trials] != [t.params for t in b.trials]
+    old = corpus.collect(
+        "popularity", TINY_SHOP, sampler="tpe", history_fraction=0.75, study_name="old", **kwargs
+    )
+    history = old.user_attrs["data"]["history"]
+    assert history["events_after"] < history["events_before"]
+    assert old.user_attrs["history_fraction"] == 0.75
+    with pytest.raises(ValueError, match="history_fraction must lie strictly between 0 and 1"):
+        corpus.collect("popularity", TINY_SHOP, history_fraction=0.0, **kwargs)
+
+
 def test_collect_resumes_after_a_kill(sqlite_url, capsys):
     url = sqlite_url
     kwargs = dict(storage=url, study_name="pop", progress=False, max_valid_queries=50)
