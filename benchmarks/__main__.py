@@ -5,8 +5,10 @@ Examples::
     python -m benchmarks run --suite bbob --samplers rl,random,tpe,gp,cmaes,qmc \\
         --seeds 5 --trials 100 --dims 2,5,10 --workers 2
     python -m benchmarks run --suite bbob --quick
-    python -m benchmarks run --suite transfer --workers 2
-    python -m benchmarks run --suite transfer --fake-corpus --seeds 2 --trials 10
+    python -m benchmarks run --suite transfer --workers 2            # v2, dev split
+    python -m benchmarks run --suite transfer --split test --real    # once, at the end
+    python -m benchmarks run --suite transfer --quick
+    python -m benchmarks run --suite transfer-v1 --fake-corpus --seeds 2 --trials 10
     python -m benchmarks run --suite multiobjective --workers 2
     python -m benchmarks overhead --trials 100,1000
     python -m benchmarks plot --suite bbob
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--suite",
         default="bbob",
-        choices=sorted([*SUITES, "transfer", "multiobjective"]),
+        choices=sorted([*SUITES, "transfer", "transfer-v1", "multiobjective"]),
         help="task suite",
     )
     run.add_argument(
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated registry names or module:function factories (default: "
         + ",".join(DEFAULT_SAMPLERS)
-        + "; for --suite transfer: "
+        + "; for --suite transfer: each scenario's own, see benchmarks/transfer_v2.py"
+        + "; for --suite transfer-v1: "
         + ",".join(TRANSFER_SAMPLERS)
         + ")",
     )
@@ -135,15 +138,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
+    v2 = run.add_argument_group(
+        "transfer suite v2 (--suite transfer; see benchmarks/README.md, 'Transfer')"
+    )
+    v2.add_argument(
+        "--split",
+        choices=("dev", "test", "all"),
+        default="dev",
+        help="datasets of benchmarks/splits/transfer-v2.json to run: decide on dev, run "
+        "test once at the end (default: dev)",
+    )
+    v2.add_argument(
+        "--scenarios",
+        default=None,
+        help="comma-separated scenarios (default: all: none,honest,backwards,shuffled,"
+        "shifted,one-good,refresh)",
+    )
+    v2.add_argument("--tasks", default=None, help="comma-separated MODEL/DATASET tasks")
     tr = run.add_argument_group(
-        "transfer suite (--suite transfer; see benchmarks/README.md, 'Transfer')"
+        "transfer suites (--suite transfer and transfer-v1; see benchmarks/README.md)"
     )
     tr.add_argument(
         "--corpus",
         type=Path,
         default=None,
-        help="corpus of past studies: a .parquet table or a .json(.gz) source bank "
-        "(default corpus/recsys-corpus-v1.parquet)",
+        help="corpus of past studies: a .parquet table, or for transfer-v1 a .json(.gz) "
+        "source bank (default corpus/recsys-corpus-v2.parquet; v1: -v1.parquet)",
     )
     tr.add_argument(
         "--fake-corpus",
@@ -254,11 +274,49 @@ def _cmd_run_transfer(args: argparse.Namespace) -> int:
     return 1 if results["n_failed"] or real_missing else 0
 
 
+def _cmd_run_transfer_v2(args: argparse.Namespace) -> int:
+    from benchmarks import transfer_v2
+
+    kwargs: dict = transfer_v2.quick_kwargs() if args.quick else {}
+    if args.scenarios:
+        kwargs["scenarios"] = _csv(args.scenarios)
+    if args.samplers:
+        kwargs["samplers"] = _csv(args.samplers)
+    if args.seeds:
+        kwargs["seeds"] = seeds_from_arg(args.seeds)
+    if args.trials:
+        kwargs["n_trials"] = args.trials
+    if args.tasks:
+        kwargs["tasks"] = _csv(args.tasks)
+    out = args.out or (transfer_v2.QUICK_OUT if args.quick else transfer_v2.DEFAULT_OUT)
+    try:
+        result = transfer_v2.run_transfer_v2(
+            corpus=args.corpus or transfer_v2.DEFAULT_CORPUS,
+            out=out,
+            split=args.split,
+            real=args.real,
+            data_dir=args.data_dir,
+            workers=args.workers,
+            progress=not args.no_progress,
+            **kwargs,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"run --suite transfer: {err}", file=sys.stderr)
+        return 2
+    bad = {k: c for k, c in result["counts"].items() if c["errors"]}
+    for key, count in bad.items():
+        print(f"run --suite transfer: {count['errors']} failed runs in {key}", file=sys.stderr)
+    print(f"wrote {Path(out) / 'summary.md'} and {Path(out) / 'summary.json'}")
+    return 1 if bad else 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.harness import run_benchmark
     from benchmarks.report import write_report
 
     if args.suite == "transfer":
+        return _cmd_run_transfer_v2(args)
+    if args.suite == "transfer-v1":
         return _cmd_run_transfer(args)
     if args.suite == "multiobjective":
         from benchmarks.multiobjective import run_from_args
@@ -329,6 +387,14 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
 
+    if args.suite == "transfer" and args.inp is None:
+        from benchmarks.transfer_v2 import DEFAULT_OUT
+        from benchmarks.transfer_v2_report import rebuild
+
+        folder = args.out or DEFAULT_OUT
+        rebuild(folder)
+        print(f"wrote {folder / 'summary.md'} and its plots")
+        return 0
     if args.inp is not None:
         path = args.inp / "results.json" if args.inp.is_dir() else args.inp
     elif args.suite is not None:

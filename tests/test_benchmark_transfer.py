@@ -90,7 +90,7 @@ def test_missing_corpus_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(transfer.CorpusError, match="No corpus at .*--fake-corpus"):
         transfer.load_corpus(tmp_path / "nope.parquet")
-    args = ["run", "--suite", "transfer", "--corpus", str(tmp_path / "nope.parquet")]
+    args = ["run", "--suite", "transfer-v1", "--corpus", str(tmp_path / "nope.parquet")]
     assert main([*args, "--out", str(tmp_path / "out")]) == 2
 
 
