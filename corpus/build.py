@@ -315,6 +315,7 @@ def run_lane(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.corpus import read_studies
+    from optuna_rl_sampler.corpus import shared_configurations
     from optuna_rl_sampler.corpus import stats
     from optuna_rl_sampler.corpus import to_sources
     from optuna_rl_sampler.corpus import write_parquet
@@ -333,6 +334,7 @@ def export(args: argparse.Namespace) -> int:
     save_sources_json(to_sources(table[table["study"].isin(past)]), weights)
     summary = stats(table)
     (HERE / f"{name}.stats.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({"shared_configurations": shared_configurations(table)}))
     print(json.dumps({"studies": len(summary), "rows": len(table)}))
     return 0
 
@@ -344,12 +346,21 @@ def datasheet_table(path: Path, corpus: str = "v2") -> str:
 
     table = read_parquet(path)
     order = {t.name: i for i, t in enumerate(tasks(corpus))}
-    rows = sorted(stats(table), key=lambda r: order.get(r["study"], len(order)))
+    rows = sorted(
+        stats(table),
+        key=lambda r: r["study"] if corpus == "v2" else order.get(r["study"], len(order)),
+    )
     lines = [
         "| task (study) | model | dataset | reduction | complete | fail | best | s/eval "
         "(mean) | trial time (min) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    if corpus == "v2":
+        lines = [
+            "| study | sampler | data | complete | fail | best | s/eval (mean) | "
+            "trial time (min) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     total = 0.0
     for r in rows:
         first = table[table["study"] == r["study"]].iloc[0]
@@ -361,9 +372,14 @@ def datasheet_table(path: Path, corpus: str = "v2") -> str:
             parts.append(f"{sub['max_users']} of {sub['users_before']} users")
             if sub.get("max_events_per_user"):
                 parts.append(f"last {sub['max_events_per_user']} events/user")
-        for key, value in sorted(attrs.get("model_options", {}).items()):
-            parts.append(f"{key}={value}")
-        parts.append(f"{attrs.get('max_valid_queries')} valid queries")
+        if data.get("history"):
+            parts.append(f"oldest {data['history']['fraction']:.0%} of events")
+        if attrs.get("seed"):
+            parts.append(f"data seed {attrs['seed']}")
+        if corpus == "v1":
+            for key, value in sorted(attrs.get("model_options", {}).items()):
+                parts.append(f"{key}={value}")
+            parts.append(f"{attrs.get('max_valid_queries')} valid queries")
         n = r["n_trials"]
         per_trial = table[table["study"] == r["study"]].drop_duplicates("trial")
         done = per_trial[per_trial["state"] == "COMPLETE"]["duration_s"]
@@ -376,6 +392,13 @@ def datasheet_table(path: Path, corpus: str = "v2") -> str:
         )
         dataset = dataset.replace("synthetic:", "").replace(",", ", ")
         best = "" if r["best_value"] is None else f"{r['best_value']:.4f}"
+        if corpus == "v2":
+            lines.append(
+                f"| {r['study']} | {attrs.get('sampler')} | {'; '.join(parts)} | "
+                f"{n.get('COMPLETE', 0)} | {n.get('FAIL', 0)} | {best} | {done.mean():.2f} | "
+                f"{minutes:.1f} |"
+            )
+            continue
         lines.append(
             f"| {r['study']} | {r['model']} | {dataset} | {'; '.join(parts)} | "
             f"{n.get('COMPLETE', 0)} | {n.get('FAIL', 0)} | {best} | {done.mean():.2f} | "

@@ -600,6 +600,39 @@ def stats(table: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def shared_configurations(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """How much of each model family's corpus repeats another study's configurations.
+
+    A corpus made of one shared design (every study evaluating the same points) rewards
+    any sampler that replays past configurations; real past studies share almost none.
+    A trial *shares* its configuration when another study of the same model family has
+    a trial with exactly the same parameter values.
+
+    Args:
+        table: A corpus table.
+
+    Returns:
+        ``{model: {"trials": n, "shared": k, "share": k / n}}`` over COMPLETE trials.
+    """
+    _check_columns(list(table.columns), "the table")
+    done = table[table["state"] == "COMPLETE"]
+    configs = (
+        done.sort_values("param")
+        .groupby(["model", "study", "trial"], sort=False)
+        .apply(lambda g: "|".join(f"{p}={v}" for p, v in zip(g["param"], g["param_value"])))
+        .rename("config")
+        .reset_index()
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for model, rows in configs.groupby("model"):
+        studies_per_config = rows.groupby("config")["study"].nunique()
+        shared = rows["config"].map(studies_per_config) > 1
+        n = int(len(rows))
+        k = int(shared.sum())
+        out[str(model)] = {"trials": n, "shared": k, "share": k / n if n else 0.0}
+    return out
+
+
 # --- data for collect --------------------------------------------------------------------
 
 

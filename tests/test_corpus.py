@@ -201,6 +201,22 @@ def test_subsample_users_known_values():
     assert corpus.subsample_users(data, 10) is data
 
 
+def test_shared_configurations_counts_repeats_across_studies_of_a_family():
+    dists = {"x": FloatDistribution(0.0, 1.0)}
+    storage = optuna.storages.InMemoryStorage()
+    for name, xs in (("a", [0.1, 0.2, 0.3]), ("b", [0.1, 0.5]), ("c", [0.2])):
+        study = optuna.create_study(storage=storage, study_name=name)
+        study.set_user_attr("model", "m" if name != "c" else "other")
+        for x in xs:
+            study.add_trial(
+                optuna.trial.create_trial(params={"x": x}, distributions=dists, value=x)
+            )
+    shared = corpus.shared_configurations(corpus.read_studies(storage))
+    # x=0.1 is in a and b (2 trials); a's 0.2 and c's 0.2 are of different families.
+    assert shared["m"] == {"trials": 5, "shared": 2, "share": 0.4}
+    assert shared["other"] == {"trials": 1, "shared": 0, "share": 0.0}
+
+
 def test_history_cut_keeps_the_oldest_events_known_values():
     from optuna_rl_sampler.recsys.data import Interactions
     from optuna_rl_sampler.recsys.data import events_frame
