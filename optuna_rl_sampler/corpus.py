@@ -600,6 +600,11 @@ def stats(table: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _config_key(rows: pd.DataFrame) -> str:
+    pairs = zip(rows["param"], rows["param_value"], strict=True)
+    return "|".join(f"{p}={v}" for p, v in pairs)
+
+
 def shared_configurations(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """How much of each model family's corpus repeats another study's configurations.
 
@@ -619,7 +624,7 @@ def shared_configurations(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     configs = (
         done.sort_values("param")
         .groupby(["model", "study", "trial"], sort=False)
-        .apply(lambda g: "|".join(f"{p}={v}" for p, v in zip(g["param"], g["param_value"])))
+        .apply(_config_key)
         .rename("config")
         .reset_index()
     )

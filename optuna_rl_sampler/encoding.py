@@ -7,7 +7,9 @@ distribution:
 
 * float: linear, or linear in ``log`` space for ``log=True``; with a ``step`` the cube is
   cut into ``K + 1`` equal bins, one per grid value, so every grid value is equally
-  likely under uniform sampling.
+  likely under uniform sampling. A range whose width overflows float64 (such as
+  ``FloatDistribution(-1e308, 1e308)``) is mapped in halved units, exactly the same map
+  without the overflow.
 * int: always binned (one bin per admissible integer); ``log=True`` bins are equal-width
   in ``log`` space over ``[low - 0.5, high + 0.5]``. Bin indices are exact Python
   integers, so ranges as wide as ``IntDistribution(0, 2**63 - 1)`` or as far out as
@@ -30,6 +32,11 @@ different choices are at distance 1, like the two ends of a numeric axis.
 The module uses Optuna's distribution API (``to_internal_repr`` / ``to_external_repr``,
 and ``_contains``, the check Optuna applies to a stored value), not its private
 transforms.
+
+Values from elsewhere (another study's trials, or a trial whose distribution has since
+changed) are taken only when they are of the parameter's kind
+(:func:`is_number`, :func:`fit_value`): a ``bool`` is never a number here, although
+Python makes it an ``int``, and matches only a ``bool`` choice.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
-__all__ = ["SearchSpaceEncoder"]
+__all__ = ["SearchSpaceEncoder", "fit_value", "is_number"]
 
 _NUMERIC = 0
 _CATEGORICAL = 1
@@ -57,6 +64,96 @@ _MAX_WALK = 4096
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` can be the value of a numeric (float or int) parameter: a finite
+    real number that is not a ``bool``.
+
+    Examples:
+        >>> from optuna_rl_sampler.encoding import is_number
+        >>> [is_number(v) for v in (3, 2.5, False, "3", float("nan"), None)]
+        [True, True, False, False, False, False]
+    """
+    if _is_bool(value) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float is still a finite number
+        return True
+
+
+def _choice_equal(choice: Any, value: Any) -> bool:
+    """Optuna's equality of categorical choices (``==``, and NaN equals NaN), except that
+    a ``bool`` equals only a ``bool`` (Optuna would take ``True`` for ``1``)."""
+    if _is_bool(choice) != _is_bool(value):
+        return False
+    try:
+        if bool(choice == value):
+            return True
+    except (TypeError, ValueError):
+        return False
+    return _is_nan(choice) and _is_nan(value)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def fit_value(dist: BaseDistribution, value: Any) -> Any:
+    """``value`` as a value of ``dist``, when it is of the parameter's kind and lies in
+    the distribution; else :class:`ValueError` saying why.
+
+    For a value from another study (a source configuration): a numeric parameter takes
+    a number (:func:`is_number`; ``bool`` and strings are refused) on its range and grid
+    and returns it as ``int`` or ``float``; a categorical parameter takes a value equal to
+    one of its choices by Optuna's equality (``1 == 1.0``, NaN equals NaN), a ``bool``
+    only for a ``bool`` choice, and returns the choice itself.
+
+    Examples:
+        >>> from optuna.distributions import CategoricalDistribution, IntDistribution
+        >>> from optuna_rl_sampler.encoding import fit_value
+        >>> fit_value(IntDistribution(-10, 10), 3.0)
+        3
+        >>> fit_value(CategoricalDistribution([1, 2]), 2.0)
+        2
+        >>> fit_value(IntDistribution(-10, 10), False)
+        Traceback (most recent call last):
+          ...
+        ValueError: False (bool) is not a number; IntDistribution(high=10, log=False, low=-10, step=1) takes int values.
+    """  # noqa: E501
+    if isinstance(dist, CategoricalDistribution):
+        for choice in dist.choices:
+            if type(choice) is type(value) and _choice_equal(choice, value):
+                return choice
+        for choice in dist.choices:
+            if _choice_equal(choice, value):
+                return choice
+        raise ValueError(
+            f"{value!r} ({type(value).__name__}) is not one of the choices {dist.choices}."
+        )
+    if not isinstance(dist, (FloatDistribution, IntDistribution)):
+        raise ValueError(f"Unsupported distribution {dist!r}.")
+    kind = "int" if isinstance(dist, IntDistribution) else "float"
+    if not is_number(value):
+        raise ValueError(
+            f"{value!r} ({type(value).__name__}) is not a number; {dist!r} takes {kind} values."
+        )
+    if isinstance(dist, IntDistribution):
+        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+            raise ValueError(f"{value!r} is not an integer; {dist!r} takes int values.")
+        out: int | float = int(value)
+        inside = dist.low <= out <= dist.high and (out - dist.low) % dist.step == 0
+    else:
+        out = float(value)
+        inside = dist._contains(dist.to_internal_repr(out))
+    if not inside:
+        raise ValueError(f"{value!r} is not in {dist!r}.")
+    return out
+
+
 def _as_int(value: Any) -> int:
     """An integer parameter value as an exact Python int (floats are rounded)."""
     if isinstance(value, (int, np.integer)):
@@ -65,7 +162,10 @@ def _as_int(value: Any) -> int:
 
 
 def _numeric_inside(dist: FloatDistribution | IntDistribution, value: Any) -> bool:
-    """Whether ``value`` lies in ``[low, high]``; exact for integers of any size."""
+    """Whether ``value`` is a number (not a ``bool``) in ``[low, high]``; exact for
+    integers of any size."""
+    if not is_number(value):
+        return False
     if isinstance(dist, IntDistribution) and isinstance(value, (int, np.integer)):
         return dist.low <= int(value) <= dist.high
     try:
@@ -77,27 +177,42 @@ def _numeric_inside(dist: FloatDistribution | IntDistribution, value: Any) -> bo
 
 def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
     # Match by type first so that choices such as (0, 0.0) or (1, True) stay distinct;
-    # Optuna's own lookup treats equal values of different types as one.
+    # then by Optuna's equality (1 == 1.0), except that a bool matches only a bool.
     for index, choice in enumerate(dist.choices):
-        if type(choice) is type(value) and (
-            choice == value
-            or (isinstance(value, float) and math.isnan(value) and choice != choice)
-        ):
+        if type(choice) is type(value) and _choice_equal(choice, value):
             return index
-    return int(dist.to_internal_repr(value))
+    for index, choice in enumerate(dist.choices):
+        if _choice_equal(choice, value):
+            return index
+    raise ValueError(f"{value!r} ({type(value).__name__}) is not among {dist.choices}.")
 
 
 class _Param:
     """Encoding of one parameter (internal).
 
     Numeric parameters: ``lo``/``hi`` bound the continuous coordinate (linear or ``log``
-    space). Integer parameters are binned with exact Python-int bin indices; a ``log``
+    space), multiplied by ``scale`` (as are linear float values before they are mapped):
+    0.5 for a float range whose width ``high - low`` overflows, else 1 (halving a float is
+    exact).
+    Integer parameters are binned with exact Python-int bin indices; a ``log``
     integer is mapped through ``t(s) = log1p(s / ref)`` with ``s = value - (low - 0.5)``
     and ``ref = low - 0.5``, which equals ``log(value) - log(low - 0.5)`` but keeps its
     precision when ``low`` is huge and the range narrow (``span = t(n_bins)``).
     """
 
-    __slots__ = ("name", "dist", "kind", "n_bins", "log", "lo", "hi", "exact", "ref", "span")
+    __slots__ = (
+        "name",
+        "dist",
+        "kind",
+        "n_bins",
+        "log",
+        "lo",
+        "hi",
+        "exact",
+        "ref",
+        "span",
+        "scale",
+    )
 
     def __init__(self, name: str, dist: BaseDistribution) -> None:
         self.name = name
@@ -107,6 +222,7 @@ class _Param:
         self.hi = 1.0
         self.ref = 1.0
         self.span = 1.0
+        self.scale = 1.0
         self.exact = True  # values and bin indices are exact in float64
         self.n_bins = 0  # 0 = continuous
         if isinstance(dist, CategoricalDistribution):
@@ -129,11 +245,12 @@ class _Param:
             if dist.log:
                 self.log = True
                 self.lo, self.hi = math.log(low), math.log(high)
-            elif dist.step is not None:
-                self.lo, self.hi = low, high
-                self.n_bins = int(round((high - low) / dist.step)) + 1
             else:
-                self.lo, self.hi = low, high
+                if not math.isfinite(high - low):  # e.g. (-1e308, 1e308): halve the units
+                    self.scale = 0.5
+                self.lo, self.hi = low * self.scale, high * self.scale
+                if dist.step is not None:
+                    self.n_bins = int(round((self.hi - self.lo) / (dist.step * self.scale))) + 1
         else:
             raise TypeError(
                 f"Parameter {name!r} has an unsupported distribution {dist!r}; RLSampler "
@@ -194,12 +311,12 @@ class _Param:
             return float(self._int_centre(self._int_index(value)))
         v = float(value)
         if self.n_bins:
-            index = int(round((v - dist.low) / dist.step))
+            index = int(round((v * self.scale - self.lo) / (dist.step * self.scale)))
             return (index + 0.5) / self.n_bins
         if self.log:
             x = (math.log(v) - self.lo) / (self.hi - self.lo)
         else:
-            x = (v - self.lo) / (self.hi - self.lo)
+            x = (v * self.scale - self.lo) / (self.hi - self.lo)
         return min(1.0, max(0.0, x))
 
     def encode_array(self, v: np.ndarray) -> np.ndarray:
@@ -213,9 +330,9 @@ class _Param:
                 index = np.round((v - dist.low) / dist.step)
             return self._int_centre(np.clip(index, 0, self.n_bins - 1))
         if self.n_bins:
-            index = np.round((v - dist.low) / dist.step)
+            index = np.round((v * self.scale - self.lo) / (dist.step * self.scale))
             return (index + 0.5) / self.n_bins
-        x = np.log(v) if self.log else v
+        x = np.log(v) if self.log else v * self.scale
         return np.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0)
 
     def bin_of(self, u: float) -> int:
@@ -245,13 +362,13 @@ class _Param:
             value = int(dist.low) + self.bin_of(u) * int(dist.step)
             return value if self.exact else self._storable(value)
         if self.n_bins:
-            value = dist.low + self.bin_of(u) * dist.step
+            value = (self.lo + self.bin_of(u) * dist.step * self.scale) / self.scale
             return float(min(dist.high, max(dist.low, value)))
         u = min(1.0, max(0.0, u))
         if self.log:
             value = math.exp(self.lo + u * (self.hi - self.lo))
         else:
-            value = self.lo + u * (self.hi - self.lo)
+            value = (self.lo + u * (self.hi - self.lo)) / self.scale
         return float(min(dist.high, max(dist.low, value)))
 
 
@@ -342,14 +459,12 @@ class SearchSpaceEncoder:
                 continue
             if not p.exact:  # wide integer range: exact Python ints, one by one
                 for i, v in enumerate(values):
-                    if isinstance(v, (int, float)) and _numeric_inside(p.dist, v):
+                    if _numeric_inside(p.dist, v):
                         out[i, j] = p.encode(v)
                     else:
                         ok[i] = False
                 continue
-            numeric = np.array(
-                [v if isinstance(v, (int, float)) else np.nan for v in values], dtype=float
-            )
+            numeric = np.array([v if is_number(v) else np.nan for v in values], dtype=float)
             inside = (numeric >= p.dist.low) & (numeric <= p.dist.high)
             ok &= inside
             if p.single:

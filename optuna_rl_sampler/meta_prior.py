@@ -6,9 +6,11 @@ space of the new study, :class:`MetaPrior`
 1. **matches parameters** by name and kind. A numeric source parameter (float or int)
    matches a numeric target parameter of the same name; its values are mapped through
    the target's own encoding (log scale included), and values outside a re-ranged
-   target range are clipped to the nearest bound. A categorical parameter matches a
+   target range are clipped to the nearest bound; a source trial whose value is not a
+   number (a ``bool`` or a string) is dropped. A categorical parameter matches a
    categorical one of the same name; source trials whose choice is not among the
-   target's choices are dropped. A renamed parameter does not match (names are the only
+   target's choices (Optuna's equality, ``1 == 1.0``, but a ``bool`` only equals a
+   ``bool``) are dropped. A renamed parameter does not match (names are the only
    link between studies). Unmatched parameters are marginalised: the source's model is
    fitted on the matched coordinates only, so whatever the others did is averaged into
    its noise, and target parameters a source never had leave its prediction unchanged;
@@ -29,7 +31,9 @@ space of the new study, :class:`MetaPrior`
    ``prior_weight`` the total weight given to the sources (how much to trust them);
 5. **offers prior candidates**: the best configurations of each source, mapped into
    the new space, in proportion to the source weights. Coordinates a source does not
-   know are filled from the new study's incumbent (or at random before any trial).
+   know are filled from the new study's incumbent (or at random before any trial). A
+   configuration the study has already evaluated or is evaluating (equal after snapping
+   to the grid), or one already offered, gives way to the source's next best.
 
 Pure numerics: it never sees a Study. A :class:`MetaPrior` depends only on the sources
 and the search space, so the sampler builds it once per search space.
@@ -52,6 +56,7 @@ from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.encoding import is_number
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import fit_gp
@@ -67,6 +72,9 @@ N_BOOTSTRAP = 64
 #: A source is used only if at least this share of the new study's parameters match.
 MIN_MATCHED_SHARE = 0.25
 MIN_SOURCE_TRIALS = 5
+#: Largest cube distance (per coordinate) at which two snapped points are the same
+#: configuration (a decoded-then-encoded continuous value moves by rounding only).
+SAME_POINT_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,8 @@ class MatchedSource:
         scores: ``(n,)`` normal scores of the source's values (higher is better).
         gp: Surrogate on the matched columns' embedding.
         encoder: Encoder of the matched sub-space (embeds ``points[:, columns]``).
-        n_dropped: Source trials dropped because a categorical choice did not exist.
+        n_dropped: Source trials dropped because a categorical choice did not exist
+            or a numeric value was not a number.
         n_clipped: Source trials with a numeric value clipped into a re-ranged range.
     """
 
@@ -178,12 +187,7 @@ def match_source(
                 except (ValueError, KeyError):
                     keep[i] = False
         else:
-            vals = np.array(
-                [
-                    float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
-                    for v in raw
-                ]
-            )
+            vals = np.array([float(v) if is_number(v) else np.nan for v in raw])
             keep &= np.isfinite(vals)
             low, high = float(dist.low), float(dist.high)  # type: ignore[attr-defined]
             inside = (vals >= low) & (vals <= high)
@@ -214,6 +218,17 @@ def match_source(
         int((~keep).sum()),
         int(clipped.sum()),
     )
+
+
+def same_points(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``(n,)`` mask of the rows of ``points`` equal to some row of ``others`` (both
+    ``(., P)`` snapped cube points), within :data:`SAME_POINT_TOL` per coordinate."""
+    points = np.asarray(points, dtype=float)
+    others = np.asarray(others, dtype=float)
+    if len(points) == 0 or len(others) == 0:
+        return np.zeros(len(points), dtype=bool)
+    gaps = np.abs(points[:, None, :] - others[None, :, :]).max(axis=2)
+    return (gaps <= SAME_POINT_TOL).any(axis=1)
 
 
 def _discordance(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -286,6 +301,7 @@ class MetaPrior:
         rng = np.random.default_rng(seed)
         self.search_space = dict(search_space)
         self.n_params = len(search_space)
+        self._encoder = SearchSpaceEncoder(search_space)
         matched = [match_source(s, search_space, rng, family_share=family_share) for s in sources]
         self.matched: list[MatchedSource] = [m for m in matched if m is not None]
         #: Position in ``sources`` of each matched source.
@@ -375,34 +391,51 @@ class MetaPrior:
         rng: np.random.Generator,
         *,
         incumbent: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Up to ``n_points`` of the sources' best configurations in the target cube.
+        """Up to ``n_points`` of the sources' best configurations, snapped, in the target
+        cube.
 
         Each source contributes in proportion to its weight (at least one point when it
         has any weight), best configurations first; unmatched coordinates come from
-        ``incumbent`` or are drawn uniformly.
+        ``incumbent`` or are drawn uniformly. A configuration equal to a row of
+        ``exclude`` (the study's evaluated and pending points) or to one offered before
+        is skipped for the source's next best: the sources never offer a configuration
+        the study already has.
+
+        Args:
+            n_points: Most points returned.
+            weights: The source weights (:meth:`weights`).
+            rng: Stream for the coordinates filled at random.
+            incumbent: ``(P,)`` cube point of the study's best trial, or ``None``.
+            exclude: ``(e, P)`` snapped cube points never to offer, or ``None``.
         """
         if weights.total <= 0 or n_points <= 0:
             return np.zeros((0, self.n_params))
         share = weights.sources / weights.total
         counts = np.floor(share * n_points).astype(int)
         counts[(share > 0) & (counts == 0)] = 1
-        parts = []
+        taken = np.zeros((0, self.n_params)) if exclude is None else np.asarray(exclude)
+        n_excluded = len(taken)
         for m, k in zip(self.matched, counts, strict=True):
-            if k <= 0:
-                continue
-            best = m.points[np.argsort(-m.scores, kind="stable")[:k]].copy()
-            holes = np.isnan(best)
-            fill = (
-                np.broadcast_to(incumbent, best.shape)
-                if incumbent is not None
-                else rng.random(best.shape)
-            )
-            best[holes] = fill[holes]
-            parts.append(best)
-        if not parts:
-            return np.zeros((0, self.n_params))
-        return np.vstack(parts)[:n_points]
+            order = np.argsort(-m.scores, kind="stable")
+            start, kept = 0, 0
+            while kept < k and start < len(order):
+                # The next rows of the source, best first, as many as still wanted.
+                rows = m.points[order[start : start + k - kept]].copy()
+                start += len(rows)
+                holes = np.isnan(rows)
+                fill = (
+                    np.broadcast_to(incumbent, rows.shape)
+                    if incumbent is not None
+                    else rng.random(rows.shape)
+                )
+                rows[holes] = fill[holes]
+                for row in self._encoder.snap(rows):
+                    if not same_points(row[None, :], taken)[0]:
+                        taken = np.vstack([taken, row])
+                        kept += 1
+        return taken[n_excluded:][:n_points]
 
     def describe(self, weights: PriorWeights, top: int = 5) -> dict[str, Any]:
         """Compact record of the sources and weights, for a trial's reasons."""

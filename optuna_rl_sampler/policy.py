@@ -136,7 +136,8 @@ def load_weights(path: str | Path | None = None) -> PolicyWeights:
         The tensors (as float64 arrays), the card, and the weights' name.
 
     Raises:
-        WeightsError: the file or its card is missing, the file is not safetensors or is
+        WeightsError: the file or its card is missing, the path is a directory (the
+            message lists its weights files), the file is not safetensors or is
             truncated, the format version differs, the feature schema differs, a tensor
             is missing, has the wrong shape or holds a non-finite value (NaN or inf), or
             the card's ``"tensors_sha256"`` does not match the file's tensors (the file
@@ -147,6 +148,14 @@ def load_weights(path: str | Path | None = None) -> PolicyWeights:
     from safetensors.numpy import load_file
 
     path = default_weights_path() if path is None else Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.safetensors"))[:5]
+        holds = ", ".join(repr(f) for f in found) if found else "no .safetensors file"
+        raise WeightsError(
+            f"{str(path)!r} is a directory, not a weights file (it holds {holds}). Pass the "
+            "path of a .safetensors file in it (with its .json card beside it), as written "
+            "by `optuna-rl pretrain` or `optuna-rl finetune`."
+        )
     if not path.is_file():
         raise WeightsError(
             f"Weights file {str(path)!r} does not exist. Pass the path of a .safetensors "

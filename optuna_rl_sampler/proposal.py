@@ -12,7 +12,8 @@ The step, top to bottom:
    most ``max_observations`` of them are kept (:func:`~.surrogate.select_points`);
 2. a GP is fitted to them and conditioned on the pending points;
 3. the meta-prior (when there are source studies) weights its sources by how well they
-   rank the study's trials, then offers prior candidates and a score per candidate;
+   rank the study's trials, then offers prior candidates (never a configuration the
+   study has evaluated or is evaluating) and a score per candidate;
 4. candidates are drawn (Sobol, local moves around the incumbents, prior) and snapped;
 5. the features of every candidate are computed and the policy scores them;
 6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); in
@@ -40,9 +41,11 @@ import numpy as np
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.candidates import generate_candidates
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import candidate_features
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import PriorWeights
+from optuna_rl_sampler.meta_prior import same_points
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.surrogate import condition_on_pending
 from optuna_rl_sampler.surrogate import fit_gp
@@ -142,6 +145,8 @@ def propose(
             ``None`` (or the same weights) turns it off. Defaults to ``None``.
     """
     n_obs = len(values)
+    # Every configuration the study has: the sources never offer these again.
+    seen = np.vstack([points, pending]) if len(pending) else points
     scores = normal_scores(values)
     keep = select_points(scores, max_observations, rng)
     points, scores = points[keep], scores[keep]
@@ -164,6 +169,7 @@ def propose(
             prior_weights,
             rng,
             incumbent=incumbents[0] if len(incumbents) else None,
+            exclude=seen,
         )
     cands = generate_candidates(
         n_candidates,
@@ -208,6 +214,7 @@ def propose(
         and prior_total < HANDOFF_TRUST
     )
     policy = handoff if handed_off and handoff is not None else weights
+    _check_finite(encoder, state.features, np.vstack([seen, cand_points]))
     probs = policy.probabilities(state.features)
     if not np.isfinite(probs).all():
         raise FloatingPointError(
@@ -242,11 +249,37 @@ def propose(
         reason["phase"] = "prior-startup"
     if handed_off:
         reason["handoff"] = True
+    # Said when the choice repeats a configuration the study has (e.g. a local move on a
+    # small grid whose every point is evaluated); the sources never offer one.
+    if same_points(cand_points[index][None, :], seen[:n_obs])[0]:
+        reason["repeat"] = "evaluated"
+    elif same_points(cand_points[index][None, :], seen[n_obs:])[0]:
+        reason["repeat"] = "pending"
     if prior is not None and prior_weights is not None:
         reason["prior"] = prior.describe(prior_weights)
         if prior_score is not None:
             reason["prior_score"] = round(float(prior_score[index]), 4)
     return Proposal(cand_points[index], index, state.features, probs, reason)
+
+
+def _check_finite(encoder: SearchSpaceEncoder, features: np.ndarray, points: np.ndarray) -> None:
+    """Raise, naming the cause, when the features the policy would score are not finite:
+    a fault of the study's points or values, which the weights file must not be blamed
+    for."""
+    finite = np.isfinite(features).all(axis=0)
+    if finite.all():
+        return
+    columns = [FEATURE_NAMES[j] for j in np.flatnonzero(~finite)]
+    params = [encoder.param_names[j] for j in np.flatnonzero(~np.isfinite(points).all(axis=0))]
+    cause = (
+        f"the encoded values of {params} are not finite (their range cannot be mapped)"
+        if params
+        else "the study's values or the surrogate overflowed"
+    )
+    raise FloatingPointError(
+        f"the candidates' features {columns} are not finite: {cause}. The policy's weights "
+        "are not the cause."
+    )
 
 
 def _probe_index(

@@ -49,6 +49,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.encoding import fit_value
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
@@ -62,8 +63,11 @@ from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_named_weights
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.proposal import propose
+from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 from optuna_rl_sampler.sources import SourceStudy
+from optuna_rl_sampler.sources import builtin_families
 from optuna_rl_sampler.sources import load_builtin_sources
+from optuna_rl_sampler.sources import select_auto_sources
 from optuna_rl_sampler.surrogate import normal_scores
 
 if TYPE_CHECKING:
@@ -78,7 +82,9 @@ __all__ = [
     "summarise_sources",
 ]
 
-_logger = optuna.logging.get_logger(__name__)
+#: Under Optuna's logger tree ("optuna.optuna_rl_sampler.sampler"), so that
+#: ``optuna.logging.set_verbosity`` governs it and Optuna's handler prints it.
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
 #: Trial system attribute holding the sampler's reasons for a proposal.
 REASON_KEY = "rl_sampler:reason"
@@ -87,9 +93,9 @@ DASHBOARD_KEY = "rl:reason"
 #: User attribute naming the source studies and their weights (for optuna-dashboard).
 SOURCES_KEY = "rl:sources"
 _ASSUMED_BUDGET = 100
-#: Built-in sources apply only to a study whose space they cover this well (both ways).
-_AUTO_MATCH_SHARE = 0.75
 _PRIOR_CACHE_SIZE = 8
+#: Studies whose transfer decision this process has logged (bounds the log dedupe).
+_MAX_ANNOUNCED = 1024
 #: Best configurations per source ranked by the other sources for the startup trials.
 _CONSENSUS_PER_SOURCE = 3
 #: Largest candidate set accepted (memory and time grow linearly with it).
@@ -139,7 +145,10 @@ class RLSampler(BaseSampler):
 
     The reasons for each proposal (candidate source, GP mean and standard deviation,
     policy probability, weights name, and the sources with their weights) are stored in
-    the trial's system attribute ``"rl_sampler:reason"``.
+    the trial's system attribute ``"rl_sampler:reason"``. The sources never offer a
+    configuration the study has evaluated or is evaluating; when the policy still picks
+    one (a Sobol point or local move on a small grid), the reasons say
+    ``"repeat": "evaluated"`` (or ``"pending"``).
 
     Examples:
         A 20-trial study (a forward pass per trial, no training):
@@ -216,14 +225,20 @@ class RLSampler(BaseSampler):
             least 2. Defaults to ``200``.
         source_studies: Past studies to transfer from. ``"auto"`` uses the corpus of
             recommender tuning studies shipped with the package, but only for a study
-            whose search space and a past study's cover each other for at least 75% of
-            their parameters (by name and kind), e.g. the built-in ``lightgbm-ranker``
-            and ``two-tower`` families; any other study runs without transfer. A list of
-            :class:`optuna.study.Study` (from any storage; read once, here) or
+            that records what it tunes (the study user attribute ``"rl:recsys"``,
+            :data:`~optuna_rl_sampler.sources.RECSYS_RECORD_KEY`, which
+            :class:`~optuna_rl_sampler.recsys.objective.RecsysObjective` and the recipes
+            write) and names a model family of the corpus, and then only that family's
+            studies; parameter names alone never turn transfer on, and any other study
+            runs without it. A family name of the corpus (``"lightgbm-ranker"`` or
+            ``"two-tower"``, see :func:`~optuna_rl_sampler.sources.builtin_families`)
+            opts in explicitly: that family's shipped studies, for your own objective. A
+            list of :class:`optuna.study.Study` (from any storage; read once, here) or
             :class:`~optuna_rl_sampler.sources.SourceStudy` records transfers from
-            those; explicit sources also seed the first trials with their best
-            configurations. ``None`` or ``"none"`` turns transfer off. Defaults to
-            ``"auto"``.
+            those. Explicit sources (a list or a family name) also seed the first trials
+            with their best configurations. ``None`` or ``"none"`` turns transfer off.
+            Which sources a study uses, and why, is logged once per study (INFO).
+            Defaults to ``"auto"``.
         prior_startup_trials: In the first this-many trials of a study with matching
             sources, the policy chooses among the sources' best configurations only
             (the prior candidates), for as long as the sources keep at least half of
@@ -356,10 +371,17 @@ class RLSampler(BaseSampler):
         # name generic-v1, already loaded above).
         self._handoff_weights = _card_handoff(self._weights, self._generic_weights)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
-        self._auto_sources = isinstance(source_studies, str)
-        self._sources: list[SourceStudy] = _read_sources(source_studies)
+        # "auto": the shipped bank, of which each study uses the family its record names
+        # (read from the storage at every proposal); otherwise the sources themselves.
+        self._auto = isinstance(source_studies, str) and source_studies == "auto"
+        self._bank: list[SourceStudy] = load_builtin_sources() if self._auto else []
+        self._sources: list[SourceStudy] = [] if self._auto else _read_sources(source_studies)
+        self._sources_origin = _describe_spec(source_studies, len(self._sources))
         self._prior_cache: dict[tuple, MetaPrior] = {}
         self._rankings: dict[str, list[tuple[int, int]]] = {}
+        # Studies whose transfer decision this process has logged, with that line: the
+        # log is once per study, never an input to a decision.
+        self._announced: dict[tuple, str] = {}
 
     @property
     def weights(self) -> PolicyWeights:
@@ -424,9 +446,11 @@ class RLSampler(BaseSampler):
             and not param_distribution.single()
             and len(complete) >= self._n_startup_trials
             and not _fell_back(trial)
+            and not _refused(trial, param_name)
         ):
             # A parameter of a trial whose proposal failed was logged with the cause by
-            # _fall_back; this warning is for parameters outside the relative space.
+            # _fall_back, one whose proposed value Optuna refused by _propose; this
+            # warning is for parameters outside the relative space.
             _logger.warning(
                 f"The parameter {param_name!r} in trial#{trial.number} is sampled "
                 f"independently by {self._independent_name} instead of RLSampler, because "
@@ -512,8 +536,7 @@ class RLSampler(BaseSampler):
         values, objective_reason = _scalarise(
             objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
         )
-        multi = objective_values.shape[1] > 1
-        prior = None if multi else self._meta_prior(search_space)
+        prior = self._meta_prior(study, search_space)
         proposal = propose(
             encoder,
             points,
@@ -530,8 +553,20 @@ class RLSampler(BaseSampler):
             handoff=self._handoff_weights if prior is not None else None,
         )
         reason = {**proposal.reason, **objective_reason}
+        params = encoder.decode(proposal.point)
+        refused = {n: v for n, v in params.items() if _refused_by_optuna(search_space[n], v)}
+        if refused:
+            # Optuna drops these and asks sample_independent; say why here, not there.
+            reason["refused_by_optuna"] = sorted(refused)
+            for name, value in refused.items():
+                _logger.warning(
+                    f"RLSampler proposed {value!r} for the parameter {name!r} in "
+                    f"trial#{trial.number}, but Optuna does not take it as a value of "
+                    f"{search_space[name]!r}: {_refusal_cause(search_space[name], value)}. "
+                    f"Optuna samples it independently with {self._independent_name} instead."
+                )
         self._record(study, trial, reason)
-        return encoder.decode(proposal.point)
+        return params
 
     # -- reasons --------------------------------------------------------------------
 
@@ -561,26 +596,82 @@ class RLSampler(BaseSampler):
 
     @property
     def source_studies(self) -> list[SourceStudy]:
-        """The past studies this sampler transfers from (empty without transfer)."""
-        return list(self._sources)
+        """The past studies this sampler may transfer from: those given as
+        ``source_studies`` (a family name: that family's shipped studies); with
+        ``"auto"``, the whole shipped corpus, of which a study uses only the family its
+        record names (:meth:`sources_for`); empty without transfer."""
+        return list(self._bank if self._auto else self._sources)
 
-    def _meta_prior(self, search_space: dict[str, BaseDistribution]) -> MetaPrior | None:
-        """The sources matched to ``search_space``, built once per search space.
+    def sources_for(self, study: Study) -> list[SourceStudy]:
+        """The past studies a proposal in ``study`` transfers from (before matching them
+        to its search space); the reason is logged once per study.
 
-        The cache holds only a function of the constructor's sources and the search
-        space, never anything read from the study, so it is correct in every process.
+        With ``source_studies="auto"`` it is read from the study's record (see
+        :func:`~optuna_rl_sampler.sources.select_auto_sources`), so every process
+        sharing the storage decides alike. A multi-objective study uses none.
         """
-        if not self._sources:
+        return list(self._select_sources(study)[0])
+
+    def _select_sources(self, study: Study) -> tuple[list[SourceStudy], str, str]:
+        """``(sources, key, why)``: the sources for ``study``, a key naming that choice
+        (for the cache of meta-priors) and a sentence saying why.
+
+        A pure function of the constructor's arguments and what the study stores.
+        """
+        if study._is_multi_objective():
+            return [], "", "a multi-objective study: no transfer (sources are single-objective)"
+        if not self._auto:
+            return self._sources, "explicit", self._sources_origin
+        record = study.user_attrs.get(RECSYS_RECORD_KEY)
+        directions = [d.name.lower() for d in study.directions]
+        sources, why = select_auto_sources(record, directions, self._bank)
+        family = str(record.get("model")) if sources and isinstance(record, dict) else ""
+        return sources, f"auto:{family}", why
+
+    def _meta_prior(
+        self, study: Study, search_space: dict[str, BaseDistribution]
+    ) -> MetaPrior | None:
+        """The sources chosen for ``study`` matched to ``search_space``, built once per
+        choice and search space.
+
+        The cache holds only a function of the constructor's sources, the study's
+        record and the search space, so it is correct in every process.
+        """
+        sources, choice, why = self._select_sources(study)
+        if not sources:
+            self._announce(study, why)
             return None
-        key = tuple(sorted((k, repr(v)) for k, v in search_space.items()))
+        prior = self._matched_prior(sources, choice, search_space)
+        matched = f"; {len(prior)} of them match this search space"
+        if 0 < len(prior) <= 3:
+            matched += f" ({', '.join(prior.names)})"
+        self._announce(study, why + matched)
+        return prior if len(prior) else None
+
+    def _matched_prior(
+        self, sources: list[SourceStudy], choice: str, search_space: dict[str, BaseDistribution]
+    ) -> MetaPrior:
+        """``MetaPrior(sources, search_space)``, cached by ``choice`` (which names
+        ``sources``) and the search space."""
+        key = (choice, tuple(sorted((k, repr(v)) for k, v in search_space.items())))
         prior = self._prior_cache.get(key)
         if prior is None:
-            share = _AUTO_MATCH_SHARE if self._auto_sources else None
-            prior = MetaPrior(self._sources, search_space, family_share=share)
+            prior = MetaPrior(sources, search_space)
             if len(self._prior_cache) >= _PRIOR_CACHE_SIZE:
                 self._prior_cache.pop(next(iter(self._prior_cache)))
             self._prior_cache[key] = prior
-        return prior if len(prior) else None
+        return prior
+
+    def _announce(self, study: Study, line: str) -> None:
+        """Log which sources ``study`` uses and why: once per study and process (again
+        only if the decision changes, e.g. a record written after the first trials)."""
+        key = (id(study._storage), study._study_id, study.study_name)
+        if self._announced.get(key) == line:
+            return
+        if len(self._announced) >= _MAX_ANNOUNCED:
+            self._announced.clear()
+        self._announced[key] = line
+        _logger.info(f"RLSampler transfer for study {study.study_name!r}: {line}.")
 
     def _startup_value(
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
@@ -589,11 +680,14 @@ class RLSampler(BaseSampler):
 
         Startup trial ``k`` takes the ``k``-th configuration of
         :meth:`_startup_ranking` (the sources that share a search space with ``name``)
-        whose value of ``name`` fits ``dist``. Built-in sources are not used here: before
+        whose value of ``name`` fits ``dist`` in kind and range
+        (:func:`~optuna_rl_sampler.encoding.fit_value`: a source's ``False`` is never
+        an int parameter's value), as ``dist`` holds it (a categorical choice of
+        ``dist`` itself). Built-in sources are not used here: before
         the first trial completes the study's search space is unknown, so whether they
         fit is too.
         """
-        if self._auto_sources or not self._sources or study._is_multi_objective():
+        if self._auto or not self._sources or study._is_multi_objective():
             return None
         ranked = self._startup_ranking(name)
         if not ranked:
@@ -603,11 +697,9 @@ class RLSampler(BaseSampler):
             src, row = ranked[(start + k) % len(ranked)]
             params = self._sources[src].params[row]
             if name in params:
-                value = params[name]
                 try:
-                    if dist._contains(dist.to_internal_repr(value)):
-                        return value, self._sources[src].name
-                except (ValueError, TypeError):
+                    return fit_value(dist, params[name]), self._sources[src].name
+                except ValueError:
                     continue
         return None
 
@@ -649,8 +741,8 @@ class RLSampler(BaseSampler):
         share one search space, ordered by the mean prediction of the other sources;
         empty when fewer than two sources have a model there."""
         space = dict(self._sources[members[0]].distributions)
-        prior = self._meta_prior(space)
-        if prior is None or len(prior) < 2:
+        prior = self._matched_prior(self._sources, "explicit", space)
+        if len(prior) < 2:
             return []
         encoder = SearchSpaceEncoder(space)
         picks, rows = [], []
@@ -756,16 +848,21 @@ def _scalarise(
 
 
 def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[SourceStudy]:
-    """Turn the ``source_studies`` argument into source studies (read once)."""
+    """Turn the ``source_studies`` argument (other than ``"auto"``) into source studies
+    (read once)."""
     if spec is None:
         return []
     if isinstance(spec, str):
-        if spec == "auto":
-            return load_builtin_sources()
         if spec == "none":
             return []
+        bank = load_builtin_sources()
+        families = builtin_families(bank)
+        if spec in families:
+            return [s for s in bank if s.attrs.get("model") == spec]
         raise ValueError(
-            f"source_studies must be 'auto', 'none', None or a list of studies, got {spec!r}."
+            f"source_studies must be 'auto', 'none', a model family of the shipped corpus "
+            f"({', '.join(repr(f) for f in families)}), None or a list of studies; got "
+            f"{spec!r}."
         )
     if isinstance(spec, (SourceStudy, optuna.Study)):
         spec = [spec]
@@ -778,7 +875,11 @@ def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[Sour
         if isinstance(item, SourceStudy):
             out.append(item)
         elif isinstance(item, optuna.Study):
-            out.append(SourceStudy.from_study(item))
+            try:
+                source = SourceStudy.from_study(item)
+            except ValueError as err:  # several objectives: the message says what to pass
+                raise ValueError(f"source_studies[{i}]: {err}") from None
+            out.append(source)
         else:
             raise ValueError(
                 f"source_studies[{i}] is a {type(item).__name__}; pass optuna.Study objects "
@@ -790,6 +891,18 @@ def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[Sour
             f"Source studies {empty} have no complete trial with a finite value; they are ignored."
         )
     return [s for s in out if len(s) > 0]
+
+
+def _describe_spec(spec: Any, n_sources: int) -> str:
+    """Why a study transfers from explicit sources (or from none), for the log line."""
+    if spec is None or spec == "none":
+        return f"source_studies={spec!r}: transfer off"
+    if isinstance(spec, str):
+        return (
+            f"source_studies={spec!r}: transfer from the {n_sources} shipped studies of "
+            f"that model family"
+        )
+    return f"transfer from the {n_sources} studies passed as source_studies"
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -851,6 +964,34 @@ def _fallback_count(reason: Any) -> int | None:
         count = reason.get("consecutive_fallbacks")
         return int(count) if isinstance(count, int) and count > 0 else 1
     return None
+
+
+def _refused_by_optuna(dist: BaseDistribution, value: Any) -> bool:
+    """Whether Optuna would refuse ``value`` as the relative value of ``dist`` (the check
+    of ``Trial._is_relative_param``) and sample the parameter independently."""
+    try:
+        return not dist._contains(dist.to_internal_repr(value))
+    except (ValueError, TypeError):
+        return True
+
+
+def _refusal_cause(dist: BaseDistribution, value: Any) -> str:
+    """Why Optuna refuses ``value`` (see :func:`_refused_by_optuna`), with the fix."""
+    step = getattr(dist, "step", None)
+    if isinstance(dist, optuna.distributions.FloatDistribution) and step is not None:
+        return (
+            f"its step {step!r} is too fine for float64 at this magnitude (neighbouring "
+            f"floats are {math.ulp(float(value)):.3g} apart, and Optuna wants a value within "
+            "1e-8 steps of low + k * step); use a coarser step, or no step"
+        )
+    return "the value lies outside the distribution after rounding"
+
+
+def _refused(trial: FrozenTrial, name: str) -> bool:
+    """Whether the relative proposal of ``trial`` for ``name`` was refused by Optuna (read
+    from its reasons)."""
+    reason = trial.system_attrs.get(REASON_KEY)
+    return isinstance(reason, dict) and name in reason.get("refused_by_optuna", ())
 
 
 def _fell_back(trial: FrozenTrial) -> bool:
@@ -924,6 +1065,10 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     if isinstance(con, dict):
         n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)
         text += f"; {con.get('n_feasible')}/{n} feasible"
+    if reason.get("repeat") == "evaluated":
+        text += "; repeats an evaluated configuration"
+    elif reason.get("repeat") == "pending":
+        text += "; repeats a running trial's configuration"
     return text
 
 

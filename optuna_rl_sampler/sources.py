@@ -13,6 +13,11 @@ Sources come from three places, all converging here:
 * the corpus shipped inside the package (:func:`load_builtin_sources`), a gzipped JSON
   file read with the standard library, so the sampler needs no extra dependency.
 
+Which shipped studies ``RLSampler(source_studies="auto")`` uses is decided from what a
+study records about itself, never from its parameter names: a recommender objective
+(:class:`optuna_rl_sampler.recsys.objective.RecsysObjective`) writes the study user
+attribute :data:`RECSYS_RECORD_KEY`, and :func:`select_auto_sources` reads it.
+
 This module never imports pandas or torch.
 """
 
@@ -44,15 +49,34 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_SOURCES",
+    "RECSYS_RECORD_KEY",
     "SourceStudy",
+    "builtin_families",
     "builtin_sources_path",
     "load_builtin_sources",
     "load_sources_json",
     "save_sources_json",
+    "select_auto_sources",
 ]
 
-#: File name (inside the package's ``weights/`` folder) of the shipped source bank.
+#: File name (inside the package's ``weights/`` folder) of the shipped source bank: the
+#: one place that names it.
 BUILTIN_SOURCES = "recsys-corpus-v1.sources.json.gz"
+
+#: Study user attribute in which a recommender objective records what the study tunes,
+#: a dict with the keys
+#:
+#: * ``"model"``: the model family (e.g. ``"lightgbm-ranker"``);
+#: * ``"metric"``: the metric it scores (e.g. ``"ndcg@10"``) and ``"direction"``, the
+#:   study direction that metric needs (``"maximize"``);
+#: * ``"dataset"``: the dataset's name, and ``"dataset_fingerprint"``, the name and a hash
+#:   of its counts (``"mind_sample:3f9a0c1b2d4e"``), which tells apart datasets that share
+#:   a name;
+#: * ``"objectives"`` and ``"directions"``: only in a multi-objective study.
+#:
+#: ``RLSampler(source_studies="auto")`` transfers from the shipped studies of the family
+#: this record names, and from nothing in a study without one.
+RECSYS_RECORD_KEY = "rl:recsys"
 
 
 @dataclass(frozen=True)
@@ -115,14 +139,20 @@ class SourceStudy:
         direction: StudyDirection | str,
         name: str,
         attrs: Mapping[str, Any] | None = None,
+        objective: int | None = None,
     ) -> SourceStudy:
         """Build a source from trials: COMPLETE ones with one finite value are kept.
 
         Args:
-            trials: Trials of one single-objective study.
-            direction: The study's direction (``"minimize"`` values are negated).
+            trials: Trials of one single-objective study, or of a multi-objective one
+                with ``objective``.
+            direction: The direction of the values used (``"minimize"`` values are
+                negated).
             name: Identifier for reasons and reports.
             attrs: Descriptive attributes.
+            objective: Index of the value to use in each trial's ``values`` (a
+                multi-objective study); ``None`` keeps trials with exactly one value.
+                Defaults to ``None``.
         """
         if isinstance(direction, str):
             try:
@@ -136,9 +166,13 @@ class SourceStudy:
         params: list[dict[str, Any]] = []
         values: list[float] = []
         for t in sorted(trials, key=lambda t: t.number):
-            if t.state != TrialState.COMPLETE or t.values is None or len(t.values) != 1:
+            if t.state != TrialState.COMPLETE or t.values is None:
                 continue
-            value = float(t.values[0])
+            if objective is None and len(t.values) != 1:
+                continue
+            if objective is not None and not 0 <= objective < len(t.values):
+                continue
+            value = float(t.values[0 if objective is None else objective])
             if not math.isfinite(value) or not t.params:
                 continue
             dists.update(t.distributions)
@@ -147,25 +181,50 @@ class SourceStudy:
         return cls(name, dists, tuple(params), np.array(values, dtype=float), dict(attrs or {}))
 
     @classmethod
-    def from_study(cls, study: Study, *, name: str | None = None) -> SourceStudy:
-        """Read a finished single-objective study from its storage.
+    def from_study(
+        cls, study: Study, *, name: str | None = None, objective: int | None = None
+    ) -> SourceStudy:
+        """Read a finished single-objective study from its storage, or one objective of a
+        multi-objective study (``objective``: its index in ``study.directions``).
 
         The study's user attributes ``dataset``, ``model`` and ``metric`` (when set)
-        become :attr:`attrs`.
+        become :attr:`attrs`; a recommender study's record (:data:`RECSYS_RECORD_KEY`)
+        supplies those it lacks.
 
         Raises:
-            ValueError: the study has several objectives.
+            ValueError: the study has several objectives and ``objective`` is ``None``
+                (the message lists them and says what to pass), or ``objective`` is out
+                of range.
         """
-        if len(study.directions) != 1:
-            raise ValueError(
-                f"Study {study.study_name!r} has {len(study.directions)} objectives; a "
-                "source study must be single-objective."
+        n = len(study.directions)
+        if (n != 1) if objective is None else not 0 <= objective < n:
+            names = study.metric_names or [f"objective {k}" for k in range(n)]
+            goals = ", ".join(
+                f"objective={k} for {m!r} ({d.name.lower()})"
+                for k, (m, d) in enumerate(zip(names, study.directions, strict=True))
             )
+            got = "" if objective is None else f" (got objective={objective})"
+            raise ValueError(
+                f"Study {study.study_name!r} has {n} objectives{got}; a source study is "
+                "single-objective. Pass one objective of it as a source instead: "
+                f"SourceStudy.from_study(study, objective=k) with {goals}."
+            )
+        direction = study.directions[0 if objective is None else objective]
         user = study.user_attrs
-        attrs = {k: user[k] for k in ("dataset", "model", "metric") if k in user}
+        record = user.get(RECSYS_RECORD_KEY)
+        record = record if isinstance(record, dict) else {}
+        attrs = {
+            k: user[k] if k in user else record[k]
+            for k in ("dataset", "model", "metric")
+            if k in user or k in record
+        }
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         return cls.from_trials(
-            trials, direction=study.direction, name=name or study.study_name, attrs=attrs
+            trials,
+            direction=direction,
+            name=name or study.study_name,
+            attrs=attrs,
+            objective=objective,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -231,14 +290,105 @@ def builtin_sources_path() -> Path:
     return Path(str(resources.files("optuna_rl_sampler") / "weights" / BUILTIN_SOURCES))
 
 
-def load_builtin_sources() -> list[SourceStudy]:
+def load_builtin_sources(family: str | None = None) -> list[SourceStudy]:
     """The shipped corpus of recommender tuning studies, as sources (``[]`` if absent).
+
+    Args:
+        family: Only the studies of this model family (their ``attrs["model"]``, see
+            :func:`builtin_families`); ``None`` for all. Defaults to ``None``.
 
     Examples:
         >>> from optuna_rl_sampler.sources import load_builtin_sources
         >>> sources = load_builtin_sources()
         >>> sorted({s.attrs["model"] for s in sources})
         ['lightgbm-ranker', 'two-tower']
+        >>> {s.attrs["model"] for s in load_builtin_sources("two-tower")}
+        {'two-tower'}
     """
     path = builtin_sources_path()
-    return load_sources_json(path) if path.is_file() else []
+    sources = load_sources_json(path) if path.is_file() else []
+    if family is None:
+        return sources
+    return [s for s in sources if s.attrs.get("model") == family]
+
+
+def builtin_families(sources: Sequence[SourceStudy] | None = None) -> list[str]:
+    """The model families (``attrs["model"]``) of ``sources``, sorted; by default those of
+    the shipped corpus, the names ``RLSampler(source_studies=...)`` accepts."""
+    if sources is None:
+        sources = load_builtin_sources()
+    return sorted({str(s.attrs["model"]) for s in sources if s.attrs.get("model")})
+
+
+def select_auto_sources(
+    record: Any, directions: Sequence[str], bank: Sequence[SourceStudy]
+) -> tuple[list[SourceStudy], str]:
+    """The studies of ``bank`` that ``source_studies="auto"`` transfers from, and why.
+
+    Only a study's own record says what it tunes: the studies of the model family that
+    ``record`` (the value of the study user attribute :data:`RECSYS_RECORD_KEY`) names,
+    when the study optimises in the direction the record's metric needs. Parameter names
+    never decide: a LightGBM classifier with ``num_leaves`` and ``learning_rate`` is not
+    a LightGBM ranker.
+
+    Args:
+        record: The study's record, or ``None`` when it has none.
+        directions: The study's directions (``"minimize"`` / ``"maximize"``).
+        bank: The candidate sources (the shipped corpus).
+
+    Returns:
+        The chosen sources (empty when none apply) and one sentence saying why.
+
+    Examples:
+        >>> from optuna_rl_sampler.sources import load_builtin_sources, select_auto_sources
+        >>> bank = load_builtin_sources()
+        >>> chosen, why = select_auto_sources(None, ["maximize"], bank)
+        >>> chosen
+        []
+        >>> print(why)
+        no recommender record on the study (user attr 'rl:recsys'): auto transfer off;
+        pass source_studies=... to opt in (a family of the shipped corpus:
+        'lightgbm-ranker', 'two-tower')
+        >>> record = {"model": "two-tower", "metric": "ndcg@10", "direction": "maximize"}
+        >>> chosen, why = select_auto_sources(record, ["maximize"], bank)
+        >>> {s.attrs["model"] for s in chosen}
+        {'two-tower'}
+        >>> print(why)
+        the study records that it tunes 'two-tower' (ndcg@10, maximize): auto transfer
+        from the 15 shipped studies of 'two-tower'
+    """
+    families = builtin_families(bank)
+    opt_in = (
+        "pass source_studies=... to opt in (a family of the shipped corpus: "
+        + ", ".join(repr(f) for f in families)
+        + ")"
+    )
+    if record is None:
+        return [], (
+            f"no recommender record on the study (user attr {RECSYS_RECORD_KEY!r}): "
+            f"auto transfer off; {opt_in}"
+        )
+    model = record.get("model") if isinstance(record, Mapping) else None
+    if not isinstance(model, str) or not model:
+        return [], (
+            f"the study's record (user attr {RECSYS_RECORD_KEY!r}) names no model family "
+            f"(got {record!r}): auto transfer off; {opt_in}"
+        )
+    if model not in families:
+        return [], (
+            f"the study records that it tunes {model!r}, of which the shipped corpus has no "
+            f"studies: auto transfer off; {opt_in}"
+        )
+    metric = record.get("metric")
+    wanted = record.get("direction")
+    if len(directions) == 1 and wanted in ("minimize", "maximize") and directions[0] != wanted:
+        return [], (
+            f"the study records that it tunes {model!r} for {metric!r}, which needs "
+            f"direction={wanted!r}, but the study is created with {directions[0]!r}: auto "
+            f"transfer off; create the study with direction={wanted!r}"
+        )
+    chosen = [s for s in bank if s.attrs.get("model") == model]
+    return chosen, (
+        f"the study records that it tunes {model!r} ({metric}, {wanted}): auto transfer "
+        f"from the {len(chosen)} shipped studies of {model!r}"
+    )

@@ -356,14 +356,20 @@ def load_data(args: argparse.Namespace) -> Interactions:
 
 
 def make_sampler(
-    name: str, seed: int, budget: int, transfer: bool = True, multi_objective: bool = False
+    name: str,
+    seed: int,
+    budget: int,
+    transfer: bool = True,
+    multi_objective: bool = False,
+    model: str | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler called ``name`` (one of :data:`SAMPLERS`), seeded.
 
     ``rl`` uses the shipped meta-model and, unless ``transfer`` is off or the study is
     multi-objective (the shipped past studies are single-objective, and RLSampler uses
-    no sources there), the shipped corpus of past studies as sources
-    (``RLSampler(source_studies="auto")``).
+    no sources there), the shipped past studies of the study's model family as sources
+    (``RLSampler(source_studies="auto")``, which reads the family from the record the
+    objective stores on the study; ``model`` names it in the printed line).
 
     No sampler gets a ``constraints_func``: with ``--max-model-mb`` or ``--max-train-s``
     the objective sets each trial's constraint values itself (``Trial.set_constraint``),
@@ -386,18 +392,19 @@ def make_sampler(
         sampler = RLSampler(
             seed=seed, budget=max(budget, 1), source_studies="auto" if transfer else None
         )
-        n_sources = len(sampler.source_studies)
         from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+        from optuna_rl_sampler.sources import load_builtin_sources
 
+        n_sources = len(load_builtin_sources(model)) if transfer and model else 0
         # Without sources RLSampler's shipped default proposes with the generic weights.
         meta_model = sampler.weights.name if transfer and n_sources else GENERIC_WEIGHTS
         print(
             f"RLSampler: meta-model {meta_model!r}; "
             + (
-                f"transfer from the {n_sources} shipped past studies whose search space "
-                "matches this model's (--no-transfer to turn off)."
+                f"transfer from the {n_sources} shipped past studies of {model!r}, the "
+                "model family this study records (--no-transfer to turn off)."
                 if transfer and n_sources
-                else "no transfer (no shipped past studies)."
+                else f"no transfer (no shipped past studies of {model!r})."
                 if transfer
                 else "no transfer (the shipped past studies are single-objective)."
                 if multi_objective
@@ -539,6 +546,7 @@ def create_study(
             budget=done + args.trials,
             transfer=not args.no_transfer,
             multi_objective=multi,
+            model=objective.family.name,
         ),
         pruner=optuna.pruners.NopPruner()
         if multi
@@ -562,6 +570,9 @@ def create_study(
         attrs.append(("limits", objective.constraints))
     for key, value in attrs:
         study.set_user_attr(key, value)
+    # What the study tunes (model family, metric, dataset): RLSampler's auto transfer
+    # reads it before the first trial.
+    objective.record_on(study)
     if done:
         print(f"Resuming study {name!r} ({done} trials so far).")
     if args.trials and not any(t.user_attrs.get(DEFAULT_ATTR) for t in study.trials):

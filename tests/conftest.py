@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,24 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("real datasets not found: set ORS_DATA_DIR to the folder of datasets")
     return path
+
+
+@pytest.fixture
+def optuna_caplog(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """``caplog`` that sees the records of Optuna's logger tree (INFO and up).
+
+    The package logs under ``optuna.optuna_rl_sampler...``, and Optuna's root logger
+    does not propagate to the root logger that ``caplog`` listens on: propagation is
+    turned on for the test, and Optuna's verbosity and propagation restored after it.
+    """
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    caplog.set_level(logging.INFO)
+    try:
+        yield caplog
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(verbosity)

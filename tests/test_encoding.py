@@ -13,6 +13,8 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.encoding import fit_value
+from optuna_rl_sampler.encoding import is_number
 
 
 def _in_distribution(dist: BaseDistribution, value: object) -> bool:
@@ -140,6 +142,75 @@ def test_encode_many_matches_encode_and_flags_rows_outside():
     np.testing.assert_allclose(points[0], enc.encode(rows[0]))
     empty, ok_empty = enc.encode_many([])
     assert empty.shape == (0, 3) and ok_empty.shape == (0,)
+
+
+def test_a_float_range_wider_than_float64_maps_without_overflow():
+    # high - low = 2e308 overflows; the map is the same, computed in halved units.
+    enc = SearchSpaceEncoder({"x": FloatDistribution(-1e308, 1e308)})
+    assert [enc.decode(np.array([u]))["x"] for u in (0.0, 0.25, 0.5, 0.75, 1.0)] == [
+        -1e308,
+        -5e307,
+        0.0,
+        5e307,
+        1e308,
+    ]
+    points, ok = enc.encode_many([{"x": -1e308}, {"x": 0.0}, {"x": 5e307}, {"x": 1e308}])
+    np.testing.assert_array_equal(points[:, 0], [0.0, 0.5, 0.75, 1.0])
+    assert ok.all() and enc.encode({"x": 5e307})[0] == 0.75
+    grid = SearchSpaceEncoder({"x": FloatDistribution(-1e308, 1e308, step=1e307)})
+    assert grid.n_bins[0] == 21
+    assert grid.decode(np.array([0.5]))["x"] == 0.0 and grid.encode({"x": 1e307})[0] == 11.5 / 21
+
+
+def test_values_of_another_kind_are_not_evidence():
+    # bool is an int in Python, but False is no value of suggest_int("k", -10, 10), and a
+    # True is not the choice 1 (though Optuna's own lookup equates them).
+    space = {"k": IntDistribution(-10, 10), "c": CategoricalDistribution([1, 2])}
+    enc = SearchSpaceEncoder(space)
+    rows = [{"k": 3, "c": 2}, {"k": False, "c": 2}, {"k": 3, "c": True}, {"k": "3", "c": 1}]
+    _, ok = enc.encode_many(rows)
+    np.testing.assert_array_equal(ok, [True, False, False, False])
+    assert [enc.admits(r) for r in rows] == [True, False, False, False]
+    # Optuna's equality between int and float choices still holds: 2.0 is the choice 2.
+    assert enc.encode({"k": 3, "c": 2.0})[0] == enc.encode({"k": 3, "c": 2})[0] == 0.75
+
+
+def test_fit_value_takes_only_values_of_the_parameters_kind():
+    assert [is_number(v) for v in (3, -2.5, np.int64(4), True, np.bool_(False), "3")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert not is_number(float("inf")) and not is_number(None)
+    ints = IntDistribution(-10, 10, step=2)
+    assert fit_value(ints, 4.0) == 4 and type(fit_value(ints, 4.0)) is int
+    for bad, why in [
+        (False, r"False \(bool\) is not a number"),
+        ("4", r"'4' \(str\) is not a number"),
+        (3, r"3 is not in IntDistribution"),  # off the step grid
+        (4.5, r"4.5 is not an integer"),
+        (12, r"12 is not in IntDistribution"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            fit_value(ints, bad)
+    floats = FloatDistribution(0.0, 1.0)
+    assert fit_value(floats, 1) == 1.0 and type(fit_value(floats, 1)) is float
+    with pytest.raises(ValueError, match="is not a number"):
+        fit_value(floats, True)
+    # A categorical returns its own choice: 2.0 -> 2 and 1 -> 1.0 (Optuna's equality), a
+    # bool only for a bool choice, NaN for NaN.
+    assert type(fit_value(CategoricalDistribution([1, 2]), 2.0)) is int
+    assert type(fit_value(CategoricalDistribution([1.0, 3.0]), 1)) is float
+    assert fit_value(CategoricalDistribution([True, 1]), 1) == 1
+    assert fit_value(CategoricalDistribution([True, 1]), True) is True
+    assert math.isnan(fit_value(CategoricalDistribution(["a", float("nan")]), float("nan")))
+    with pytest.raises(ValueError, match=r"True \(bool\) is not one of the choices \(1, 2\)"):
+        fit_value(CategoricalDistribution([1, 2]), True)
+    with pytest.raises(ValueError, match=r"1 \(int\) is not one of the choices"):
+        fit_value(CategoricalDistribution([True, False]), 1)
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -151,6 +151,49 @@ def test_scores_and_prior_points_point_at_the_sources_optimum():
     assert prior.describe(w)["top_sources"] == {"good": 1.0}
 
 
+def test_source_values_of_another_kind_are_dropped():
+    # The source's "c" holds True/False and 1.0/2.0; the target's "c" chooses 1 or 2.
+    target = {"c": CategoricalDistribution([1, 2]), "x": FloatDistribution(0.0, 1.0)}
+    rows = tuple(
+        {"c": [True, 2.0, 1.0, False][i % 4], "x": [0.1, 0.2, "0.3", False, 0.5][i % 5]}
+        for i in range(20)
+    )
+    src = SourceStudy(
+        "mixed",
+        {"c": CategoricalDistribution([True, False, 1.0, 2.0]), "x": FloatDistribution(0, 1)},
+        rows,
+        np.arange(20.0),
+    )
+    m = match_source(src, target, np.random.default_rng(0))
+    assert m is not None
+    # Kept: c is 2.0 or 1.0 (not True/False) and x a number (not "0.3" nor False): rows
+    # 1, 5, 6, 9, 10 and 14 of the 20.
+    assert m.n_dropped == 14 and len(m.points) == 6
+    # 2.0 is the target's choice 2 (index 1 of 2: cube 0.75), 1.0 its choice 1 (0.25).
+    np.testing.assert_allclose(m.points[:, 0], [0.75, 0.75, 0.25, 0.75, 0.25, 0.25])
+    np.testing.assert_allclose(m.points[:, 1], [0.2, 0.1, 0.2, 0.5, 0.1, 0.5])
+
+
+def test_prior_points_never_offer_a_configuration_the_study_has():
+    # The source's best x is 0.3 (ten times), then 0.35, 0.4, ... on an int-like grid.
+    space = {"x": FloatDistribution(0.0, 1.0, step=0.05)}
+    xs = np.concatenate([np.full(10, 0.3), np.arange(0.35, 1.0, 0.05)])
+    src = SourceStudy("s", dict(space), tuple({"x": float(x)} for x in xs), -np.abs(xs - 0.3))
+    prior = MetaPrior([src], space)
+    enc = SearchSpaceEncoder(space)
+    w = prior.weights(np.zeros((0, 1)), np.zeros(0), None, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+
+    def decode(points: np.ndarray) -> list[float]:
+        return [round(enc.decode(p)["x"], 2) for p in points]
+
+    # Duplicates within the source give way to its next best configurations ...
+    assert decode(prior.prior_points(3, w, rng)) == [0.3, 0.35, 0.4]
+    # ... and so do configurations the study has evaluated or is evaluating.
+    seen = np.array([enc.encode({"x": 0.3}), enc.encode({"x": 0.4})])
+    assert decode(prior.prior_points(3, w, rng, exclude=seen)) == [0.35, 0.45, 0.5]
+
+
 def test_no_sources_no_prior():
     prior = MetaPrior([], SPACE)
     assert len(prior) == 0

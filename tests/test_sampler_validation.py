@@ -27,6 +27,7 @@ from optuna_rl_sampler._missing import MissingExtraError
 from optuna_rl_sampler._missing import extra_for
 from optuna_rl_sampler._missing import require_extra
 from optuna_rl_sampler.policy import WeightsError
+from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.policy import save_weights
 from optuna_rl_sampler.sampler import REASON_KEY
@@ -257,6 +258,102 @@ def test_dynamic_parameters_still_get_their_warning(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("'extra'" in m and "dynamic or conditional" in m for m in messages)
     assert not any("could not propose" in m for m in messages)
+
+
+# -- logging the Optuna way -----------------------------------------------------------
+
+
+def test_optuna_verbosity_governs_the_sampler_warnings(monkeypatch, caplog):
+    import optuna_rl_sampler.recsys.objective
+    import optuna_rl_sampler.recsys.splits
+    import optuna_rl_sampler.sampler as sampler_module
+
+    # Every logger of the package hangs under Optuna's root logger "optuna".
+    for module in (
+        sampler_module,
+        optuna_rl_sampler.recsys.objective,
+        optuna_rl_sampler.recsys.splits,
+    ):
+        assert module._logger.name == f"optuna.{module.__name__}"
+    _break_propose(monkeypatch)
+    study = optuna.create_study(sampler=RLSampler(seed=0, max_consecutive_fallbacks=None))
+    optuna.logging.enable_propagation()
+    caplog.set_level(logging.DEBUG)
+    try:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        study.optimize(_objective, n_trials=3)  # trials 1 and 2 fall back: silenced
+        assert not [r for r in caplog.records if "could not propose" in r.getMessage()]
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study.optimize(_objective, n_trials=1)  # trial 3 falls back: logged
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logged = [r for r in caplog.records if "could not propose" in r.getMessage()]
+    assert [r.name for r in logged] == ["optuna.optuna_rl_sampler.sampler"]
+    assert "trial 3 (FloatingPointError: synthetic failure #3)" in logged[0].getMessage()
+    assert [r["consecutive_fallbacks"] for r in _reasons(study)[1:]] == [1, 2, 3]
+
+
+# -- fuzz cases -----------------------------------------------------------------------
+
+
+def test_a_range_too_wide_for_float64_is_proposed_by_the_policy(caplog):
+    # high - low overflows (2e308): every proposal used to fail ("the weights file may be
+    # corrupt") and every draw to return exactly 1e308.
+    dist = FloatDistribution(-1e308, 1e308)
+
+    def objective(trial: optuna.Trial) -> float:
+        return abs(trial.suggest_float("x", dist.low, dist.high) / 1e308 - 0.2)
+
+    study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=32))
+    with _optuna_logs(caplog):
+        study.optimize(objective, n_trials=6)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert all(r["source"] != "fallback" for r in _reasons(study)[1:])
+    xs = [t.params["x"] for t in study.trials]
+    assert len(set(xs)) == 6 and all(-1e308 <= x <= 1e308 for x in xs)
+    draws = [
+        RLSampler(seed=s).sample_independent(study, study.trials[0], "x", dist) for s in (0, 1)
+    ]
+    assert all(math.isfinite(x) and abs(x) < 1e308 for x in draws) and draws[0] != draws[1]
+
+
+def test_a_float_step_too_fine_for_float64_gets_the_right_cause(caplog):
+    # Near 1000 neighbouring floats are 1.1e-13 apart, so no float is within Optuna's
+    # 1e-8 steps of most grid points 1000 + k * 1e-12: Optuna refuses the proposed value
+    # and samples the parameter independently. The warning says so, not "a dynamic or
+    # conditional parameter".
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_float("x", 1000.0, 1001.0, step=1e-12) + trial.suggest_float(
+            "y", 0, 1
+        )
+
+    study = optuna.create_study(sampler=RLSampler(seed=0, n_candidates=32))
+    with _optuna_logs(caplog):
+        study.optimize(objective, n_trials=4)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    refused = [n for n, r in enumerate(_reasons(study)) if r.get("refused_by_optuna")]
+    assert refused == [1, 2, 3]
+    assert all(_reasons(study)[n]["refused_by_optuna"] == ["x"] for n in refused)
+    for n in refused:
+        assert any(
+            f"'x' in trial#{n}, but Optuna does not take it" in m
+            and "step 1e-12 is too fine for float64" in m
+            for m in messages
+        ), messages
+    assert not any("dynamic or conditional" in m for m in messages)
+
+
+def test_a_directory_as_meta_model_is_named_as_one(tmp_path):
+    with pytest.raises(WeightsError, match="is a directory, not a weights file .it holds no"):
+        RLSampler(meta_model=tmp_path)
+    shipped = default_weights_path().parent
+    with pytest.raises(WeightsError) as info:
+        RLSampler(meta_model=str(shipped))
+    message = str(info.value)
+    assert "'generic-v1.safetensors'" in message and "'transfer-v2.safetensors'" in message
+    assert "Pass the path of a .safetensors file in it" in message
+    assert "does not exist" not in message
 
 
 # -- per-trial independent streams ----------------------------------------------------

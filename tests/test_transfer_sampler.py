@@ -13,6 +13,7 @@ from optuna_rl_sampler.policy import DEFAULT_WEIGHTS
 from optuna_rl_sampler.policy import WeightsError
 from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.sampler import REASON_KEY
+from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -206,13 +207,195 @@ def test_auto_sources_ignore_an_unrelated_space():
     assert "prior" not in study.trials[-1].system_attrs[REASON_KEY]
 
 
+def _lightgbm_like(trial: optuna.Trial) -> float:
+    """A user's own LightGBM *classifier* space: 8 of the 10 parameter names (and
+    distributions) of the shipped lightgbm-ranker studies, which a name match used to
+    take for a ranker."""
+    leaves = trial.suggest_int("num_leaves", 8, 256, log=True)
+    lr = trial.suggest_float("learning_rate", 0.01, 0.3, log=True)
+    trial.suggest_int("n_estimators", 50, 500)
+    trial.suggest_int("min_child_samples", 5, 200, log=True)
+    trial.suggest_float("lambda_l1", 1e-8, 10.0, log=True)
+    trial.suggest_float("lambda_l2", 1e-8, 10.0, log=True)
+    trial.suggest_float("feature_fraction", 0.5, 1.0)
+    trial.suggest_float("bagging_fraction", 0.5, 1.0)
+    return math.log(leaves) / 6 - (math.log10(lr) + 1.3) ** 2
+
+
+def _transfer_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The sampler's lines on which sources a study uses (Optuna's logger tree)."""
+    messages = [r.getMessage() for r in caplog.records]
+    return [m for m in messages if m.startswith("RLSampler transfer for study")]
+
+
+_RANKER_RECORD = {
+    "model": "lightgbm-ranker",
+    "metric": "ndcg@10",
+    "direction": "maximize",
+    "dataset": "mine",
+    "dataset_fingerprint": "mine:000000000000",
+}
+
+
+def test_auto_transfer_needs_the_study_record_not_matching_names(optuna_caplog):
+    sampler = RLSampler(seed=0, n_candidates=64)  # source_studies="auto"
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(_lightgbm_like, n_trials=4)
+    assert sampler.sources_for(study) == []
+    for t in study.trials[1:]:
+        reason = t.system_attrs[REASON_KEY]
+        assert "prior" not in reason and reason["weights"] == "generic-v1"
+    # One line for the study (not one per trial), saying why and how to opt in.
+    lines = _transfer_lines(optuna_caplog)
+    assert len(lines) == 1, lines
+    assert (
+        "no recommender record on the study (user attr 'rl:recsys'): auto transfer off" in lines[0]
+    )
+    assert "pass source_studies=... to opt in" in lines[0] and "'two-tower'" in lines[0]
+
+
+def test_auto_transfer_uses_only_the_family_the_record_names(optuna_caplog):
+    sampler = RLSampler(seed=0, n_candidates=64)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.set_user_attr(RECSYS_RECORD_KEY, _RANKER_RECORD)
+    study.optimize(_lightgbm_like, n_trials=3)
+    chosen = sampler.sources_for(study)
+    assert len(chosen) == 15 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}
+    assert len(sampler.source_studies) == 30  # the bank "auto" chooses from
+    prior = study.trials[-1].system_attrs[REASON_KEY]["prior"]
+    assert prior["n_sources"] == 15 and prior["n_offered"] == 15
+    assert all(name.startswith("lightgbm-ranker/") for name in prior["top_sources"])
+    lines = _transfer_lines(optuna_caplog)
+    assert len(lines) == 1, lines
+    assert (
+        "the study records that it tunes 'lightgbm-ranker' (ndcg@10, maximize): auto "
+        "transfer from the 15 shipped studies of 'lightgbm-ranker'; 15 of them match this "
+        "search space" in lines[0]
+    )
+    # A record whose metric needs the other direction is not trusted.
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.set_user_attr(RECSYS_RECORD_KEY, _RANKER_RECORD)
+    assert sampler.sources_for(study) == []
+    # Nor one naming a family the corpus does not have.
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.set_user_attr(RECSYS_RECORD_KEY, {**_RANKER_RECORD, "model": "popularity"})
+    assert sampler.sources_for(study) == []
+
+
+def test_a_family_name_opts_in_to_that_familys_studies(optuna_caplog):
+    sampler = RLSampler(seed=0, n_candidates=64, source_studies="lightgbm-ranker")
+    assert len(sampler.source_studies) == 15
+    assert {s.attrs["model"] for s in sampler.source_studies} == {"lightgbm-ranker"}
+    study = optuna.create_study(direction="maximize", sampler=sampler)  # no record
+    study.optimize(_lightgbm_like, n_trials=3)
+    assert sampler.sources_for(study) == sampler.source_studies
+    # Explicit sources seed the first trial with a best configuration of the family.
+    first = study.trials[0].system_attrs[REASON_KEY]
+    assert first["source"] == "prior-startup" and first["from"].startswith("lightgbm-ranker/")
+    prior = study.trials[-1].system_attrs[REASON_KEY]["prior"]
+    assert prior["n_sources"] == 15
+    lines = _transfer_lines(optuna_caplog)
+    assert len(lines) == 1 and "source_studies='lightgbm-ranker': transfer from the 15" in lines[0]
+
+
 def test_bad_source_arguments_are_named():
     with pytest.raises(ValueError, match=r"source_studies\[1\] is a dict"):
         RLSampler(source_studies=[_past_study(n=5), {"x": 1}])
-    with pytest.raises(ValueError, match="'auto', 'none'"):
+    with pytest.raises(ValueError, match="'auto', 'none'") as info:
         RLSampler(source_studies="everything")
+    assert "got 'everything'" in str(info.value)
+    assert "('lightgbm-ranker', 'two-tower')" in str(info.value)
     assert RLSampler(source_studies=None).source_studies == []
     with pytest.raises(ValueError, match="prior_startup_trials"):
         RLSampler(prior_startup_trials=-1)
     with pytest.raises(TypeError, match="prior_startup_trials"):
         RLSampler(prior_startup_trials=2.5)
+
+
+def test_a_source_value_reaches_a_parameter_only_in_its_kind():
+    # The source's "x" is a categorical True/False, the new study's "x" an int of the
+    # same name (bool is an int in Python): the first trial takes the source's best "y"
+    # but never a bool for "x"; "c" takes the source's 2.0 as the study's own choice 2.
+    rows = tuple({"x": bool(i % 2), "y": i / 10, "c": 2.0} for i in range(10))
+    source = SourceStudy(
+        "flags",
+        {
+            "x": optuna.distributions.CategoricalDistribution([True, False]),
+            "y": optuna.distributions.FloatDistribution(0.0, 1.0),
+            "c": optuna.distributions.CategoricalDistribution([1.0, 2.0]),
+        },
+        rows,
+        -((np.arange(10) / 10 - 0.3) ** 2),
+    )
+    returned = []
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_int("x", -10, 10)
+        y = trial.suggest_float("y", 0.0, 1.0)
+        c = trial.suggest_categorical("c", [1, 2])
+        returned.append((x, y, c))  # what the sampler returned, before storage
+        return abs(x) + y + c
+
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[source]))
+    study.optimize(objective, n_trials=1)
+    x, y, c = returned[0]
+    assert type(x) is int  # before the fix: True, the best row's x
+    assert y == 0.3 and c == 2 and type(c) is int
+    assert study.trials[0].system_attrs[REASON_KEY]["from"] == "flags"
+
+
+def test_an_evaluated_configuration_is_never_offered_again_by_the_sources():
+    # A greedy 1-parameter study whose source's best configurations are few (x = 0.3,
+    # 0.35, 0.4, ..., each eight times): the sources used to offer x = 0.3 again and again
+    # (7 of 23 trials repeated it); now every trial is a new configuration.
+    rng = np.random.default_rng(0)
+    xs = np.repeat([0.3, 0.35, 0.4, 0.6, 0.8], 8)
+    source = SourceStudy(
+        "few",
+        {
+            "x": optuna.distributions.FloatDistribution(0, 1),
+            "z": optuna.distributions.FloatDistribution(0, 1),
+        },
+        tuple({"x": float(x), "z": float(z)} for x, z in zip(xs, rng.random(40), strict=True)),
+        -((xs - 0.3) ** 2) + 0.01 * rng.random(40),
+    )
+    sampler = RLSampler(seed=0, greedy=True, source_studies=[source])
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.32) ** 2, n_trials=23)
+    xs_tried = [t.params["x"] for t in study.trials]
+    assert len(set(xs_tried)) == 23
+    reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
+    assert sum(r["source"] == "prior" for r in reasons) >= 3  # the sources still propose
+    assert not any("repeat" in r for r in reasons)
+
+
+def test_a_repeated_configuration_is_said_in_the_reasons():
+    # Three configurations in all: from the fourth trial on every proposal repeats one.
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=None))
+    study.optimize(lambda t: ["a", "b", "c"].index(t.suggest_categorical("c", "abc")), 6)
+    reasons = [t.system_attrs[REASON_KEY] for t in study.trials]
+    assert len({t.params["c"] for t in study.trials[:3]}) <= 3
+    for t, r in zip(study.trials[1:], reasons[1:], strict=True):
+        earlier = {u.params["c"] for u in study.trials[: t.number]}
+        assert (r.get("repeat") == "evaluated") == (t.params["c"] in earlier)
+    assert any(r.get("repeat") == "evaluated" for r in reasons[3:])
+    repeated = next(t for t, r in zip(study.trials, reasons, strict=True) if r.get("repeat"))
+    assert repeated.user_attrs["rl:reason"].endswith("; repeats an evaluated configuration")
+
+
+def test_a_multi_objective_source_study_says_what_to_pass():
+    past = optuna.create_study(directions=["maximize", "minimize"])
+    past.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), 8)
+    with pytest.raises(ValueError) as info:
+        RLSampler(source_studies=[_past_study(n=5), past])
+    message = str(info.value)
+    assert message.startswith(f"source_studies[1]: Study {past.study_name!r} has 2 objectives")
+    assert "SourceStudy.from_study(study, objective=k) with objective=0 for 'objective 0'" in (
+        message
+    )
+    assert "objective=1 for 'objective 1' (minimize)" in message
+    # What the message says works: one objective of it, minimised values negated.
+    source = SourceStudy.from_study(past, objective=1)
+    assert len(source) == 8
+    np.testing.assert_allclose(source.values, [-t.values[1] for t in past.trials])
+    assert RLSampler(source_studies=[source]).source_studies == [source]

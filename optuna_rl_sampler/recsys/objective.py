@@ -131,7 +131,9 @@ COSTS: dict[str, str] = {
 #: Bytes in one MB of ``model_mb`` (decimal megabytes).
 BYTES_PER_MB = 1_000_000
 
-_logger = logging.getLogger(__name__)
+#: A logger under Optuna's tree (``optuna.optuna_rl_sampler.recsys...``), so that
+#: ``optuna.logging.set_verbosity`` governs it.
+_logger = logging.getLogger(f"optuna.{__name__}")
 
 
 def objective_direction(spec: str) -> str:
@@ -307,6 +309,13 @@ class RecsysObjective:
     :meth:`optuna.trial.Trial.set_constraint` (see :meth:`constraint_values`) and the user
     attribute ``feasible`` says whether every one is ``<= 0``.
 
+    The study records what it tunes: each call writes :attr:`record` (model family,
+    metric and direction, dataset and its fingerprint) to the study user attribute
+    ``"rl:recsys"`` (:data:`~optuna_rl_sampler.sources.RECSYS_RECORD_KEY`) unless the
+    study holds it already; ``RLSampler(source_studies="auto")`` transfers from the
+    shipped past studies of that family only for a study with this record. Call
+    :meth:`record_on` after creating a study to have it before the first trial.
+
     Attributes:
         family: The model family being tuned.
         data: The full dataset.
@@ -372,6 +381,35 @@ class RecsysObjective:
         self.folds = list(folds) if folds else [(split.train, valid_queries)]
         self.refit_best_step = bool(refit_best_step)
         self._best_steps: dict[tuple[str, str], list[int]] = {}
+        self._fingerprint = data.fingerprint()
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a study of this objective tunes, as stored under
+        :data:`~optuna_rl_sampler.sources.RECSYS_RECORD_KEY` (see there for the keys)."""
+        record: dict[str, Any] = {
+            "model": self.family.name,
+            "metric": self.metric,
+            "direction": objective_direction(self.metric),
+            "dataset": self.data.name,
+            "dataset_fingerprint": self._fingerprint,
+        }
+        if self.objectives is not None:
+            record["objectives"] = list(self.objectives)
+            record["directions"] = self.directions
+        return record
+
+    def record_on(self, study: optuna.Study) -> None:
+        """Write :attr:`record` to ``study``'s user attributes, unless it is there already.
+
+        A call of the objective does this too; call it yourself right after
+        ``optuna.create_study`` so the record is stored before the first trial.
+        """
+        from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
+
+        record = self.record
+        if study.user_attrs.get(RECSYS_RECORD_KEY) != record:
+            study.set_user_attr(RECSYS_RECORD_KEY, record)
 
     @property
     def directions(self) -> list[str]:
@@ -418,6 +456,9 @@ class RecsysObjective:
         """
         import optuna
 
+        study = getattr(trial, "study", None)  # a FixedTrial has none
+        if isinstance(study, optuna.Study):
+            self.record_on(study)
         params = self.family.suggest(trial)
         # Trial.report raises NotImplementedError in a multi-objective study.
         reports = len(self.directions) == 1

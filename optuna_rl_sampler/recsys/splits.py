@@ -37,7 +37,9 @@ from optuna_rl_sampler.recsys.data import Queries
 if TYPE_CHECKING:
     import pandas as pd
 
-_logger = logging.getLogger(__name__)
+#: A logger under Optuna's tree (``optuna.optuna_rl_sampler.recsys...``), so that
+#: ``optuna.logging.set_verbosity`` governs it.
+_logger = logging.getLogger(f"optuna.{__name__}")
 
 #: Split methods :func:`split_dataset` accepts.
 SPLIT_METHODS = ("auto", "temporal", "leave-last-out")

@@ -251,17 +251,22 @@ def test_score_params_gives_per_query_values_of_the_report(shop) -> None:
     assert flat["ndcg@10"] == result.values["ndcg@10"]
 
 
-def test_too_few_validation_queries_are_logged(shop, caplog) -> None:
-    with caplog.at_level("WARNING", logger="optuna_rl_sampler.recsys.objective"):
-        make_objective("popularity", shop, "ndcg@10", max_valid_queries=50)
+def test_too_few_validation_queries_are_logged(shop, optuna_caplog) -> None:
+    caplog = optuna_caplog
+    make_objective("popularity", shop, "ndcg@10", max_valid_queries=50)
     assert "gives 50 validation queries (1 fold(s)); fewer than 1000" in caplog.text
     assert "raise max_valid_queries (now 50)" in caplog.text
+    assert {r.name for r in caplog.records} == {"optuna.optuna_rl_sampler.recsys.objective"}
     caplog.clear()
-    with caplog.at_level("WARNING", logger="optuna_rl_sampler.recsys.objective"):
-        make_objective("popularity", shop, "ndcg@10", max_valid_queries=400, folds=3)
+    make_objective("popularity", shop, "ndcg@10", max_valid_queries=400, folds=3)
     # The rule counts the queries of all folds (75 + 86 + 76); none hit the cap.
     assert "gives 237 validation queries (3 fold(s))" in caplog.text
     assert "max_valid_queries" not in caplog.text
+    # Optuna's verbosity governs it: at ERROR the warning is not emitted.
+    caplog.clear()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    make_objective("popularity", shop, "ndcg@10", max_valid_queries=50)
+    assert "validation queries" not in caplog.text
 
 
 class Rounds:
@@ -426,3 +431,51 @@ def test_constraints_are_set_on_every_trial(shop) -> None:
     roomy(trial)
     assert trial.constraints == pytest.approx({"model_mb": size_mb - 1})
     assert trial.user_attrs["feasible"] is True
+
+
+def test_the_study_records_what_it_tunes_and_auto_transfer_reads_it(shop) -> None:
+    from optuna_rl_sampler import RLSampler
+    from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
+
+    objective = make_objective("popularity", shop, "recall@20", max_valid_queries=40)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    assert RECSYS_RECORD_KEY not in study.user_attrs
+    study.optimize(objective, n_trials=1)  # a call records it on the trial's study
+    record = study.user_attrs[RECSYS_RECORD_KEY]
+    assert record == {
+        "model": "popularity",
+        "metric": "recall@20",
+        "direction": "maximize",
+        "dataset": shop.name,
+        "dataset_fingerprint": shop.fingerprint(),
+    }
+    # As a source study, its record names what it tuned.
+    from optuna_rl_sampler.sources import SourceStudy
+
+    assert SourceStudy.from_study(study).attrs == {
+        "dataset": shop.name,
+        "model": "popularity",
+        "metric": "recall@20",
+    }
+    # The fingerprint tells apart data that share a name: here the first half of events.
+    assert (
+        shop.fingerprint().startswith(f"{shop.name}:")
+        and len(shop.fingerprint()) == len(shop.name) + 13
+    )
+    half = shop.with_events(shop.events.iloc[: len(shop.events) // 2])
+    assert half.name == shop.name and half.fingerprint() != shop.fingerprint()
+    # A multi-objective objective records its objectives and directions as well.
+    multi = make_objective(
+        "popularity", shop, objectives=["ndcg@10", "model_mb"], max_valid_queries=40
+    )
+    assert multi.record["objectives"] == ["ndcg@10", "model_mb"]
+    assert multi.record["directions"] == ["maximize", "minimize"]
+    # RLSampler's "auto" transfers from the shipped studies of the recorded family only
+    # (none of popularity; the lightgbm-ranker ones for a lightgbm-ranker study).
+    sampler = RLSampler(seed=0)
+    assert sampler.sources_for(study) == []
+    ranker = make_objective("lightgbm-ranker", shop, "recall@20", max_valid_queries=40)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    ranker.record_on(study)
+    chosen = sampler.sources_for(study)
+    assert len(chosen) == 15 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}

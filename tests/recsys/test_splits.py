@@ -398,7 +398,7 @@ def test_holdout_last_positive_known_lists() -> None:
         holdout_last_positive(_data([(0, 0, 1, 0, -1), (1, 1, 1, 0, -1)]), np.random.default_rng())
 
 
-def test_holdout_time_windows_known_lists(caplog) -> None:
+def test_holdout_time_windows_known_lists(optuna_caplog) -> None:
     # One user per time step 0..9, positives only; windows of 20% of the positives.
     rows = [(t % 3, t, 1, t, -1) for t in range(10)]
     windows = holdout_time_windows(_data(rows), 0.2, 2, np.random.default_rng(0))
@@ -412,10 +412,10 @@ def test_holdout_time_windows_known_lists(caplog) -> None:
     assert older.history.events["timestamp"].max() == 5
     # No time spread: no cut fits, so each user's last positive is held out, logged.
     flat = [(u, i, 1, 0, -1) for u in range(3) for i in range(3)]
-    with caplog.at_level("INFO", logger="optuna_rl_sampler.recsys.splits"):
-        fallback = holdout_time_windows(_data(flat), 0.2, 2, np.random.default_rng(0))
+    fallback = holdout_time_windows(_data(flat), 0.2, 2, np.random.default_rng(0))
     assert len(fallback) == 1 and sorted(fallback[0].users.tolist()) == [0, 1, 2]
-    assert "No time cut fits the positives of 'tiny'" in caplog.text
+    assert "No time cut fits the positives of 'tiny'" in optuna_caplog.text
+    assert optuna_caplog.records[-1].name == "optuna.optuna_rl_sampler.recsys.splits"
 
 
 def test_holdout_latest_impressions_known_lists() -> None:
