@@ -129,7 +129,7 @@ REAL_DATASET_COST: dict[str, float] = {
 }
 REAL_MODEL = "lightgbm-ranker"
 REAL_METRIC = "ndcg@10"
-REAL_MAX_VALID_QUERIES = 200  # the corpus's common setting (corpus/DATASHEET.md)
+REAL_MAX_VALID_QUERIES = 200  # the v1 corpus's common setting (corpus/DATASHEET-v1.md)
 
 # CPU seconds of one 20-trial study on a surrogate task (one thread, measured in the
 # --fake-corpus dry run on the 2-core development VM, 6-10 parameters), for ordering the

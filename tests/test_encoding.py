@@ -50,14 +50,19 @@ def distributions(draw: st.DrawFn) -> BaseDistribution:
         if kind == "ilog":
             return IntDistribution(low, high, log=True)
         step = draw(st.integers(1, 7)) if kind == "istep" else 1
-        return IntDistribution(low, high, step=step)
+        # A range the step divides, as Optuna expects (it would shorten it and warn).
+        return IntDistribution(low, low + step * ((high - low) // step), step=step)
     low = draw(st.floats(1e-4, 10.0))
     high = low + draw(st.floats(0.0, 100.0))
     if kind == "flog":
         return FloatDistribution(low, high, log=True)
     if kind == "fstep":
         step = draw(st.sampled_from([0.01, 0.1, 0.25, 1.0]))
-        return FloatDistribution(low, low + step * draw(st.integers(0, 40)), step=step)
+        # Bounds on the step's decimal grid, so Optuna finds the range divisible.
+        start = round(draw(st.integers(1, 1000)) * step, 2)
+        return FloatDistribution(
+            start, round(start + step * draw(st.integers(0, 40)), 2), step=step
+        )
     return FloatDistribution(low, high)
 
 
