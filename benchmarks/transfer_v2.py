@@ -653,8 +653,21 @@ def run_transfer_v2(
         "real_missing": missing,
         "environment": environment(),
         "last_invocation": {"split": split, "ran": ran, "minutes": (time.time() - start) / 60},
+        "invocations": _invocations(folder, split, ran, start, real),
     }
     return write_report(records, read_split(), meta, folder)
+
+
+def _invocations(folder: Path, split: str, ran: int, start: float, real: bool) -> dict[str, Any]:
+    """Split -> when it was last run, how many runs it added and how long it took (the
+    test split's entry says when its published figures were made)."""
+    previous: dict[str, Any] = {}
+    summary = folder / "summary.json"
+    if summary.is_file():
+        previous = json.loads(summary.read_text()).get("meta", {}).get("invocations", {})
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(start))
+    entry = {"at_utc": stamp, "ran": ran, "minutes": round((time.time() - start) / 60, 1)}
+    return {**previous, split: {**entry, "real": real}}
 
 
 def quick_kwargs() -> dict[str, Any]:

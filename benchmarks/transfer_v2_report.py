@@ -248,6 +248,11 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
         f"- corpus: `{meta.get('corpus')}` (sha256 {str(meta.get('corpus_sha'))[:12]})",
         f"- dev/test split: `benchmarks/splits/{meta.get('split_file')}`, frozen at commit "
         f"{meta.get('split_frozen_at')}; decisions are made on dev, test is run once.",
+        *[
+            f"- {part} split last run {inv.get('at_utc')} UTC: {inv.get('ran')} new runs in "
+            f"{inv.get('minutes')} min" + (" (with real evaluations)" if inv.get("real") else "")
+            for part, inv in sorted(meta.get("invocations", {}).items())
+        ],
         "- regret: mean ± standard error over tasks (each task's mean over 5 seeds); "
         "`range` = share of the task's value range, `median` = share of (best − median).",
         "- paired: rl-transfer minus the rival, mean over tasks [95% bootstrap interval "

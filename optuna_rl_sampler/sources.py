@@ -61,7 +61,7 @@ __all__ = [
 
 #: File name (inside the package's ``weights/`` folder) of the shipped source bank: the
 #: one place that names it.
-BUILTIN_SOURCES = "recsys-corpus-v1.sources.json.gz"
+BUILTIN_SOURCES = "recsys-corpus-v2.sources.json.gz"
 
 #: Study user attribute in which a recommender objective records what the study tunes,
 #: a dict with the keys

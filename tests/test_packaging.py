@@ -94,7 +94,7 @@ SHIPPED_DATA = (
     "optuna_rl_sampler/weights/transfer-v1.json",
     "optuna_rl_sampler/weights/transfer-v2.safetensors",
     "optuna_rl_sampler/weights/transfer-v2.json",
-    "optuna_rl_sampler/weights/recsys-corpus-v1.sources.json.gz",
+    "optuna_rl_sampler/weights/recsys-corpus-v2.sources.json.gz",
     "optuna_rl_sampler/py.typed",
 )
 #: What the wheel is built from (copied, so the build never writes into the checkout).

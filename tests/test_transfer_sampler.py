@@ -260,16 +260,16 @@ def test_auto_transfer_uses_only_the_family_the_record_names(optuna_caplog):
     study.set_user_attr(RECSYS_RECORD_KEY, _RANKER_RECORD)
     study.optimize(_lightgbm_like, n_trials=3)
     chosen = sampler.sources_for(study)
-    assert len(chosen) == 15 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}
-    assert len(sampler.source_studies) == 30  # the bank "auto" chooses from
+    assert len(chosen) == 52 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}
+    assert len(sampler.source_studies) == 97  # the bank "auto" chooses from
     prior = study.trials[-1].system_attrs[REASON_KEY]["prior"]
-    assert prior["n_sources"] == 15 and prior["n_offered"] == 15
+    assert prior["n_sources"] == 52 and prior["n_offered"] == 52
     assert all(name.startswith("lightgbm-ranker/") for name in prior["top_sources"])
     lines = _transfer_lines(optuna_caplog)
     assert len(lines) == 1, lines
     assert (
         "the study records that it tunes 'lightgbm-ranker' (ndcg@10, maximize): auto "
-        "transfer from the 15 shipped studies of 'lightgbm-ranker'; 15 of them match this "
+        "transfer from the 52 shipped studies of 'lightgbm-ranker'; 52 of them match this "
         "search space" in lines[0]
     )
     # A record whose metric needs the other direction is not trusted.
@@ -284,7 +284,7 @@ def test_auto_transfer_uses_only_the_family_the_record_names(optuna_caplog):
 
 def test_a_family_name_opts_in_to_that_familys_studies(optuna_caplog):
     sampler = RLSampler(seed=0, n_candidates=64, source_studies="lightgbm-ranker")
-    assert len(sampler.source_studies) == 15
+    assert len(sampler.source_studies) == 52
     assert {s.attrs["model"] for s in sampler.source_studies} == {"lightgbm-ranker"}
     study = optuna.create_study(direction="maximize", sampler=sampler)  # no record
     study.optimize(_lightgbm_like, n_trials=3)
@@ -293,9 +293,9 @@ def test_a_family_name_opts_in_to_that_familys_studies(optuna_caplog):
     first = study.trials[0].system_attrs[REASON_KEY]
     assert first["source"] == "prior-startup" and first["from"].startswith("lightgbm-ranker/")
     prior = study.trials[-1].system_attrs[REASON_KEY]["prior"]
-    assert prior["n_sources"] == 15
+    assert prior["n_sources"] == 52
     lines = _transfer_lines(optuna_caplog)
-    assert len(lines) == 1 and "source_studies='lightgbm-ranker': transfer from the 15" in lines[0]
+    assert len(lines) == 1 and "source_studies='lightgbm-ranker': transfer from the 52" in lines[0]
 
 
 def test_bad_source_arguments_are_named():

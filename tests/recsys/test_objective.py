@@ -478,4 +478,4 @@ def test_the_study_records_what_it_tunes_and_auto_transfer_reads_it(shop) -> Non
     study = optuna.create_study(direction="maximize", sampler=sampler)
     ranker.record_on(study)
     chosen = sampler.sources_for(study)
-    assert len(chosen) == 15 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}
+    assert len(chosen) == 52 and {s.attrs["model"] for s in chosen} == {"lightgbm-ranker"}
