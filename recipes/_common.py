@@ -44,6 +44,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -1321,8 +1322,21 @@ def _run(recipe: Recipe, args: argparse.Namespace) -> int:
     artifacts, files = save_outputs(columns, objective, args, note)
     print(f"\nSaved: {', '.join(str(p) for p in files)}")
     print("\nSee every trial, the note and the artifacts in the dashboard:")
-    print(f"  optuna-dashboard {absolute_storage(args.storage)} --artifact-dir {artifacts}")
+    for line in dashboard_hint(args.storage, artifacts):
+        print(f"  {line}")
     return 0
+
+
+def dashboard_hint(storage: str, artifacts: Path | str) -> list[str]:
+    """The command that opens the study in optuna-dashboard, preceded by its install
+    line when the command is not installed (never a command that fails as not found)."""
+    command = f"optuna-dashboard {absolute_storage(storage)} --artifact-dir {artifacts}"
+    if shutil.which("optuna-dashboard") is None:
+        return [
+            'pip install "optuna-dashboard>=0.15"   # first: it is not installed here',
+            command,
+        ]
+    return [command]
 
 
 def main(recipe: Recipe, argv: Sequence[str] | None = None) -> int:

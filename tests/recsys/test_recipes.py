@@ -289,6 +289,16 @@ def test_verdict_follows_the_paired_interval(tuned: list[float], verdict: str) -
     assert comparison.significant == verdict.endswith("is significantly better than default")
 
 
+def test_dashboard_hint_says_how_to_install_a_missing_dashboard(monkeypatch):
+
+    monkeypatch.setattr(_common.shutil, "which", lambda name: None)
+    install, command = _common.dashboard_hint("sqlite:///s.db", "/tmp/a")
+    assert install.startswith('pip install "optuna-dashboard')
+    assert command.startswith("optuna-dashboard sqlite:///") and "--artifact-dir /tmp/a" in command
+    monkeypatch.setattr(_common.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert _common.dashboard_hint("sqlite:///s.db", "/tmp/a") == [command]
+
+
 def test_study_note_is_skipped_with_a_message_without_optuna_dashboard(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
     study = optuna.create_study()
