@@ -194,7 +194,8 @@ def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--real-datasets",
         default=None,
-        help="real datasets to tune (default: the 3 cheapest that the corpus has a study of)",
+        help="real datasets to tune (default: transfer, every real dataset of the split; "
+        "transfer-v1, the 3 cheapest that the corpus has a study of)",
     )
     tr.add_argument("--real-seeds", default="3", help="seeds of the real runs (default 3)")
     tr.add_argument(
@@ -295,6 +296,7 @@ def _cmd_run_transfer_v2(args: argparse.Namespace) -> int:
             out=out,
             split=args.split,
             real=args.real,
+            real_datasets=_csv(args.real_datasets) if args.real_datasets else None,
             data_dir=args.data_dir,
             workers=args.workers,
             progress=not args.no_progress,

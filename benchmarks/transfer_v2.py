@@ -519,6 +519,7 @@ def plan_real(
     split: str = "dev",
     seeds: Sequence[int] = range(5),
     n_trials: int = 20,
+    datasets: Sequence[str] | None = None,
 ) -> tuple[list[Job], list[str]]:
     """The real jobs (LightGBM on the real datasets of ``split``) and the datasets
     skipped because their folder is missing."""
@@ -528,7 +529,7 @@ def plan_real(
     jobs, missing = [], []
     for task in names:
         key = task.split("/", 1)[1]
-        if key.startswith("synthetic"):
+        if key.startswith("synthetic") or (datasets is not None and key not in datasets):
             continue
         if find_dataset(Path(data_dir), key) is None:
             missing.append(key)
@@ -616,6 +617,7 @@ def run_transfer_v2(
     n_trials: int = 20,
     tasks: Sequence[str] | None = None,
     real: bool = False,
+    real_datasets: Sequence[str] | None = None,
     data_dir: str | Path | None = None,
     workers: int = 2,
     progress: bool = True,
@@ -636,7 +638,12 @@ def run_transfer_v2(
     missing: list[str] = []
     if real:
         real_jobs, missing = plan_real(
-            corpus, data_dir_from(data_dir), split=split, seeds=seeds, n_trials=n_trials
+            corpus,
+            data_dir_from(data_dir),
+            split=split,
+            seeds=seeds,
+            n_trials=n_trials,
+            datasets=real_datasets,
         )
         jobs += real_jobs
     start = time.time()
