@@ -226,7 +226,7 @@ def _corpus_collect(args: argparse.Namespace) -> int:
     from optuna_rl_sampler.corpus import stats as corpus_stats
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("optuna_rl_sampler.corpus").setLevel(logging.INFO)
+    logging.getLogger("optuna.optuna_rl_sampler.corpus").setLevel(logging.INFO)
     options = {}
     for item in args.model_option:
         key, sep, raw = item.partition("=")

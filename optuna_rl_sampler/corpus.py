@@ -105,7 +105,8 @@ __all__ = [
     "write_parquet",
 ]
 
-_logger = logging.getLogger(__name__)
+# Under Optuna's logger tree, so optuna.logging.set_verbosity governs it too.
+_logger = logging.getLogger(f"optuna.{__name__}")
 
 #: Columns of a corpus table, in order.
 COLUMNS: tuple[str, ...] = (
