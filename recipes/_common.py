@@ -217,8 +217,9 @@ def parse_args(recipe: Recipe, argv: Sequence[str] | None) -> argparse.Namespace
     )
     parser.add_argument(
         "--storage",
-        default=f"sqlite:///recipes-{domain}.db",
-        help=f"Optuna storage URL (default: sqlite:///recipes-{domain}.db)",
+        default=f"sqlite:///runs/recipes-{domain}.db",
+        help=f"Optuna storage URL (default: sqlite:///runs/recipes-{domain}.db; runs/ is "
+        "git-ignored)",
     )
     parser.add_argument(
         "--study-name",
@@ -230,9 +231,9 @@ def parse_args(recipe: Recipe, argv: Sequence[str] | None) -> argparse.Namespace
     parser.add_argument(
         "--out",
         metavar="DIR",
-        default=f"recipes-{domain}-out",
+        default=f"runs/recipes-{domain}",
         help="folder for the best parameters (JSON), the report, the plots and the "
-        f"artifact store (default: recipes-{domain}-out)",
+        f"artifact store (default: runs/recipes-{domain})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
     parser.add_argument(
@@ -525,6 +526,7 @@ def create_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name(args, data, sampler)
+    _make_sqlite_folder(args.storage)
     try:
         storage = optuna.storages.get_storage(args.storage)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds
@@ -583,10 +585,34 @@ def create_study(
     return study
 
 
+def _check_like_for_like(created: Sequence[tuple[str, optuna.Study]]) -> None:
+    """Refuse to compare samplers whose studies would end with different trial counts
+    (one of them resumed): the comparison would not be like for like."""
+    import optuna
+
+    if len(created) < 2:
+        return
+    ran = (optuna.trial.TrialState.WAITING,)
+    counts = {s: len([t for t in st.trials if t.state not in ran]) for s, st in created}
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{s} has {n}" for s, n in counts.items())
+        raise RecipeError(
+            f"--sampler {','.join(counts)} would compare studies of different lengths "
+            f"({shown} trials already); pass another --storage (or --seed) so every "
+            "sampler starts from the same point."
+        )
+
+
 def tune(study: optuna.Study, objective: RecsysObjective, args: argparse.Namespace) -> float:
     """Run ``--trials`` trials with a progress bar; returns the wall time in seconds."""
     import optuna
 
+    goals = ", ".join(objective.objectives or [args.metric])
+    print(
+        f"Tuning {objective.family.name} on {objective.data.name} for {goals} "
+        f"(validation): {args.trials} trials with {study.user_attrs.get('sampler')}, "
+        f"study {study.study_name!r}."
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -925,6 +951,13 @@ def _sampler_rows(
 
 
 # ----------------------------------------------------------------------------- files
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file (the default one lives in ``runs/``)."""
+    match = re.match(r"^sqlite(?:\+\w+)?:///(.+)$", url)
+    if match is not None and match.group(1) != ":memory:":
+        Path(match.group(1)).parent.mkdir(parents=True, exist_ok=True)
 
 
 def absolute_storage(url: str) -> str:
@@ -1307,9 +1340,12 @@ def _run(recipe: Recipe, args: argparse.Namespace) -> int:
         constraints=args.limits,
     )
     # 3. One study per sampler, same seed; the first trial is the default configuration.
+    created = [
+        (sampler, create_study(args, data, objective, sampler)) for sampler in args.samplers
+    ]
+    _check_like_for_like(created)
     studies = []
-    for sampler in args.samplers:
-        study = create_study(args, data, objective, sampler)
+    for sampler, study in created:
         seconds = tune(study, objective, args)
         if sampler == "rl":
             print_transfer(study)

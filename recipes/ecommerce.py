@@ -11,7 +11,7 @@ CPU cores):
 
     python recipes/ecommerce.py
     python recipes/ecommerce.py --data PATH/TO/Beauty.txt --format amazon-seq
-    optuna-dashboard sqlite:///ABSOLUTE/PATH/recipes-ecommerce.db   # the recipe prints it
+    optuna-dashboard sqlite:///ABSOLUTE/PATH/runs/recipes-ecommerce.db   # the recipe prints it
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Runs with no arguments on synthetic MIND-like data (a few minutes on two CPU cor
 
     python recipes/news.py
     python recipes/news.py --data PATH/TO/mind_sample --trials 50 --sampler rl,tpe
-    optuna-dashboard sqlite:///ABSOLUTE/PATH/recipes-news.db   # the recipe prints it
+    optuna-dashboard sqlite:///ABSOLUTE/PATH/runs/recipes-news.db   # the recipe prints it
 """
 
 from __future__ import annotations

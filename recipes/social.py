@@ -9,7 +9,7 @@ Runs with no arguments on synthetic Last.fm-like data (a few minutes on two CPU 
 
     python recipes/social.py
     python recipes/social.py --data PATH/TO/lastfm_2k --trials 50
-    optuna-dashboard sqlite:///ABSOLUTE/PATH/recipes-social.db   # the recipe prints it
+    optuna-dashboard sqlite:///ABSOLUTE/PATH/runs/recipes-social.db   # the recipe prints it
 """
 
 from __future__ import annotations

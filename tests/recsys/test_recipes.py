@@ -229,7 +229,7 @@ def test_bad_data_path_is_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("news.py: error: cannot load --data")
     assert "does not exist" in lines[0]
-    assert not (tmp_path / "recipes-news.db").exists()
+    assert not (tmp_path / "runs" / "recipes-news.db").exists()
 
 
 def test_unknown_model_is_one_clear_line(tmp_path: Path) -> None:
@@ -287,6 +287,17 @@ def test_verdict_follows_the_paired_interval(tuned: list[float], verdict: str) -
     (comparison,) = _common.compare_to_default(columns, "ndcg@10", seed=0)
     assert comparison.text.startswith(f"{verdict} on test ndcg@10: ")
     assert comparison.significant == verdict.endswith("is significantly better than default")
+
+
+def test_comparing_samplers_needs_studies_of_one_length():
+    import optuna
+
+    short, long = optuna.create_study(), optuna.create_study()
+    long.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    short.enqueue_trial({"x": 0.5})  # waiting: not a trial yet
+    _common._check_like_for_like([("rl", short), ("tpe", optuna.create_study())])
+    with pytest.raises(_common.RecipeError, match="rl has 0, tpe has 3 trials already"):
+        _common._check_like_for_like([("rl", short), ("tpe", long)])
 
 
 def test_dashboard_hint_says_how_to_install_a_missing_dashboard(monkeypatch):
