@@ -39,6 +39,11 @@ NORMALISATIONS: tuple[str, ...] = ("range", "median")
 #: "Transfer never much worse than none": rl-transfer against 1.1x rl-generic.
 SAFETY_FACTOR = 1.1
 RL = "rl-transfer"
+#: Fewer tasks than this (the real datasets of a split, the data-refresh tasks): the
+#: interval resamples runs (task x seed), marked as such, since a bootstrap over two or
+#: three tasks says nothing; seeds of one task are not independent, so such an interval
+#: is too narrow and reads as a direction only.
+MIN_TASKS = 5
 Record = Mapping[str, Any]
 
 
@@ -116,11 +121,22 @@ def paired(
         if len(a[key]) >= t and len(b[key]) >= t:
             per[key[0]].append(float(a[key][t - 1]) - factor * float(b[key][t - 1]))
     diffs = [float(np.mean(v)) for v in per.values()]
+    unit = "tasks"
+    if len(diffs) < MIN_TASKS:
+        # Too few tasks for an interval over tasks: resample the runs, and say so.
+        diffs, unit = [d for v in per.values() for d in v], "runs"
     if len(diffs) < 2:
         return None
     ci = bootstrap_ci(diffs, n_resamples=10_000, seed=0)
     verdict = "better" if ci.high < 0 else "worse" if ci.low > 0 else "tie"
-    return {"mean": ci.mean, "low": ci.low, "high": ci.high, "n_tasks": ci.n, "verdict": verdict}
+    return {
+        "mean": ci.mean,
+        "low": ci.low,
+        "high": ci.high,
+        "n_tasks": len(per),
+        "unit": unit,
+        "verdict": verdict,
+    }
 
 
 def _row(curves: Mapping[tuple[str, int], np.ndarray]) -> dict[str, Any]:
@@ -193,7 +209,8 @@ def _fmt_pair(p: Mapping[str, Any] | None) -> str:
     if not p:
         return "—"
     mark = {"better": " **better**", "worse": " **worse**", "tie": ""}[p["verdict"]]
-    return f"{p['mean']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}]{mark}"
+    runs = " (runs)" if p.get("unit") == "runs" else ""
+    return f"{p['mean']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}]{runs}{mark}"
 
 
 def regret_table(rows: Mapping[str, Any], norm: str) -> list[str]:
@@ -258,7 +275,10 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
         "- paired: rl-transfer minus the rival, mean over tasks [95% bootstrap interval "
         "over tasks]; negative = transfer better; **better**/**worse** only when the "
         f"interval excludes 0. `{SAFETY_FACTOR}x rl-generic` asks whether transfer stays "
-        f"within {SAFETY_FACTOR}x of no sources (**better** = shown to).",
+        f"within {SAFETY_FACTOR}x of no sources (**better** = shown to). With fewer than "
+        f"{MIN_TASKS} tasks (real datasets, data refresh) the interval is over runs "
+        "(task x seed), marked (runs): seeds of one dataset are not independent, so read "
+        "it as a direction.",
         "",
     ]
     for part in ("dev", "test"):

@@ -119,7 +119,7 @@ def test_paired_interval_is_over_tasks_and_says_better_worse_or_tie():
     a = {(f"t{i}", s): np.array([0.1 + 0.01 * i]) for i in range(6) for s in range(2)}
     b = {k: v + 0.2 for k, v in a.items()}
     better = rep.paired(a, b, 1)
-    assert better["n_tasks"] == 6 and better["verdict"] == "better"
+    assert better["n_tasks"] == 6 and better["verdict"] == "better" and better["unit"] == "tasks"
     assert better["mean"] == pytest.approx(-0.2) and better["high"] < 0
     assert rep.paired(b, a, 1)["verdict"] == "worse"
     noisy = {k: v + (0.3 if int(k[0][1]) % 2 else -0.3) for k, v in a.items()}
@@ -128,6 +128,10 @@ def test_paired_interval_is_over_tasks_and_says_better_worse_or_tie():
     same = {k: np.array([0.1]) for k in a}
     assert rep.paired(same, same, 1, factor=1.1)["verdict"] == "better"
     assert rep.paired(same, same, 1)["verdict"] == "tie"
+    # Three tasks are too few for an interval over tasks: it is over their runs.
+    few = {k: v for k, v in a.items() if k[0] in ("t0", "t1", "t2")}
+    over_runs = rep.paired(few, {k: v + 0.2 for k, v in few.items()}, 1)
+    assert over_runs["unit"] == "runs" and over_runs["n_tasks"] == 3
 
 
 def test_run_resume_and_report(corpus_path, tmp_path):
