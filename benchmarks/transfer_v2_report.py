@@ -357,11 +357,14 @@ def _plot_rows(ax: Any, rows: Mapping[str, Any], style: str) -> None:
 def write_report(
     records: Sequence[Record], split: Mapping[str, str], meta: Mapping[str, Any], folder: Path
 ) -> dict[str, Any]:
-    """Write ``summary.json``, ``summary.md`` and the plots; returns the summary."""
+    """Write ``summary.json``, ``summary.md``, ``headline-<split>.md`` (the tables the
+    README and the docs copy) and the plots; returns the summary."""
     summary = summarise(records, split)
     result = {"meta": dict(meta), **summary}
     write_json(result, folder / "summary.json")
     (folder / "summary.md").write_text(markdown(summary, meta))
+    for part in summary["regret"]:
+        (folder / f"headline-{part}.md").write_text(headline(summary, part))
     plot(summary, folder)
     return result
 
@@ -373,3 +376,53 @@ def rebuild(folder: Path) -> dict[str, Any]:
 
     meta = json.loads((folder / "summary.json").read_text()).get("meta", {})
     return write_report(read_records(folder), read_split(), meta, folder)
+
+
+# --------------------------------------------------------------------------------------
+# The headline tables (README and docs copy them; a test checks they agree)
+# --------------------------------------------------------------------------------------
+
+HEADLINE_SAMPLERS: tuple[tuple[str, str, str], ...] = (
+    ("honest", "rl-transfer", "RLSampler, transfer"),
+    ("honest", "enqueue5-tpe", "enqueue 5 best past configs, then TPE"),
+    ("honest", "enqueue5-gp", "enqueue 5 best past configs, then GP"),
+    ("honest", "cmaes-warm", "CMA-ES warm-started"),
+    ("none", "rl-generic", "RLSampler, no sources"),
+    ("none", "gp", "GP"),
+    ("none", "tpe", "TPE (multivariate)"),
+    ("none", "random", "Random"),
+)
+HEADLINE_SCENARIOS: tuple[str, ...] = ("honest", "shifted", "shuffled", "one-good", "backwards")
+
+
+def headline(summary: Mapping[str, Any], part: str = "test", kind: str = "surrogate") -> str:
+    """Two Markdown tables of split ``part``: regret (range) of every sampler with the
+    honest sources, and rl-transfer against no sources in each scenario (paired)."""
+    rows = summary["regret"].get(part, {}).get(kind, {})
+    out = ["| sampler | " + " | ".join(f"@{t}" for t in CHECKPOINTS) + " |"]
+    out.append("|---|" + "---|" * len(CHECKPOINTS))
+    for scenario, sampler, label in HEADLINE_SAMPLERS:
+        row = rows.get(scenario, {}).get(sampler)
+        if row is None:
+            continue
+        cells = [row["range"][str(t)]["mean"] for t in CHECKPOINTS]
+        out.append(f"| {label} | " + " | ".join(_num(c) for c in cells) + " |")
+    out += [
+        "",
+        "| sources | transfer @1 | @3 | @10 | @20 | transfer minus no sources @3 | @10 | @20 |",
+    ]
+    out.append("|---|---|---|---|---|---|---|---|")
+    paired = summary["paired"].get(part, {}).get(kind, {})
+    for scenario in HEADLINE_SCENARIOS:
+        row = rows.get(scenario, {}).get(RL)
+        pair = paired.get(scenario, {}).get("rl-generic")
+        if row is None or pair is None:
+            continue
+        cells = [_num(row["range"][str(t)]["mean"]) for t in (1, 3, 10, 20)]
+        diffs = [_fmt_pair(pair["range"][str(t)]) for t in (3, 10, 20)]
+        out.append(f"| {scenario} | " + " | ".join(cells + diffs) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
