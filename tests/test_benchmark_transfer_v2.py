@@ -177,3 +177,14 @@ def test_missing_corpus_is_one_clear_error(tmp_path, capsys):
     assert main([*args, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "nope.parquet" in err and "corpus/build.py --export" in err
+
+
+def test_readme_and_docs_state_the_committed_test_split_figures():
+    """The published transfer figures are the test split's, copied from the results."""
+    committed = tv.DEFAULT_OUT / "headline-test.md"
+    assert committed.is_file(), "run the test split once: --split test --real"
+    table = committed.read_text()
+    summary = json.loads((tv.DEFAULT_OUT / "summary.json").read_text())
+    assert table == rep.headline(summary, "test")
+    for page in ("README.md", "docs/benchmarks.md"):
+        assert table in (tv.REPO_ROOT / page).read_text(), f"{page} lacks headline-test.md"
