@@ -478,6 +478,27 @@ def fingerprints(corpus: str | Path) -> dict[str, str]:
     return {s: (rl if s.startswith("rl-") else base) for s in SAMPLERS}
 
 
+def make_jobs(
+    kind: str,
+    pairs: Sequence[tuple[str, str]],
+    tasks: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    corpus: str | Path,
+    data_dir: str = "",
+) -> list[Job]:
+    """One job per (scenario, sampler) pair, task and seed."""
+    fps = fingerprints(corpus)
+    return [
+        Job(
+            kind, scenario, task, sampler, int(seed), n_trials, str(corpus), fps[sampler], data_dir
+        )
+        for scenario, sampler in pairs
+        for task in tasks
+        for seed in seeds
+    ]
+
+
 def plan(
     corpus: str | Path,
     *,
@@ -489,30 +510,16 @@ def plan(
     tasks: Sequence[str] | None = None,
 ) -> list[Job]:
     """The surrogate jobs of one invocation, most expensive first."""
-    studies = load_corpus(corpus)
-    names = task_names(studies, read_split(), split)
+    names = task_names(load_corpus(corpus), read_split(), split)
     if tasks:
         names = [t for t in names if t in set(tasks)]
-    fps = fingerprints(corpus)
-    jobs = []
-    for scenario in scenarios:
-        for sampler in SCENARIO_SAMPLERS[scenario]:
-            if samplers is not None and sampler not in samplers:
-                continue
-            for task in names:
-                for seed in seeds:
-                    jobs.append(
-                        Job(
-                            "surrogate",
-                            scenario,
-                            task,
-                            sampler,
-                            int(seed),
-                            n_trials,
-                            str(corpus),
-                            fps[sampler],
-                        )
-                    )
+    pairs = [
+        (scenario, sampler)
+        for scenario in scenarios
+        for sampler in SCENARIO_SAMPLERS[scenario]
+        if samplers is None or sampler in samplers
+    ]
+    jobs = make_jobs("surrogate", pairs, names, seeds, n_trials, corpus)
     return sorted(jobs, key=lambda j: -_cost(j))
 
 
@@ -528,9 +535,8 @@ def plan_real(
     """The real jobs (LightGBM on the real datasets of ``split``) and the datasets
     skipped because their folder is missing."""
     studies = load_corpus(corpus)
-    fps = fingerprints(corpus)
     names = [t for t in task_names(studies, read_split(), split) if t.startswith(REAL_MODEL)]
-    jobs, missing = [], []
+    kept, missing = [], []
     for task in names:
         key = task.split("/", 1)[1]
         if key.startswith("synthetic") or (datasets is not None and key not in datasets):
@@ -538,21 +544,8 @@ def plan_real(
         if find_dataset(Path(data_dir), key) is None:
             missing.append(key)
             continue
-        for scenario, sampler in REAL_SAMPLERS:
-            for seed in seeds:
-                jobs.append(
-                    Job(
-                        "real",
-                        scenario,
-                        task,
-                        sampler,
-                        int(seed),
-                        n_trials,
-                        str(corpus),
-                        fps[sampler],
-                        str(data_dir),
-                    )
-                )
+        kept.append(task)
+    jobs = make_jobs("real", REAL_SAMPLERS, kept, seeds, n_trials, corpus, str(data_dir))
     # One dataset after another, so a worker loads each dataset once.
     return sorted(jobs, key=lambda j: (j.task, j.sampler, j.seed)), missing
 

@@ -355,7 +355,7 @@ def select_auto_sources(
         {'two-tower'}
         >>> print(why)
         the study records that it tunes 'two-tower' (ndcg@10, maximize): auto transfer
-        from the 15 shipped studies of 'two-tower'
+        from the 45 shipped studies of 'two-tower'
     """
     families = builtin_families(bank)
     opt_in = (
