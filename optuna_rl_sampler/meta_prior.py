@@ -26,7 +26,15 @@ space of the new study, :class:`MetaPrior`
    source that ranks no better than chance (half or more of its comparable pairs
    discordant) cannot win: with many sources one always ranks a few trials right by
    luck. Sources that rank the new study's trials backwards (misleading) therefore
-   lose their weight as trials arrive;
+   lose their weight as trials arrive. On top of that, all sources lose their weight
+   together while their *consensus* (the plain mean of their predictions, fixed before
+   the study's trials are seen, so not chosen to fit them) ranks the study's trials no
+   better than chance on at least :data:`MIN_TRUST_PAIRS` comparable pairs: the
+   per-resample winner is the best of many sources picked after the fact, and with
+   dozens of misleading sources one keeps winning by luck for ten trials or more.
+   One source that ranks the trials better than the luckiest of as many random
+   rankings would (a permutation test, :data:`TRUST_ALPHA`) keeps them trusted, so a
+   good source among misleading ones is not thrown away with them;
 4. **scores candidates**: ``prior_score`` is the weight-averaged source prediction and
    ``prior_weight`` the total weight given to the sources (how much to trust them);
 5. **offers prior candidates**: the best configurations of each source, mapped into
@@ -69,6 +77,14 @@ MAX_SOURCE_POINTS = 120
 #: Most observed trials of the new study used for ranking the sources.
 MAX_RANKING_POINTS = 40
 N_BOOTSTRAP = 64
+#: Comparable pairs of observed trials (different values, different consensus
+#: predictions) from which a consensus no better than chance distrusts the sources.
+MIN_TRUST_PAIRS = 3
+#: Permutations of the study's values for the test of the best source.
+N_PERMUTATIONS = 200
+#: A source whose permutation p-value (corrected for the number of sources) is at most
+#: this keeps the sources trusted even when their consensus is no better than chance.
+TRUST_ALPHA = 0.1
 #: A source is used only if at least this share of the new study's parameters match.
 MIN_MATCHED_SHARE = 0.25
 MIN_SOURCE_TRIALS = 5
@@ -116,11 +132,18 @@ class PriorWeights:
         sources: ``(S,)`` weight of each source (sums with ``target`` to 1).
         target: Weight of the new study's own model.
         n_ranked: Number of observed trials the weights were computed on.
+        consensus: ``(concordant, discordant)`` pairs of the observed trials as the
+            sources' consensus (their mean prediction) ranks them; ``None`` before two
+            trials have different values.
+        distrusted: Why the sources were given no weight at all (the consensus ranks
+            the study's trials no better than chance), or ``None``.
     """
 
     sources: np.ndarray
     target: float
     n_ranked: int
+    consensus: tuple[int, int] | None = None
+    distrusted: str | None = None
 
     @property
     def total(self) -> float:
@@ -236,6 +259,29 @@ def _discordance(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     dp = np.sign(pred[:, None] - pred[None, :])
     dy = np.sign(y[:, None] - y[None, :])
     return ((dp * dy) < 0) | ((dp == 0) & (dy != 0))
+
+
+def _pair_counts(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+    """``(concordant, discordant)`` pairs of ``pred`` against ``y``; a pair tied in
+    either (a plateau of equal values, or equal predictions) counts as neither."""
+    upper = np.triu(np.ones((len(y), len(y)), dtype=bool), k=1)
+    agree = np.sign(pred[:, None] - pred[None, :]) * np.sign(y[:, None] - y[None, :])
+    return int((agree[upper] > 0).sum()), int((agree[upper] < 0).sum())
+
+
+def _best_source_p_value(preds: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> float:
+    """Permutation p-value of the source that ranks ``y`` best, corrected for having
+    picked it among ``len(preds)`` sources: the share of random permutations of ``y``
+    under which *some* source ranks it at least as well (concordant minus discordant
+    pairs). The sources' correlation is kept, so many similar sources count as few."""
+    upper = np.triu_indices(len(y), k=1)
+    signs = np.sign(preds[:, :, None] - preds[:, None, :])[:, upper[0], upper[1]]  # (S, pairs)
+    perms = np.argsort(rng.random((N_PERMUTATIONS, len(y))), axis=1)
+    permuted = y[perms]
+    y_signs = np.sign(permuted[:, upper[0]] - permuted[:, upper[1]])  # (K, pairs)
+    observed = (signs @ np.sign(y[upper[0]] - y[upper[1]])).max()
+    luckiest = (signs @ y_signs.T).max(axis=0)  # (K,)
+    return float((1 + (luckiest >= observed).sum()) / (1 + N_PERMUTATIONS))
 
 
 def _loo_mean(gp: GPPosterior, y: np.ndarray) -> np.ndarray:
@@ -374,7 +420,20 @@ class MetaPrior:
         best = losses.min(axis=1, keepdims=True)
         winners = losses == best
         share = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
-        return PriorWeights(share[:-1], float(share[-1]), int(len(idx)))
+        consensus = _pair_counts(preds.mean(axis=0), y)
+        good, bad = consensus
+        if (
+            good + bad >= MIN_TRUST_PAIRS
+            and good <= bad
+            and _best_source_p_value(preds, y, rng) > TRUST_ALPHA
+        ):
+            why = (
+                f"the sources' consensus ranks {bad} of {good + bad} pairs of the study's "
+                "trials wrong (no better than chance), and no source ranks them better "
+                "than the luckiest of as many random rankings"
+            )
+            return PriorWeights(np.zeros(n_src), 1.0, int(len(idx)), consensus, why)
+        return PriorWeights(share[:-1], float(share[-1]), int(len(idx)), consensus)
 
     def scores(self, points: np.ndarray, weights: PriorWeights) -> np.ndarray:
         """``(N,)`` weight-averaged source prediction at ``(N, P)`` cube points (0 when
@@ -445,6 +504,8 @@ class MetaPrior:
             "n_offered": self.n_offered,
             "source_weight": round(weights.total, 4),
             "own_weight": round(weights.target, 4),
+            **({"consensus": list(weights.consensus)} if weights.consensus else {}),
+            **({"distrusted": weights.distrusted} if weights.distrusted else {}),
             "top_sources": {
                 self.matched[i].name: round(float(weights.sources[i]), 4) for i in order
             },

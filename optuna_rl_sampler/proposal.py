@@ -21,7 +21,9 @@ The step, top to bottom:
    restricted to the prior candidates, except for one probe away from them (the third
    trial) that tests whether the sources hold; once the first trials contradict the
    sources, the rest of the phase probes, and after it a policy trained without
-   sources (``handoff``) chooses while the sources hold little weight.
+   sources (``handoff``) chooses while the sources hold little weight. Distrusted
+   sources contribute nothing then (no candidates, no scores): the study goes on as
+   one without sources would, until its trials make the sources credible again.
 
 Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
 
@@ -136,7 +138,10 @@ def propose(
             region the sources wrongly favoured. Defaults to 0 (never).
         handoff: Policy that chooses instead of ``weights`` after the prior-startup
             phase while the sources hold less than :data:`HANDOFF_TRUST` of the weight
-            (reason ``"handoff": true``). The sampler passes the generic weights here:
+            (reason ``"handoff": true`` and ``"distrusted"``, the cause); the
+            sources then offer no candidates and no ``prior_*`` features, so the
+            handoff policy sees the state of a study without sources. The sampler
+            passes the generic weights here:
             the transfer weights were trained mostly on episodes whose sources helped
             and exploit around the incumbents more than a study that has to search
             without trustworthy sources should. On the leave-one-dataset-out benchmark
@@ -162,8 +167,19 @@ def propose(
     incumbents = points[order[:N_INCUMBENTS]]
     prior_weights: PriorWeights | None = None
     prior_points = None
+    distrusted = False
     if prior is not None and len(prior) > 0:
         prior_weights = prior.weights(points, scores, base_gp if len(scores) >= 2 else None, rng)
+        # After the prior-startup phase, sources below HANDOFF_TRUST are distrusted: the
+        # handoff policy chooses, and the sources offer no candidates and no scores, so
+        # the study goes on exactly as one without sources would (until trust returns).
+        distrusted = (
+            handoff is not None
+            and handoff is not weights
+            and n_obs >= prior_startup
+            and prior_weights.total < HANDOFF_TRUST
+        )
+    if prior is not None and prior_weights is not None and not distrusted:
         prior_points = prior.prior_points(
             max(1, n_candidates // PRIOR_SHARE),
             prior_weights,
@@ -187,7 +203,12 @@ def propose(
         mean, std = np.zeros(len(cand_points)), np.ones(len(cand_points))
     prior_score = None
     prior_total = 0.0
-    if prior is not None and prior_weights is not None and prior_weights.total > 0:
+    if (
+        prior is not None
+        and prior_weights is not None
+        and prior_weights.total > 0
+        and not distrusted
+    ):
         prior_score = prior.scores(cand_points, prior_weights)
         prior_total = prior_weights.total
     state = candidate_features(
@@ -247,8 +268,11 @@ def propose(
         reason["phase"] = "prior-probe"
     elif startup:
         reason["phase"] = "prior-startup"
-    if handed_off:
+    if handed_off and prior_weights is not None:
         reason["handoff"] = True
+        reason["distrusted"] = prior_weights.distrusted or (
+            f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
+        )
     # Said when the choice repeats a configuration the study has (e.g. a local move on a
     # small grid whose every point is evaluated); the sources never offer one.
     if same_points(cand_points[index][None, :], seen[:n_obs])[0]:

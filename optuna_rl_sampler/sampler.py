@@ -1057,7 +1057,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     if reason.get("phase") == "prior-startup":
         text = "prior-startup: " + text
     elif reason.get("handoff"):
-        text = "sources distrusted: " + text
+        why = reason.get("distrusted")
+        text = f"sources distrusted ({why}): " + text if why else "sources distrusted: " + text
     scal = reason.get("scalarisation")
     if isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"

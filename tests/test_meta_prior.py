@@ -134,6 +134,9 @@ def test_a_source_no_better_than_chance_gets_no_weight():
     pts, scores = _observed(6, seed=11)
     w = prior.weights(pts, scores, fit_gp(enc.embed(pts), scores), np.random.default_rng(0))
     assert w.sources[0] > 0.5 and w.sources[1] == 0.0
+    # Their consensus (good and backwards averaged) ranks no better than chance, yet the
+    # good source ranks the trials better than either would by luck: not distrusted.
+    assert w.distrusted is None
 
 
 def test_scores_and_prior_points_point_at_the_sources_optimum():
@@ -211,3 +214,47 @@ def test_sources_json_round_trip(tmp_path):
     assert back[0].distributions == src[0].distributions
     with pytest.raises(ValueError, match="non-finite"):
         SourceStudy("nan", {}, ({},), np.array([np.nan]))
+
+
+def test_a_consensus_no_better_than_chance_distrusts_every_source():
+    # Eight misleading sources: on four trials one of them ranks most pairs right by
+    # luck and wins the resamples, but their consensus ranks the trials backwards, so
+    # every source loses its weight at once, with the counts that decided it.
+    bad = [_source(f"bad{i}", n=40, sign=-1.0, seed=i) for i in range(8)]
+    prior = MetaPrior(bad, SPACE)
+    enc = SearchSpaceEncoder(SPACE)
+    pts, scores = _observed(4, seed=3)
+    w = prior.weights(pts, scores, fit_gp(enc.embed(pts), scores), np.random.default_rng(0))
+    good, wrong = w.consensus
+    assert good + wrong == 6 and wrong > good
+    assert w.total == 0.0 and w.target == 1.0
+    assert w.distrusted == (
+        f"the sources' consensus ranks {wrong} of 6 pairs of the study's trials wrong "
+        "(no better than chance), and no source ranks them better than the luckiest of "
+        "as many random rankings"
+    )
+    assert prior.describe(w)["distrusted"] == w.distrusted
+    # Honest sources on the same trials keep their weight and are not distrusted.
+    honest = MetaPrior([_source(f"good{i}", n=40, seed=i) for i in range(8)], SPACE)
+    w = honest.weights(pts, scores, fit_gp(enc.embed(pts), scores), np.random.default_rng(0))
+    assert w.distrusted is None and w.total > 0.5
+    assert w.consensus[0] > w.consensus[1]
+
+
+def test_a_plateau_is_no_evidence_against_the_sources():
+    # Four trials with one value (a plateau) and a fifth: only the fifth's four pairs
+    # are comparable. Tied values never count as pairs ranked wrong.
+    bad = MetaPrior([_source(f"bad{i}", n=40, sign=-1.0, seed=i) for i in range(4)], SPACE)
+    enc = SearchSpaceEncoder(SPACE)
+    pts, _ = _observed(5, seed=4)
+    preds = bad.source_predictions(pts).mean(axis=0)
+    flat = np.zeros(5)
+    flat[int(np.argmin(preds))] = 1.0  # the trial the consensus likes least is best
+    scores = normal_scores(flat)
+    w = bad.weights(pts, scores, fit_gp(enc.embed(pts), scores), np.random.default_rng(0))
+    assert w.consensus == (0, 4) and w.total == 0.0
+    # Two trials tied on the plateau and one more above: two comparable pairs, fewer
+    # than MIN_TRUST_PAIRS, so the sources keep their weight whichever way they rank.
+    flat3 = normal_scores(np.array([0.0, 0.0, 1.0]))
+    w = bad.weights(pts[:3], flat3, fit_gp(enc.embed(pts[:3]), flat3), np.random.default_rng(0))
+    assert sum(w.consensus) <= 2 and w.distrusted is None
