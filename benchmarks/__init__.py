@@ -7,7 +7,7 @@ Run ``python -m benchmarks --help`` from the repository root. The pieces:
 - :mod:`benchmarks.harness`: the sampler registry and the multiprocess runner.
 - :mod:`benchmarks.metrics`: normalised regret, ranks and the summary.
 - :mod:`benchmarks.overhead`: milliseconds per proposal, memory, import time.
-- :mod:`benchmarks.report`: plots and ``summary.md`` from ``results.json``.
+- :mod:`benchmarks.report`: plots and ``summary.md`` from ``results.json.gz``.
 """
 
 from __future__ import annotations

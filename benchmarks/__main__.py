@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.harness import DEFAULT_SAMPLERS
 from benchmarks.harness import RESULTS_DIR
 from benchmarks.harness import read_json
+from benchmarks.harness import results_file
 from benchmarks.harness import seeds_from_arg
 from benchmarks.multiobjective import add_arguments as _add_multiobjective_arguments
 from benchmarks.tasks import BBOB_DEFAULT_FUNCTIONS
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quick", action="store_true", help="smoke run: 2 seeds, 20 trials, 2-D, f1,f8,f15"
     )
-    run.add_argument("--no-plot", action="store_true", help="write results.json only")
+    run.add_argument("--no-plot", action="store_true", help="write results.json.gz only")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_transfer_arguments(run)
     _add_multiobjective_arguments(run)
@@ -128,11 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     ovh.add_argument("--no-plot", action="store_true")
     ovh.add_argument("--no-progress", action="store_true")
 
-    plot = sub.add_parser("plot", help="re-draw plots and summary.md from results.json")
+    plot = sub.add_parser("plot", help="re-draw plots and summary.md from results.json.gz")
     plot.add_argument(
-        "--suite", default=None, help="reads benchmarks/results/<suite>/results.json"
+        "--suite", default=None, help="reads benchmarks/results/<suite>/results.json.gz"
     )
-    plot.add_argument("--in", dest="inp", type=Path, default=None, help="a results.json")
+    plot.add_argument(
+        "--in",
+        dest="inp",
+        type=Path,
+        default=None,
+        help="a results.json.gz (or a plain results.json)",
+    )
     plot.add_argument("--out", type=Path, default=None, help="folder (default: the JSON's)")
     return parser
 
@@ -266,7 +273,7 @@ def _cmd_run_transfer(args: argparse.Namespace) -> int:
     except transfer.CorpusError as err:
         print(f"run --suite transfer: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out / 'results.json'} ({results['total_wall_s'] / 60:.1f} min)")
+    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
     if not args.no_plot:
         for path in transfer.write_transfer_report(results, out):
             print(f"wrote {path}")
@@ -352,7 +359,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         },
         progress=not args.no_progress,
     )
-    print(f"wrote {out / 'results.json'} ({results['total_wall_s'] / 60:.1f} min)")
+    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
     if not args.no_plot:
         for path in write_report(results, out):
             print(f"wrote {path}")
@@ -379,7 +386,7 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.no_progress,
     )
-    print(f"wrote {out / 'results.json'}")
+    print(f"wrote {results_file(out)}")
     if not args.no_plot:
         for path in write_report(results, out):
             print(f"wrote {path}")
@@ -398,9 +405,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         print(f"wrote {folder / 'summary.md'} and its plots")
         return 0
     if args.inp is not None:
-        path = args.inp / "results.json" if args.inp.is_dir() else args.inp
+        path = results_file(args.inp) if args.inp.is_dir() else args.inp
     elif args.suite is not None:
-        path = RESULTS_DIR / args.suite / "results.json"
+        # The leave-one-dataset-out suite (transfer-v1) keeps its results in "transfer".
+        path = results_file(
+            RESULTS_DIR / ("transfer" if args.suite == "transfer-v1" else args.suite)
+        )
     else:
         print("plot: give --suite NAME or --in PATH", file=sys.stderr)
         return 2

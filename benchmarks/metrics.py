@@ -1,7 +1,7 @@
 """Metrics over raw benchmark curves: best-so-far, normalised regret, ranks, summaries.
 
 Pure numpy on the run records that the harness writes; no Optuna, no plotting. Every
-number in ``results.json``'s ``summary`` and in the plots comes from here.
+number in ``results.json.gz``'s ``summary`` and in the plots comes from here.
 
 Definitions
 -----------

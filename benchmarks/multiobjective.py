@@ -39,7 +39,7 @@ problem reports ``1 - HV`` = the best feasible normalised regret ``z`` clipped t
 Runs are resumable: every finished study is appended as a JSON line to
 ``<out>/runs.jsonl`` (git-ignored); a later invocation skips the runs stored there with
 the same key (``problem|seed|sampler|n_trials``) and fingerprint (problem definitions,
-shipped weights, package and Optuna versions, corpus). ``results.json`` holds every
+shipped weights, package and Optuna versions, corpus). ``results.json.gz`` holds every
 run; ``summary.md`` and ``hv_curves.png`` are drawn from it.
 """
 
@@ -76,6 +76,7 @@ from benchmarks.harness import RESULTS_DIR
 from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
 from benchmarks.harness import read_jsonl
+from benchmarks.harness import results_file
 from benchmarks.harness import run_pool
 from benchmarks.harness import seeds_from_arg
 from benchmarks.harness import write_json
@@ -986,7 +987,7 @@ def run_multiobjective(
         "runs": records,
     }
     results["summary"] = summarise(results)
-    write_json(results, out / "results.json")
+    write_json(results, results_file(out))
     return results
 
 
@@ -1526,7 +1527,7 @@ def _rank_seeds_text(summary: dict[str, Any]) -> str:
     seeds = {tuple(v) for v in summary.get("rank_seeds", {}).values()}
     if len(seeds) == 1:
         return "seeds " + ",".join(map(str, next(iter(seeds))))
-    return "seeds per problem in results.json, summary.rank_seeds"
+    return "seeds per problem in results.json.gz, summary.rank_seeds"
 
 
 def _vec(v: Sequence[float] | None) -> str:
@@ -1619,7 +1620,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         notes=args.note,
         progress=not args.no_progress,
     )
-    print(f"wrote {Path(out) / 'results.json'} ({results['total_wall_s'] / 60:.1f} min)")
+    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
     if not args.no_plot:
         for path in write_report(results, out):
             print(f"wrote {path}")

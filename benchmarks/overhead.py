@@ -44,6 +44,7 @@ from benchmarks.harness import environment
 from benchmarks.harness import init_worker
 from benchmarks.harness import register_sampler
 from benchmarks.harness import resolve_samplers
+from benchmarks.harness import results_file
 from benchmarks.harness import single_thread_env
 from benchmarks.harness import write_json
 from benchmarks.tasks import suggest_all
@@ -264,7 +265,7 @@ def run_overhead(
             made; GP at 1,000 trials needs seconds per proposal).
         skip: Cells not to measure, as ``"sampler@N"`` (e.g. ``"gp@1000"``).
         workers: Cells measured at once; keep 1 for clean timings.
-        out: Folder for ``results.json``; ``None`` writes nothing.
+        out: Folder for ``results.json.gz``; ``None`` writes nothing.
         progress: Show a tqdm bar.
         log: Where notes go.
     """
@@ -331,5 +332,5 @@ def run_overhead(
         "ratio_rl_tpe_at_1000": ratio,
     }
     if out is not None:
-        write_json(results, Path(out) / "results.json")
+        write_json(results, results_file(out))
     return results

@@ -1,4 +1,4 @@
-"""Plots and ``summary.md`` from a ``results.json`` (the JSON is the single source).
+"""Plots and ``summary.md`` from a ``results.json.gz`` (the JSON is the single source).
 
 ``write_report(results, folder)`` dispatches on ``results["kind"]``:
 

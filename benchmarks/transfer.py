@@ -35,7 +35,7 @@ that dataset and the corpus minus that dataset as sources.
 Runs are appended one JSON line each to ``runs.jsonl`` (``real-runs.jsonl``) in the
 output folder as they finish; a new invocation skips the runs already there (same task,
 seed, sampler, variant, trials, corpus and weights), so an interrupted run resumes.
-Outputs: ``results.json`` (raw curves and the summary), ``summary.md``,
+Outputs: ``results.json.gz`` (raw curves and the summary), ``summary.md``,
 ``regret_curves.png``, ``rank_curves.png``, ``misleading_regret_curves.png`` and, with
 ``--real``, ``real.json``. The layout is in ``benchmarks/README.md``.
 """
@@ -76,6 +76,7 @@ from optuna.trial import TrialState
 from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
 from benchmarks.harness import read_jsonl
+from benchmarks.harness import results_file
 from benchmarks.harness import run_pool
 from benchmarks.harness import trial_values
 from benchmarks.harness import write_json
@@ -1207,7 +1208,7 @@ def run_transfer(
         log: Where notes go.
 
     Returns:
-        The results dict (also written to ``out/results.json``; with ``real``, the real
+        The results dict (also written to ``out/results.json.gz``; with ``real``, the real
         runs go to ``out/real.json`` and their summary into the results too).
     """
     out = Path(out)
@@ -1371,7 +1372,7 @@ def run_transfer(
         write_json(portable(real_results, data_dir_from(real.data_dir)), out / "real.json")
         results["real"] = {k: v for k, v in real_results.items() if k != "runs"}
     data_dir = data_dir_from(real.data_dir) if real else None
-    write_json(portable(results, data_dir), out / "results.json")
+    write_json(portable(results, data_dir), results_file(out))
     return results
 
 
@@ -1599,7 +1600,7 @@ def check_targets(
 
 
 def write_transfer_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
-    """Write ``summary.md`` and the plots of a transfer ``results.json``."""
+    """Write ``summary.md`` and the plots of a transfer ``results.json.gz``."""
     from benchmarks.report import plot_curves
 
     folder = Path(folder)
@@ -1650,7 +1651,7 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
         f"Failed studies: {results.get('n_failed', 0)}.",
         "",
         f"- Meta-training of the shipped weights: {results.get('meta_training')}. The "
-        "held-out tasks are never used for meta-training (`meta_training` in results.json).",
+        "held-out tasks are never used for meta-training (`meta_training` in results.json.gz).",
         f"- `RLSampler` takes `source_studies`: {results.get('rl_transfer_supported')}.",
     ]
     for name, reason in results.get("skipped_samplers", {}).items():

@@ -5,7 +5,6 @@ resumption and the summary."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import sys
 import warnings
@@ -19,6 +18,8 @@ from optuna._hypervolume import compute_hypervolume
 
 from benchmarks import multiobjective as mo
 from benchmarks.__main__ import main as benchmarks_main
+from benchmarks.harness import read_json
+from benchmarks.harness import results_file
 
 needs_cocoex = pytest.mark.skipif(
     importlib.util.find_spec("cocoex") is None, reason="needs cocoex (the bench extra)"
@@ -179,7 +180,7 @@ def test_tiny_run_end_to_end(tiny: tuple[dict[str, Any], Path]) -> None:
     results, out = tiny
     assert results["kind"] == "multiobjective" and results["n_failed"] == 0
     assert len(results["runs"]) == 4 and results["n_run_now"] == 4
-    stored = json.loads((out / "results.json").read_text())
+    stored = read_json(results_file(out))
     assert stored["summary"]["checkpoints"] == [3, 6]
     info = results["problems"]["zdt1"][""]
     for run in results["runs"]:
@@ -325,10 +326,10 @@ def test_command_line_and_replot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ]
     monkeypatch.setattr(sys, "argv", ["benchmarks", *argv])  # the command it records
     assert benchmarks_main(argv) == 0
-    results = json.loads((out / "results.json").read_text())
+    results = read_json(results_file(out))
     assert results["config"]["samplers"] == ["random", "nsga2"]
     assert "a test note" in (out / "summary.md").read_text()
     assert "--note" not in results["command"] and "--problems zdt2" in results["command"]
     (out / "summary.md").unlink()
-    assert benchmarks_main(["plot", "--in", str(out / "results.json")]) == 0
+    assert benchmarks_main(["plot", "--in", str(results_file(out))]) == 0
     assert (out / "summary.md").is_file() and (out / "hv_curves.png").is_file()

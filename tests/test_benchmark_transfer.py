@@ -15,6 +15,8 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 from benchmarks import transfer
+from benchmarks.harness import read_json
+from benchmarks.harness import results_file
 from benchmarks.transfer import SourceStudy
 
 SPACE = {
@@ -141,7 +143,7 @@ def test_resume_skips_stored_runs_and_report_is_written(
     )
     assert again["n_run_now"] == 0
     assert [r["values"] for r in again["runs"]] == [r["values"] for r in results["runs"]]
-    stored = json.loads((out / "results.json").read_text())
+    stored = read_json(results_file(out))
     assert stored["kind"] == "transfer" and stored["meta_training"] == results["meta_training"]
     paths = transfer.write_transfer_report(again, out / "report")
     assert {p.name for p in paths} == {"regret_curves.png", "rank_curves.png", "summary.md"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,10 @@ from optuna.distributions import FloatDistribution
 
 from benchmarks import metrics
 from benchmarks.harness import SAMPLERS
+from benchmarks.harness import read_json
 from benchmarks.harness import register_sampler
 from benchmarks.harness import resolve_samplers
+from benchmarks.harness import results_file
 from benchmarks.harness import run_benchmark
 from benchmarks.harness import seeds_from_arg
 from benchmarks.report import write_report
@@ -196,7 +197,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, A
 
 def test_quick_run_writes_valid_json(quick_results: tuple[dict[str, Any], Path]) -> None:
     results, out = quick_results
-    data = json.loads((out / "results.json").read_text())
+    data = read_json(results_file(out))
     for key in ("schema_version", "kind", "suite", "config", "environment", "runs", "summary"):
         assert key in data
     assert data["kind"] == "benchmark" and data["n_failed"] == 0
@@ -267,7 +268,7 @@ def test_plot_writes_png_and_summary(
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Normalised regret" in (tmp_path / "summary.md").read_text()
     # The CLI re-plots from the JSON alone.
-    assert main(["plot", "--in", str(out / "results.json"), "--out", str(tmp_path / "re")]) == 0
+    assert main(["plot", "--in", str(results_file(out)), "--out", str(tmp_path / "re")]) == 0
     assert (tmp_path / "re" / "regret_curves.png").stat().st_size > 1000
 
 

@@ -334,3 +334,17 @@ def test_optunahub_example_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, _tail(proc, 60)
     assert "from scratch: best value" in proc.stdout
     assert "policy transfer-v2" in proc.stdout, proc.stdout
+
+
+def test_no_tracked_file_is_over_one_megabyte():
+    # Results, corpora and weights are committed compressed and compact; a file over
+    # 1 MB makes every clone slower and usually means raw data crept in.
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout (the size rule is about tracked files)")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    paths = [ROOT / name.decode() for name in listed if name]
+    sizes = {str(p.relative_to(ROOT)): p.stat().st_size for p in paths if p.is_file()}
+    big = {name: size for name, size in sizes.items() if size > 1_000_000}
+    assert not big, f"tracked files over 1 MB: {big}"
