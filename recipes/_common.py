@@ -209,6 +209,16 @@ def parse_args(recipe: Recipe, argv: Sequence[str] | None) -> argparse.Namespace
         "package (by default they are used when the model's search space matches)",
     )
     parser.add_argument(
+        "--previous-study",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a finished study of this model in --storage, e.g. last month's run on older "
+        "data (repeatable): --sampler rl transfers from it instead of the shipped past "
+        "studies; every other sampler starts from its 3 best configurations (enqueued, "
+        "the usual warm start); single-objective runs only",
+    )
+    parser.add_argument(
         "--folds",
         type=int,
         default=1,
@@ -364,6 +374,7 @@ def make_sampler(
     transfer: bool = True,
     multi_objective: bool = False,
     model: str | None = None,
+    previous: Sequence[optuna.Study] = (),
 ) -> optuna.samplers.BaseSampler:
     """The sampler called ``name`` (one of :data:`SAMPLERS`), seeded.
 
@@ -371,7 +382,9 @@ def make_sampler(
     multi-objective (the shipped past studies are single-objective, and RLSampler uses
     no sources there), the shipped past studies of the study's model family as sources
     (``RLSampler(source_studies="auto")``, which reads the family from the record the
-    objective stores on the study; ``model`` names it in the printed line).
+    objective stores on the study; ``model`` names it in the printed line). With
+    ``previous`` studies (``--previous-study``) those are its sources instead; other
+    samplers ignore them here (the caller enqueues their best configurations).
 
     No sampler gets a ``constraints_func``: with ``--max-model-mb`` or ``--max-train-s``
     the objective sets each trial's constraint values itself (``Trial.set_constraint``),
@@ -391,6 +404,14 @@ def make_sampler(
                 f"--sampler rl needs optuna_rl_sampler.RLSampler, which failed to import "
                 f"({type(exc).__name__}: {exc}); run with --sampler tpe instead"
             ) from exc
+        if previous:
+            sampler = RLSampler(seed=seed, budget=max(budget, 1), source_studies=list(previous))
+            shown = ", ".join(f"{s.study_name!r} ({len(_complete(s))} trials)" for s in previous)
+            print(
+                f"RLSampler: meta-model {sampler.weights.name!r}; transfer from "
+                f"--previous-study {shown}."
+            )
+            return sampler
         sampler = RLSampler(
             seed=seed, budget=max(budget, 1), source_studies="auto" if transfer else None
         )
@@ -539,6 +560,12 @@ def create_study(
         _check_resumable(existing, objective, args)
         done = len(existing.trials)
     multi = objective.objectives is not None
+    if name in args.previous_study:
+        raise RecipeError(
+            f"the study of this run would be {name!r}, the --previous-study itself (same "
+            "dataset name, model, sampler and seed); pass --study-name for the new study"
+        )
+    previous = _previous_studies(args, storage, objective)
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -550,6 +577,7 @@ def create_study(
             transfer=not args.no_transfer,
             multi_objective=multi,
             model=objective.family.name,
+            previous=previous,
         ),
         pruner=optuna.pruners.NopPruner()
         if multi
@@ -582,7 +610,104 @@ def create_study(
         study.enqueue_trial(
             objective.family.default_params(), user_attrs={DEFAULT_ATTR: True}, skip_if_exists=True
         )
+    if previous and sampler != "rl" and not done:
+        # The warm start a practitioner would use with TPE, GP, ...: last time's best.
+        for past, params in _best_configurations(previous, k=PREVIOUS_BEST):
+            study.enqueue_trial(params, user_attrs={PREVIOUS_ATTR: past}, skip_if_exists=True)
     return study
+
+
+#: Best configurations of the ``--previous-study`` studies enqueued for samplers other
+#: than rl (which transfers from the studies instead).
+PREVIOUS_BEST = 3
+#: User attribute naming the previous study an enqueued configuration comes from.
+PREVIOUS_ATTR = "previous_study"
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def _previous_studies(
+    args: argparse.Namespace, storage: Any, objective: RecsysObjective
+) -> list[optuna.Study]:
+    """The ``--previous-study`` studies, checked: in ``--storage``, single-objective, of
+    this run's model and metric direction, with complete trials."""
+    import optuna
+
+    from optuna_rl_sampler.meta_prior import MIN_SOURCE_TRIALS
+
+    names = list(dict.fromkeys(args.previous_study))
+    if not names:
+        return []
+    if objective.objectives is not None:
+        raise RecipeError(
+            "--previous-study works for one metric; drop --objectives, or the previous study"
+        )
+    found = []
+    for name in names:
+        try:
+            past = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            known = optuna.get_all_study_names(storage)
+            raise RecipeError(
+                f"--previous-study {name!r}: no such study in {args.storage}; it holds "
+                + (", ".join(map(repr, known)) if known else "no study")
+            ) from None
+        model = past.user_attrs.get("model")
+        if model is not None and model != args.model:
+            raise RecipeError(
+                f"--previous-study {name!r} tuned the model {model!r}, not {args.model!r}; "
+                f"pass --model {model} or a study of {args.model!r}"
+            )
+        if (
+            len(past.directions) != 1
+            or past.directions[0] != optuna.study.StudyDirection[objective.directions[0].upper()]
+        ):
+            raise RecipeError(
+                f"--previous-study {name!r} has direction(s) "
+                f"{[d.name.lower() for d in past.directions]}, this run "
+                f"{objective.directions}; pass a single-objective study of the same metric"
+            )
+        if not _complete(past):
+            raise RecipeError(f"--previous-study {name!r} has no complete trial to start from")
+        if "rl" in args.samplers and len(_complete(past)) < MIN_SOURCE_TRIALS:
+            raise RecipeError(
+                f"--previous-study {name!r} has {len(_complete(past))} complete trials; "
+                f"RLSampler learns from a study of at least {MIN_SOURCE_TRIALS}. Pass a "
+                "longer study, or --sampler tpe (which starts from its best configurations)"
+            )
+        found.append(past)
+    return found
+
+
+def _best_configurations(
+    studies: Sequence[optuna.Study], k: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Up to ``k`` distinct best configurations over ``studies``, best first, each with
+    its study's name."""
+    import optuna
+
+    ranked = sorted(
+        (
+            (t.value if s.direction == optuna.study.StudyDirection.MINIMIZE else -t.value),
+            s.study_name,
+            t.number,
+            t.params,
+        )
+        for s in studies
+        for t in _complete(s)
+        if t.value is not None
+    )
+    out: list[tuple[str, dict[str, Any]]] = []
+    for _, name, _, params in ranked:
+        if params and all(params != p for _, p in out):
+            out.append((name, dict(params)))
+        if len(out) == k:
+            break
+    return out
 
 
 def _check_like_for_like(created: Sequence[tuple[str, optuna.Study]]) -> None:

@@ -535,3 +535,39 @@ def test_front_columns_are_spread_along_the_front() -> None:
     # Best on each objective (#0, #8), then positions round(linspace(0, 8, 5)): 2, 4, 6.
     assert [t.number for t in picked] == [0, 2, 4, 6, 8]
     assert _pareto.pick_front(front[:3], ["maximize", "minimize"]) == front[:3]  # type: ignore[arg-type]
+
+
+def test_previous_study_is_the_source_of_rl_and_the_warm_start_of_others(tmp_path: Path):
+    # "Last month": a short study on the tiny synthetic data; "this month" tunes the same
+    # model again, by rl (which transfers from it) and by tpe (which starts from its 3
+    # best configurations), side by side.
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    common = ["--size", "tiny", "--storage", storage, "--no-progress", "--out", str(tmp_path)]
+    first = run_recipe(
+        "news", *common, "--trials", "7", "--sampler", "random", "--study-name", "last",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    last = optuna.load_study(study_name="last", storage=storage)
+    done = last.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    ranked = sorted(done, key=lambda t: -t.value)
+    second = run_recipe(
+        "news", *common, "--trials", "4", "--sampler", "rl,tpe", "--study-name", "now",
+        "--previous-study", "last", cwd=tmp_path,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert f"transfer from --previous-study 'last' ({len(ranked)} trials)" in second.stdout
+    rl = optuna.load_study(study_name="now-rl", storage=storage)
+    # Trial 0 is the default configuration; then RLSampler's prior-startup phase tries
+    # the previous study's configurations.
+    reason = rl.trials[1].system_attrs["rl_sampler:reason"]
+    assert reason["phase"] == "prior-startup" and reason["source"] == "prior"
+    assert reason["prior"]["top_sources"] == {"last": 1.0}
+    assert rl.trials[1].params in [t.params for t in ranked]
+    tpe = optuna.load_study(study_name="now-tpe", storage=storage)
+    warm = [t for t in tpe.trials if t.user_attrs.get("previous_study") == "last"]
+    assert [t.params for t in warm] == [t.params for t in ranked[:3]]
+    # A missing study is one line naming what the storage holds.
+    bad = run_recipe("news", *common, "--trials", "1", "--previous-study", "nope", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--previous-study 'nope': no such study in" in bad.stderr and "'last'" in bad.stderr
