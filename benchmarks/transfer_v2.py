@@ -671,7 +671,13 @@ def _invocations(folder: Path, split: str, ran: int, start: float, real: bool) -
         previous = json.loads(summary.read_text()).get("meta", {}).get("invocations", {})
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(start))
     entry = {"at_utc": stamp, "ran": ran, "minutes": round((time.time() - start) / 60, 1)}
-    return {**previous, split: {**entry, "real": real}}
+    # Every earlier invocation of the split stays listed: how often the test split was
+    # looked at is part of its evidence.
+    before = dict(previous.get(split, {}))
+    history = list(before.pop("history", []))
+    if before:
+        history.append(before)
+    return {**previous, split: {**entry, "real": real, "history": history}}
 
 
 def quick_kwargs() -> dict[str, Any]:

@@ -264,10 +264,11 @@ def markdown(summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
         "",
         f"- corpus: `{meta.get('corpus')}` (sha256 {str(meta.get('corpus_sha'))[:12]})",
         f"- dev/test split: `benchmarks/splits/{meta.get('split_file')}`, frozen at commit "
-        f"{meta.get('split_frozen_at')}; decisions are made on dev, test is run once.",
+        f"{meta.get('split_frozen_at')}; decisions are made on dev, and the test split is "
+        "run once per change, at its end (each of its runs is listed here).",
         *[
-            f"- {part} split last run {inv.get('at_utc')} UTC: {inv.get('ran')} new runs in "
-            f"{inv.get('minutes')} min" + (" (with real evaluations)" if inv.get("real") else "")
+            f"- {part} split last run {_invocation(inv)}"
+            + "".join(f"; before: {_invocation(old)}" for old in reversed(inv.get("history", [])))
             for part, inv in sorted(meta.get("invocations", {}).items())
         ],
         "- regret: mean ± standard error over tasks (each task's mean over 5 seeds); "
@@ -354,11 +355,28 @@ def _plot_rows(ax: Any, rows: Mapping[str, Any], style: str) -> None:
             ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=label)
 
 
+def current_records(
+    records: Sequence[Record], fingerprints: Mapping[str, str] | None
+) -> list[Record]:
+    """The records whose fingerprint is their sampler's in ``fingerprints`` (all of
+    them when ``fingerprints`` is ``None``)."""
+    if not fingerprints:
+        return list(records)
+    return [r for r in records if r.get("fingerprint") == fingerprints.get(r["sampler"])]
+
+
 def write_report(
     records: Sequence[Record], split: Mapping[str, str], meta: Mapping[str, Any], folder: Path
 ) -> dict[str, Any]:
     """Write ``summary.json``, ``summary.md``, ``headline-<split>.md`` (the tables the
-    README and the docs copy) and the plots; returns the summary."""
+    README and the docs copy) and the plots; returns the summary.
+
+    Only the records made by the code and corpus of ``meta["fingerprints"]`` (sampler
+    -> fingerprint, those of the last run) count, in the curves and in each task's best
+    value alike: the log keeps the runs of earlier code (and of rejected variants), which
+    would otherwise mix into the figures.
+    """
+    records = current_records(records, meta.get("fingerprints"))
     summary = summarise(records, split)
     result = {"meta": dict(meta), **summary}
     write_json(result, folder / "summary.json")
@@ -367,6 +385,13 @@ def write_report(
         (folder / f"headline-{part}.md").write_text(headline(summary, part))
     plot(summary, folder)
     return result
+
+
+def _invocation(inv: Mapping[str, Any]) -> str:
+    """One invocation of a split, in words."""
+    text = f"{inv.get('at_utc')} UTC: {inv.get('ran')} new runs in {inv.get('minutes')} min"
+    text += " (with real evaluations)" if inv.get("real") else ""
+    return text + (f" ({inv['note']})" if inv.get("note") else "")
 
 
 def rebuild(folder: Path) -> dict[str, Any]:

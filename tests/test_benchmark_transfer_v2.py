@@ -188,3 +188,23 @@ def test_readme_and_docs_state_the_committed_test_split_figures():
     assert table == rep.headline(summary, "test")
     for page in ("README.md", "docs/benchmarks.md"):
         assert table in (tv.REPO_ROOT / page).read_text(), f"{page} lacks headline-test.md"
+
+
+def test_only_the_last_runs_code_counts_and_every_test_run_stays_listed(tmp_path):
+    # The log keeps runs of earlier code; the report uses those of the fingerprints the
+    # last run recorded, so an old (or rejected) variant never mixes into the figures.
+    old = {"sampler": "rl-transfer", "fingerprint": "aaa", "key": "k"}
+    new = {"sampler": "rl-transfer", "fingerprint": "bbb", "key": "k"}
+    gp = {"sampler": "gp", "fingerprint": "ccc", "key": "g"}
+    assert rep.current_records([old, new, gp], {"rl-transfer": "bbb", "gp": "ccc"}) == [new, gp]
+    assert rep.current_records([old, new], None) == [old, new]
+    # Each run of a split is kept in the summary's metadata, the earlier ones as history.
+    first = tv._invocations(tmp_path, "test", 10, 0.0, True)
+    (tmp_path / "summary.json").write_text(json.dumps({"meta": {"invocations": first}}))
+    second = tv._invocations(tmp_path, "test", 5, 60.0, True)
+    assert second["test"]["ran"] == 5
+    assert [h["ran"] for h in second["test"]["history"]] == [10]
+    line = rep.markdown({"regret": {}, "paired": {}}, {"invocations": second}).split("\n")
+    assert any(
+        "test split last run" in x and "; before: 1970-01-01 00:00 UTC: 10" in x for x in line
+    )

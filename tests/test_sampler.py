@@ -178,6 +178,16 @@ def test_changing_range_keeps_old_trials_that_still_fit():
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
     study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=3)
     assert all(0 <= t.params["x"] <= 2 for t in study.trials)
+    # The new trials are the policy's proposals over the new range (Optuna would quietly
+    # re-sample a value outside it, which the check above could not tell): each one
+    # conditions on the trials so far, the old ones included, and none is refused.
+    for t in study.trials[4:]:
+        reason = t.system_attrs[REASON_KEY]
+        assert reason["source"] in ("sobol", "local"), reason
+        assert "refused_by_optuna" not in reason
+    assert [t.system_attrs[REASON_KEY]["n_observed"] for t in study.trials[4:]] == [4, 5, 6]
+    # The policy's proposals reach the part of the range the old trials never covered.
+    assert max(t.params["x"] for t in study.trials[4:]) > 1.0
 
 
 def test_bad_arguments_are_refused():
@@ -294,6 +304,23 @@ def test_random_spaces_and_histories_always_give_valid_proposals(space, values):
     trial = study.ask(space)
     for name, dist in space.items():
         assert dist._contains(dist.to_internal_repr(trial.params[name])), (name, trial.params)
+    # Optuna re-samples a relative value it cannot take, so the check above would pass
+    # whatever the policy proposed: check the proposal itself, before Optuna filters it.
+    sampler = study.sampler
+    frozen = study._storage.get_trial(trial._trial_id)
+    relative = sampler.infer_relative_search_space(study, frozen)
+    proposed = sampler.sample_relative(study, frozen, relative)
+    reason = study._storage.get_trial(trial._trial_id).system_attrs[REASON_KEY]
+    assert "refused_by_optuna" not in reason, reason
+    assert reason["source"] != "fallback", reason
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if complete and relative and any(not d.single() for d in relative.values()):
+        # The policy proposed every parameter of the relative space, each a value of
+        # its distribution.
+        assert set(proposed) == set(relative), (proposed, relative)
+        for name, value in proposed.items():
+            dist = relative[name]
+            assert dist._contains(dist.to_internal_repr(value)), (name, value, dist)
 
 
 def test_every_trial_explains_itself_in_the_dashboard():

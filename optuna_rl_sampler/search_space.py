@@ -1,0 +1,111 @@
+"""The relative search space of a study: what RLSampler proposes jointly.
+
+Optuna's :class:`~optuna.search_space.IntersectionSearchSpace` keeps a parameter only
+while every finished trial has the *same* distribution for it, so widening a range in
+the middle of a study (``suggest_float("x", 0, 1)`` then ``suggest_float("x", 0, 2)``)
+drops ``x`` from the joint proposal for the rest of the study: every later value is
+sampled independently, at random, and the trials so far are never used for it again.
+
+:class:`CurrentSearchSpace` keeps a parameter while every finished trial has a
+*compatible* distribution for it (the same kind, the same log scale and, for a
+categorical parameter, the same choices: what Optuna itself requires of one parameter
+name within a study) and gives it the distribution of the latest trial that has it. The
+sampler then proposes over the new range, and the earlier trials whose values still
+fit it stay evidence (:meth:`~optuna_rl_sampler.encoding.SearchSpaceEncoder.encode_many`
+leaves out those that do not). For a study whose distributions never change, the two
+are the same.
+"""
+
+from __future__ import annotations
+
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+__all__ = ["CurrentSearchSpace", "compatible"]
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_OF_INTEREST = (*_FINISHED, TrialState.WAITING, TrialState.RUNNING)
+
+
+def compatible(old: BaseDistribution, new: BaseDistribution) -> bool:
+    """Whether one parameter name may hold ``old`` in one trial and ``new`` in another
+    (Optuna's own rule: same kind, same ``log``, same categorical choices)."""
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, CategoricalDistribution):
+        return old.choices == new.choices  # type: ignore[attr-defined]
+    return getattr(old, "log", False) == getattr(new, "log", False)
+
+
+class CurrentSearchSpace:
+    """Parameters in every finished (complete or pruned) trial with compatible
+    distributions, each with the distribution of the latest such trial.
+
+    Incremental like Optuna's intersection: a call reads only the trials finished since
+    the previous call (running and waiting trials are read again once they finish). One
+    instance serves one study.
+
+    Examples:
+        >>> import optuna
+        >>> from optuna_rl_sampler.search_space import CurrentSearchSpace
+        >>> optuna.logging.set_verbosity(optuna.logging.ERROR)
+        >>> study = optuna.create_study()
+        >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        >>> study.optimize(lambda t: t.suggest_float("x", 0, 2), n_trials=1)
+        >>> CurrentSearchSpace().calculate(study)
+        {'x': FloatDistribution(high=2.0, log=False, low=0.0, step=None)}
+    """
+
+    def __init__(self) -> None:
+        self._space: dict[str, BaseDistribution] | None = None
+        #: Number of the trial whose distribution each parameter holds.
+        self._source: dict[str, int] = {}
+        #: Trials numbered below this are merged already.
+        self._cursor = -1
+        self._study_id: int | None = None
+
+    def calculate(self, study: Study) -> dict[str, BaseDistribution]:
+        """The current search space of ``study``, sorted by parameter name."""
+        if self._study_id is None:
+            self._study_id = study._study_id
+        elif self._study_id != study._study_id:
+            raise ValueError(
+                f"this CurrentSearchSpace serves study id {self._study_id}, not "
+                f"{study._study_id}; make one per study."
+            )
+        trials = study._get_trials(deepcopy=False, use_cache=False)
+        next_cursor = -1
+        for trial in reversed(trials):
+            if trial.state not in _OF_INTEREST:
+                continue
+            if next_cursor == -1:
+                next_cursor = trial.number + 1
+            if trial.number < self._cursor:
+                break
+            if trial.state not in _FINISHED:
+                # Read again once it finishes.
+                next_cursor = trial.number
+                continue
+            self._merge(trial)
+        if next_cursor != -1:
+            self._cursor = next_cursor
+        return dict(sorted((self._space or {}).items()))
+
+    def _merge(self, trial: FrozenTrial) -> None:
+        if self._space is None:
+            self._space = dict(trial.distributions)
+            self._source = {name: trial.number for name in self._space}
+            return
+        kept: dict[str, BaseDistribution] = {}
+        for name, dist in self._space.items():
+            theirs = trial.distributions.get(name)
+            if theirs is None or not compatible(dist, theirs):
+                continue
+            if trial.number > self._source[name]:
+                kept[name], self._source[name] = theirs, trial.number
+            else:
+                kept[name] = dist
+        self._space = kept
