@@ -145,6 +145,7 @@ _RL_CODE = (
     "sources.py",
     "surrogate.py",
     "objectives.py",
+    "search_space.py",
 )
 _REASON_KEY = "rl_sampler:reason"
 

@@ -43,7 +43,6 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.samplers._base import _process_constraints_after_trial
-from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -63,6 +62,7 @@ from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_named_weights
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.proposal import propose
+from optuna_rl_sampler.search_space import CurrentSearchSpace
 from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import builtin_families
@@ -124,8 +124,11 @@ class RLSampler(BaseSampler):
     PRUNED trials with at least one intermediate value count as worse than every
     complete trial (a pruner stopped them for looking bad), those without are ignored;
     FAIL trials are ignored; RUNNING trials are pending points that the policy sees, so
-    parallel workers spread out. Parameters outside the intersection search space
-    (dynamic or conditional ones) are sampled by ``independent_sampler``.
+    parallel workers spread out. The joint proposal covers the parameters every finished
+    trial has with compatible distributions, each over its latest range
+    (:mod:`optuna_rl_sampler.search_space`: a widened range stays in, and the trials
+    whose values still fit stay evidence); the others (conditional parameters, a
+    changed kind or log scale) are sampled by ``independent_sampler``.
 
     With source studies (past studies of a related task) a meta-prior
     (:mod:`optuna_rl_sampler.meta_prior`) maps their configurations into the new search
@@ -370,7 +373,7 @@ class RLSampler(BaseSampler):
         # off to choose (its card's ``config.handoff``; the shipped transfer weights
         # name generic-v1, already loaded above).
         self._handoff_weights = _card_handoff(self._weights, self._generic_weights)
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._search_space = CurrentSearchSpace()
         # "auto": the shipped bank, of which each study uses the family its record names
         # (read from the storage at every proposal); otherwise the sources themselves.
         self._auto = isinstance(source_studies, str) and source_studies == "auto"
