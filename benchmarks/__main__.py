@@ -20,6 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import DEFAULT_SAMPLERS
 from benchmarks.harness import RESULTS_DIR
@@ -321,7 +322,6 @@ def _cmd_run_transfer_v2(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from benchmarks.harness import run_benchmark
-    from benchmarks.report import write_report
 
     if args.suite == "transfer":
         return _cmd_run_transfer_v2(args)
@@ -361,14 +361,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
     if not args.no_plot:
-        for path in write_report(results, out):
+        for path in write_any_report(results, out):
             print(f"wrote {path}")
     return 1 if results["n_failed"] else 0
 
 
 def _cmd_overhead(args: argparse.Namespace) -> int:
     from benchmarks.overhead import run_overhead
-    from benchmarks.report import write_report
 
     if args.quick:
         for key, value in QUICK_OVERHEAD.items():
@@ -388,17 +387,15 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
     )
     print(f"wrote {results_file(out)}")
     if not args.no_plot:
-        for path in write_report(results, out):
+        for path in write_any_report(results, out):
             print(f"wrote {path}")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from benchmarks.report import write_report
-
     if args.suite == "transfer" and args.inp is None:
         from benchmarks.transfer_v2 import DEFAULT_OUT
-        from benchmarks.transfer_v2_report import rebuild
+        from benchmarks.transfer_v2 import rebuild
 
         folder = args.out or DEFAULT_OUT
         rebuild(folder)
@@ -418,9 +415,24 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         print(f"plot: no results file at {path}", file=sys.stderr)
         return 2
     out = args.out or path.parent
-    for written in write_report(read_json(path), out):
+    for written in write_any_report(read_json(path), out):
         print(f"wrote {written}")
     return 0
+
+
+def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
+    """The plots and ``summary.md`` of a results file, by the writer of its suite."""
+    if results.get("kind") == "transfer":
+        from benchmarks.transfer import write_transfer_report
+
+        return write_transfer_report(results, folder)
+    if results.get("kind") == "multiobjective":
+        from benchmarks.multiobjective import write_report as write_multiobjective_report
+
+        return write_multiobjective_report(results, folder)
+    from benchmarks.report import write_report
+
+    return write_report(results, folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

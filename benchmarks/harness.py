@@ -416,22 +416,35 @@ def execute(jobs: Sequence[Job], workers: int, progress: bool = True) -> list[di
 
 
 def environment() -> dict[str, Any]:
-    """Versions and machine facts recorded with every result file."""
-    import numpy
+    """Versions and machine facts recorded with every result file, read from package
+    metadata (importing torch just for its version costs seconds); ``None`` for a
+    package that is not installed."""
+    from importlib import metadata
 
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "optuna": optuna.__version__,
-        "numpy": numpy.__version__,
     }
-    for module in ("cocoex", "cmaes", "scipy", "torch", "optuna_rl_sampler"):
+    for dist in _RECORDED_PACKAGES:
         try:
-            env[module] = getattr(__import__(module), "__version__", "unknown")
-        except Exception:  # optional module
-            env[module] = None
+            env[dist.replace("-", "_")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            env[dist.replace("-", "_")] = None
     return env
+
+
+#: Packages whose versions :func:`environment` records.
+_RECORDED_PACKAGES = (
+    "optuna",
+    "numpy",
+    "scipy",
+    "cmaes",
+    "torch",
+    "lightgbm",
+    "coco-experiment",
+    "optuna-rl-sampler",
+)
 
 
 def run_benchmark(

@@ -125,12 +125,17 @@ def group_key(run: Run) -> str:
     return f"{run['task']}|{run.get('instance', '')}"
 
 
-def _mean_se(x: np.ndarray) -> dict[str, float | int | None]:
-    x = x[~np.isnan(x)]
+def mean_se(
+    values: Iterable[float | None] | np.ndarray, *, se_of_one: float | None = 0.0
+) -> dict[str, float | int | None]:
+    """``{"mean", "se", "n"}`` of the finite values (``None``, NaN and infinities left
+    out); ``se`` is the standard error (``ddof=1``), ``se_of_one`` for a single value,
+    and ``mean``/``se`` are ``None`` without any."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = int(x.size)
     if n == 0:
         return {"mean": None, "se": None, "n": 0}
-    se = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    se = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else se_of_one
     return {"mean": float(np.mean(x)), "se": se, "n": n}
 
 
@@ -266,13 +271,13 @@ def summarise(
                 continue
             R = np.stack([regret[i] for i in members])
             K = np.stack([ranks[i] for i in members])
-            summary["regret"].setdefault(s, {})[g] = {str(c): _mean_se(R[:, c - 1]) for c in cps}
-            summary["rank"].setdefault(s, {})[g] = {str(c): _mean_se(K[:, c - 1]) for c in cps}
+            summary["regret"].setdefault(s, {})[g] = {str(c): mean_se(R[:, c - 1]) for c in cps}
+            summary["rank"].setdefault(s, {})[g] = {str(c): mean_se(K[:, c - 1]) for c in cps}
             logged = [logreg[i] for i in members if i in logreg]
             if logged:
                 L = np.stack(logged)
                 summary["log10_regret"].setdefault(s, {})[g] = {
-                    str(c): _mean_se(L[:, c - 1]) for c in cps
+                    str(c): mean_se(L[:, c - 1]) for c in cps
                 }
             hits = R[:, within_at - 1] <= within
             summary["within"]["share"].setdefault(s, {})[g] = {
@@ -281,7 +286,7 @@ def summarise(
             }
             for key in ("wall_s", "cpu_s"):
                 times = np.array([_num(ok[i].get(key)) for i in members], dtype=float)
-                stats = _mean_se(times)
+                stats = mean_se(times)
                 finite = times[~np.isnan(times)]
                 stats["median"] = float(np.median(finite)) if finite.size else None
                 stats["total"] = float(finite.sum())

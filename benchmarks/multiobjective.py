@@ -75,12 +75,14 @@ from scipy.stats import rankdata
 from benchmarks.harness import RESULTS_DIR
 from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
+from benchmarks.harness import environment
 from benchmarks.harness import read_jsonl
 from benchmarks.harness import results_file
 from benchmarks.harness import run_pool
 from benchmarks.harness import seeds_from_arg
 from benchmarks.harness import write_json
-from benchmarks.report import _table
+from benchmarks.metrics import mean_se
+from benchmarks.tables import table as _table
 from benchmarks.tasks import parse_int_list
 from benchmarks.tasks import suggest_all
 
@@ -980,7 +982,7 @@ def run_multiobjective(
         "notes": list(notes),
         "fingerprint": fp,
         "problems": infos,
-        "environment": _environment(),
+        "environment": environment(),
         "total_wall_s": elapsed,
         "n_run_now": len(todo),
         "n_failed": len(errors),
@@ -1037,33 +1039,9 @@ def _shown(path: str) -> str:
         return Path(path).name
 
 
-def _environment() -> dict[str, Any]:
-    import platform
-    from importlib import metadata
-
-    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("optuna", "numpy", "scipy", "torch", "coco-experiment", "optuna-rl-sampler"):
-        try:
-            env[dist.replace("-", "_")] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            env[dist.replace("-", "_")] = None
-    import os
-
-    env["cpu_count"] = os.cpu_count()
-    return env
-
-
 # --------------------------------------------------------------------------------------
 # Summary
 # --------------------------------------------------------------------------------------
-
-
-def _mean_se(x: Sequence[float]) -> dict[str, Any]:
-    arr = np.asarray([v for v in x if v is not None and math.isfinite(v)], dtype=float)
-    if arr.size == 0:
-        return {"mean": None, "se": None, "n": 0}
-    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else 0.0
-    return {"mean": float(arr.mean()), "se": se, "n": int(arr.size)}
 
 
 def _is_single(info_by_instance: dict[str, dict[str, Any]]) -> bool:
@@ -1095,7 +1073,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 continue
             hv = np.array([r["hv"] for r in members], dtype=float)
             shown = 1.0 - hv if single else hv
-            metric.setdefault(p, {})[s] = {str(c): _mean_se(shown[:, c - 1]) for c in cps}
+            metric.setdefault(p, {})[s] = {str(c): mean_se(shown[:, c - 1]) for c in cps}
             curves.setdefault(p, {})[s] = {
                 "mean": shown.mean(axis=0).tolist(),
                 "se": (
@@ -1106,8 +1084,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                 "n": len(members),
             }
             times.setdefault(p, {})[s] = {
-                "wall_s": _mean_se([r["wall_s"] for r in members]),
-                "cpu_s": _mean_se([r["cpu_s"] for r in members]),
+                "wall_s": mean_se([r["wall_s"] for r in members]),
+                "cpu_s": mean_se([r["cpu_s"] for r in members]),
             }
             if results["problems"][p][members[0]["instance"]].get("constrained"):
                 feasibility.setdefault(p, {})[s] = _feasibility(members, cps)
@@ -1138,10 +1116,10 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     for (p, s), curves_ in common.items():
         hv = np.array(curves_, dtype=float)
         shown = 1.0 - hv if _is_single(results["problems"][p]) else hv
-        metric_common.setdefault(p, {})[s] = {str(c): _mean_se(shown[:, c - 1]) for c in cps}
+        metric_common.setdefault(p, {})[s] = {str(c): mean_se(shown[:, c - 1]) for c in cps}
     rank_seeds = {p: sorted(seed for (q, seed) in complete if q == p) for p in cfg["problems"]}
     rank_table = {
-        g: {s: {c: _mean_se(v) for c, v in per.items()} for s, per in by_s.items()}
+        g: {s: {c: mean_se(v) for c, v in per.items()} for s, per in by_s.items()}
         for g, by_s in ranks.items()
     }
     total_time = {
@@ -1191,7 +1169,7 @@ def _feasibility(members: list[dict[str, Any]], cps: Sequence[int]) -> dict[str,
         first.append(float(hit[0] + 1) if hit else math.inf)
     finite = [f for f in first if math.isfinite(f)]
     return {
-        "feasible_share": {c: _mean_se(v) for c, v in shares.items()},
+        "feasible_share": {c: mean_se(v) for c, v in shares.items()},
         "median_first_feasible": float(np.median(first)) if finite else None,
         "runs_without_feasible": sum(not math.isfinite(f) for f in first),
     }

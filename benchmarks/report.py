@@ -13,11 +13,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from benchmarks.tables import fmt
+from benchmarks.tables import mean_se_cell
+from benchmarks.tables import panel_title
+from benchmarks.tables import table
 
 matplotlib.use("Agg")
 
@@ -43,16 +47,10 @@ def _colour(name: str, index: int) -> str:
 
 
 def write_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
-    """Write the plots and ``summary.md`` for a results dict; return the paths written."""
+    """Write the plots and ``summary.md`` for a results dict of the harness's suites
+    (BBOB, toy, overhead); return the paths written. The transfer and multi-objective
+    suites write their own (:func:`benchmarks.__main__.write_any_report` picks)."""
     folder = Path(folder)
-    if results.get("kind") == "transfer":
-        from benchmarks.transfer import write_transfer_report
-
-        return write_transfer_report(results, folder)
-    if results.get("kind") == "multiobjective":
-        from benchmarks.multiobjective import write_report as write_multiobjective_report
-
-        return write_multiobjective_report(results, folder)
     folder.mkdir(parents=True, exist_ok=True)
     if results.get("kind") == "overhead":
         paths = [plot_overhead(results, folder / "overhead.png")]
@@ -72,13 +70,6 @@ def _panels(summary: dict[str, Any]) -> list[str]:
     groups: list[str] = summary["groups"]
     sub = [g for g in groups if g != "all"]
     return [*sub, "all"] if len(sub) > 1 else ["all"]
-
-
-def _panel_title(group: str) -> str:
-    if group == "all":
-        return "all tasks"
-    key, value = group.split("=", 1)
-    return f"{value}-D" if key in ("dimension", "dim") else f"{key} = {value}"
 
 
 def plot_curves(results: dict[str, Any], path: Path, metric: str = "regret") -> Path:
@@ -121,7 +112,7 @@ def plot_curves(results: dict[str, Any], path: Path, metric: str = "regret") -> 
         for cp in summary["checkpoints"]:
             ax.axvline(cp, color="0.85", lw=0.6, zorder=0)
         n = curves[next(iter(curves))]["n"] if curves else 0
-        ax.set_title(f"{_panel_title(group)} ({n} runs per sampler)", fontsize=10)
+        ax.set_title(f"{panel_title(group)} ({n} runs per sampler)", fontsize=10)
         ax.set_xlabel("trial")
         ax.grid(alpha=0.25)
     for k in range(len(panels), nrows * ncols):
@@ -172,27 +163,6 @@ def plot_overhead(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    small = 1e-2 if digits >= 3 else 1e-3
-    if x != 0 and (abs(x) < small or abs(x) >= 1e5):
-        return f"{x:.2e}"
-    return f"{x:.{digits}f}"
-
-
-def _mean_se_cell(entry: dict[str, Any] | None, digits: int = 3) -> str:
-    if not entry or entry.get("mean") is None:
-        return "-"
-    return f"{_fmt(entry['mean'], digits)} ± {_fmt(entry['se'], digits)}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
 def benchmark_markdown(results: dict[str, Any]) -> str:
     """The benchmark's ``summary.md``."""
     s = results["summary"]
@@ -220,19 +190,19 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
         ]
     out += ["", "All numbers are mean ± standard error over runs (task x seed).", ""]
     for g in groups:
-        out += [f"## Normalised regret ({_panel_title(g)})", ""]
+        out += [f"## Normalised regret ({panel_title(g)})", ""]
         rows = [
-            [m] + [_mean_se_cell(s["regret"].get(m, {}).get(g, {}).get(c)) for c in cps]
+            [m] + [mean_se_cell(s["regret"].get(m, {}).get(g, {}).get(c)) for c in cps]
             for m in samplers
         ]
-        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+        out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
     for g in groups:
-        out += [f"## Average rank ({_panel_title(g)}; 1 = best)", ""]
+        out += [f"## Average rank ({panel_title(g)}; 1 = best)", ""]
         rows = [
-            [m] + [_mean_se_cell(s["rank"].get(m, {}).get(g, {}).get(c), 2) for c in cps]
+            [m] + [mean_se_cell(s["rank"].get(m, {}).get(g, {}).get(c), 2) for c in cps]
             for m in samplers
         ]
-        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+        out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
     w = s["within"]
     out += [
         f"## Share of runs within {w['threshold']:.0%} normalised regret by trial {w['trial']}",
@@ -248,7 +218,7 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
         ]
         for m in samplers
     ]
-    out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+    out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
     sp = s["speedup"]
     if sp["by"]:
         out += [
@@ -269,19 +239,19 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
                 med = e["median_trials_to_match"]
                 spd = e["median_speedup"]
                 row.append(
-                    f"{_fmt(med, 0) if med else '>n'} ({_fmt(spd, 2) + 'x' if spd else '-'}; "
+                    f"{fmt(med, 0) if med else '>n'} ({fmt(spd, 2) + 'x' if spd else '-'}; "
                     f"{e['share_matched']:.0%})"
                 )
             rows.append(row)
-        out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+        out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
     if s["log10_regret"]:
         out += ["## log10 simple regret (f - f_opt, floor 1e-8; tasks with a known optimum)", ""]
         rows = [
             [m]
-            + [_mean_se_cell(s["log10_regret"].get(m, {}).get("all", {}).get(c), 2) for c in cps]
+            + [mean_se_cell(s["log10_regret"].get(m, {}).get("all", {}).get(c), 2) for c in cps]
             for m in samplers
         ]
-        out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+        out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
     out += [
         "## Time per study (s)",
         "",
@@ -295,10 +265,10 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
         for g in groups:
             e = s["wall_s"].get(m, {}).get(g)
             c = s.get("cpu_s", {}).get(m, {}).get(g)
-            cpu = _fmt(c["median"], 2) if c else "-"
-            row.append(f"{_fmt(e['median'], 2)} ({cpu})" if e else "-")
+            cpu = fmt(c["median"], 2) if c else "-"
+            row.append(f"{fmt(e['median'], 2)} ({cpu})" if e else "-")
         rows.append(row)
-    out += _table(["sampler", *[_panel_title(g) for g in groups]], rows) + [""]
+    out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
     d = s["definitions"]
     out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
     return "\n".join(out)
@@ -331,14 +301,14 @@ def overhead_markdown(results: dict[str, Any]) -> str:
                 c["sampler"],
                 str(c["dim"]),
                 str(c["n_trials"]),
-                _fmt(c["ms_median"], 2),
-                _fmt(c["first_call_ms"], 1),
+                fmt(c["ms_median"], 2),
+                fmt(c["first_call_ms"], 1),
                 f"{c['repeats']}",
-                f"{_fmt(c['peak_rss_mb'], 0)} ({_fmt(c['rss_after_build_mb'], 0)})",
+                f"{fmt(c['peak_rss_mb'], 0)} ({fmt(c['rss_after_build_mb'], 0)})",
                 note,
             ]
         )
-    out += _table(
+    out += table(
         [
             "sampler",
             "dim",
@@ -355,7 +325,7 @@ def overhead_markdown(results: dict[str, Any]) -> str:
     if ratio:
         out += [
             "RL / TPE proposal time at N=1000: "
-            + ", ".join(f"{_panel_title(k)}: {v:.2f}x" for k, v in ratio.items()),
+            + ", ".join(f"{panel_title(k)}: {v:.2f}x" for k, v in ratio.items()),
             "",
         ]
     else:

@@ -75,6 +75,7 @@ from optuna.trial import TrialState
 
 from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
+from benchmarks.harness import environment
 from benchmarks.harness import read_jsonl
 from benchmarks.harness import results_file
 from benchmarks.harness import run_pool
@@ -1376,25 +1377,6 @@ def run_transfer(
     return results
 
 
-def environment() -> dict[str, Any]:
-    """Versions and machine facts, read from package metadata (importing torch just for
-    its version costs seconds)."""
-    import platform
-    from importlib import metadata
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-    }
-    for dist in ("optuna", "numpy", "scipy", "cmaes", "torch", "lightgbm", "optuna-rl-sampler"):
-        try:
-            env[dist.replace("-", "_")] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            env[dist.replace("-", "_")] = None
-    return env
-
-
 def _safe(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
@@ -1621,10 +1603,10 @@ def write_transfer_report(results: dict[str, Any], folder: Path | str) -> list[P
 
 def transfer_markdown(results: Mapping[str, Any]) -> str:
     """The transfer benchmark's ``summary.md``."""
-    from benchmarks.report import _fmt
-    from benchmarks.report import _mean_se_cell
-    from benchmarks.report import _panel_title
-    from benchmarks.report import _table
+    from benchmarks.tables import fmt as _fmt
+    from benchmarks.tables import mean_se_cell as _mean_se_cell
+    from benchmarks.tables import panel_title as _panel_title
+    from benchmarks.tables import table as _table
 
     cfg = results["config"]
     s = results["summary"]
@@ -1812,9 +1794,9 @@ def _handoff_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _real_markdown(real: Mapping[str, Any]) -> list[str]:
-    from benchmarks.report import _fmt
-    from benchmarks.report import _mean_se_cell
-    from benchmarks.report import _table
+    from benchmarks.tables import fmt as _fmt
+    from benchmarks.tables import mean_se_cell as _mean_se_cell
+    from benchmarks.tables import table as _table
 
     cfg = real["config"]
     out = [

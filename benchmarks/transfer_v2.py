@@ -75,6 +75,7 @@ from optuna.trial import TrialState
 
 from benchmarks.harness import append_jsonl
 from benchmarks.harness import captured_messages
+from benchmarks.harness import environment
 from benchmarks.harness import read_jsonl
 from benchmarks.harness import run_pool
 from benchmarks.harness import trial_values
@@ -83,7 +84,6 @@ from benchmarks.transfer import SurrogateObjective
 from benchmarks.transfer import best_past_configs
 from benchmarks.transfer import build_sampler
 from benchmarks.transfer import data_dir_from
-from benchmarks.transfer import environment
 from benchmarks.transfer import file_fingerprint
 from benchmarks.transfer import find_dataset
 from benchmarks.transfer import misleading_sources
@@ -661,6 +661,14 @@ def run_transfer_v2(
         "invocations": _invocations(folder, split, ran, start, real),
     }
     return write_report(records, read_split(), meta, folder)
+
+
+def rebuild(folder: Path) -> dict[str, Any]:
+    """Rebuild the report from the records and metadata already in ``folder``."""
+    from benchmarks.transfer_v2_report import write_report
+
+    meta = json.loads((folder / "summary.json").read_text()).get("meta", {})
+    return write_report(read_records(folder), read_split(), meta, folder)
 
 
 def _invocations(folder: Path, split: str, ran: int, start: float, real: bool) -> dict[str, Any]:

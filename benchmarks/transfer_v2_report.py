@@ -20,7 +20,6 @@ seeds, are the independent units). A claim holds only when the interval excludes
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ import numpy as np
 
 from benchmarks.harness import write_json
 from benchmarks.metrics import best_so_far
+from benchmarks.metrics import mean_se
 
 CHECKPOINTS: tuple[int, ...] = (1, 3, 5, 10, 20)
 PAIRED_AT: tuple[int, ...] = (3, 5, 10, 20)
@@ -98,14 +98,6 @@ def _task_means(curves: Mapping[tuple[str, int], np.ndarray], t: int) -> dict[st
     return {task: float(np.mean(v)) for task, v in per.items()}
 
 
-def _mean_se(values: Sequence[float]) -> dict[str, Any]:
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return {"mean": None, "se": None, "n": 0}
-    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else None
-    return {"mean": float(arr.mean()), "se": se, "n": int(arr.size)}
-
-
 def paired(
     a: Mapping[tuple[str, int], np.ndarray],
     b: Mapping[tuple[str, int], np.ndarray],
@@ -140,7 +132,9 @@ def paired(
 
 
 def _row(curves: Mapping[tuple[str, int], np.ndarray]) -> dict[str, Any]:
-    return {str(t): _mean_se(list(_task_means(curves, t).values())) for t in CHECKPOINTS}
+    return {
+        str(t): mean_se(list(_task_means(curves, t).values()), se_of_one=None) for t in CHECKPOINTS
+    }
 
 
 def summarise(records: Sequence[Record], split: Mapping[str, str]) -> dict[str, Any]:
@@ -150,7 +144,8 @@ def summarise(records: Sequence[Record], split: Mapping[str, str]) -> dict[str, 
     for (part, kind, scenario, sampler), cell in sorted(cells.items()):
         row = {
             norm: {
-                str(t): _mean_se(list(_task_means(cell[norm], t).values())) for t in CHECKPOINTS
+                str(t): mean_se(list(_task_means(cell[norm], t).values()), se_of_one=None)
+                for t in CHECKPOINTS
             }
             for norm in NORMALISATIONS
         }
@@ -392,15 +387,6 @@ def _invocation(inv: Mapping[str, Any]) -> str:
     text = f"{inv.get('at_utc')} UTC: {inv.get('ran')} new runs in {inv.get('minutes')} min"
     text += " (with real evaluations)" if inv.get("real") else ""
     return text + (f" ({inv['note']})" if inv.get("note") else "")
-
-
-def rebuild(folder: Path) -> dict[str, Any]:
-    """Rebuild the report from the records and metadata already in ``folder``."""
-    from benchmarks.transfer_v2 import read_records
-    from benchmarks.transfer_v2 import read_split
-
-    meta = json.loads((folder / "summary.json").read_text()).get("meta", {})
-    return write_report(read_records(folder), read_split(), meta, folder)
 
 
 # --------------------------------------------------------------------------------------

@@ -130,7 +130,9 @@ def load_weights(path: str | Path | None = None) -> PolicyWeights:
     """Load and validate a weights file and its card.
 
     Args:
-        path: A ``.safetensors`` file; ``None`` loads the shipped generic weights.
+        path: A ``.safetensors`` file; ``None`` loads the shipped default
+            (:data:`DEFAULT_WEIGHTS`, the transfer weights; :data:`GENERIC_WEIGHTS` is
+            loaded by name).
 
     Returns:
         The tensors (as float64 arrays), the card, and the weights' name.
