@@ -1,0 +1,141 @@
+"""Unit tests of :func:`optuna_rl_sampler.proposal.propose`'s phases and hand-off.
+
+The source weights are set directly (a stub of :meth:`MetaPrior.weights`) just above or
+just below the named thresholds, so each test pins one branch of the decision and would
+fail if a threshold or the branch moved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from optuna.distributions import FloatDistribution
+
+from optuna_rl_sampler import proposal as prop
+from optuna_rl_sampler.candidates import SOURCES
+from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.features import FEATURE_NAMES
+from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.meta_prior import PriorWeights
+from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.sources import SourceStudy
+
+SPACE = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(0.0, 1.0)}
+PRIOR = SOURCES.index("prior")
+
+
+def _prior() -> MetaPrior:
+    rng = np.random.default_rng(0)
+    xs = rng.random((40, 2))
+    source = SourceStudy(
+        "past",
+        dict(SPACE),
+        tuple({"x": float(a), "y": float(b)} for a, b in xs),
+        -((xs - 0.2) ** 2).sum(axis=1),
+    )
+    return MetaPrior([source], SPACE)
+
+
+def _with_weight(monkeypatch: pytest.MonkeyPatch, total: float) -> None:
+    """Every call of MetaPrior.weights gives the one source ``total`` of the weight."""
+
+    def weights(self, observed, scores, target_gp, rng):
+        return PriorWeights(np.array([total]), 1.0 - total, len(scores))
+
+    monkeypatch.setattr(MetaPrior, "weights", weights)
+
+
+def _run(n_obs: int, *, prior_startup: int = 5, handoff: PolicyWeights | None = None):
+    encoder = SearchSpaceEncoder(SPACE)
+    rng = np.random.default_rng(1)
+    points = encoder.snap(rng.random((n_obs, 2)))
+    values = -np.abs(points - 0.7).sum(axis=1)
+    transfer = load_weights()  # the shipped transfer weights
+    return prop.propose(
+        encoder,
+        points,
+        values,
+        np.zeros((0, 2)),
+        weights=transfer,
+        rng=np.random.default_rng(2),
+        progress=n_obs / 20,
+        n_candidates=64,
+        max_observations=200,
+        prior=_prior(),
+        prior_startup=prior_startup,
+        handoff=handoff,
+    ), points
+
+
+@pytest.fixture(scope="module")
+def generic() -> PolicyWeights:
+    from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+    from optuna_rl_sampler.policy import default_weights_path
+
+    return load_weights(default_weights_path(GENERIC_WEIGHTS))
+
+
+def test_trusted_sources_restrict_the_startup_phase_to_their_candidates(monkeypatch, generic):
+    _with_weight(monkeypatch, prop.PRIOR_TRUST)  # exactly the threshold: trusted
+    proposal, _ = _run(1, handoff=generic)
+    assert proposal.reason["phase"] == "prior-startup"
+    assert proposal.reason["source"] == "prior"
+    # Only prior candidates carry probability.
+    sources = proposal.features[:, FEATURE_NAMES.index("source_prior")]
+    assert proposal.probs[sources == 1.0].sum() == pytest.approx(1.0)
+    assert proposal.reason["weights"] == "transfer-v2"
+
+
+def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, generic):
+    assert prop.PROBE_AT is not None
+    _with_weight(monkeypatch, 1.0)
+    proposal, points = _run(prop.PROBE_AT, handoff=generic)
+    assert proposal.reason["phase"] == "prior-probe"
+    assert proposal.reason["source"] == "sobol"
+    # No sobol candidate lies farther from the observed points than the probe (the
+    # policy's own choice would not be: its probability is beside the point here).
+    sobol = proposal.features[:, FEATURE_NAMES.index("source_sobol")] == 1.0
+    dist = proposal.features[:, FEATURE_NAMES.index("dist_obs")]
+    assert sobol.sum() > 1 and sobol[proposal.index]
+    assert dist[proposal.index] == pytest.approx(dist[sobol].max())
+    assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
+
+
+def test_sources_below_prior_trust_in_the_phase_are_probed(monkeypatch, generic):
+    _with_weight(monkeypatch, prop.PRIOR_TRUST - 0.01)
+    proposal, _ = _run(3, handoff=generic)
+    assert proposal.reason["phase"] == "prior-probe"
+
+
+def test_after_the_phase_distrusted_sources_hand_off_and_offer_nothing(monkeypatch, generic):
+    _with_weight(monkeypatch, prop.HANDOFF_TRUST - 0.01)
+    proposal, _ = _run(5, handoff=generic)
+    assert "phase" not in proposal.reason
+    assert proposal.reason["handoff"] is True
+    assert proposal.reason["weights"] == "generic-v1"
+    assert proposal.reason["distrusted"] == (
+        f"the sources hold {prop.HANDOFF_TRUST - 0.01:.2f} of the weight, less than "
+        f"{prop.HANDOFF_TRUST}"
+    )
+    # The generic policy sees the state of a study without sources.
+    cols = [FEATURE_NAMES.index(c) for c in ("prior_score", "prior_rel", "prior_weight")]
+    assert not proposal.features[:, cols].any()
+    assert not (proposal.features[:, FEATURE_NAMES.index("source_prior")] == 1.0).any()
+
+
+def test_after_the_phase_trusted_sources_keep_the_transfer_weights(monkeypatch, generic):
+    _with_weight(monkeypatch, prop.HANDOFF_TRUST)
+    proposal, _ = _run(5, handoff=generic)
+    assert "handoff" not in proposal.reason and "phase" not in proposal.reason
+    assert proposal.reason["weights"] == "transfer-v2"
+    assert (proposal.features[:, FEATURE_NAMES.index("source_prior")] == 1.0).any()
+    weight = proposal.features[:, FEATURE_NAMES.index("prior_weight")]
+    assert np.allclose(weight, prop.HANDOFF_TRUST)
+
+
+def test_without_a_handoff_policy_the_transfer_weights_always_choose(monkeypatch):
+    _with_weight(monkeypatch, 0.1)
+    proposal, _ = _run(6, handoff=None)
+    assert "handoff" not in proposal.reason
+    assert proposal.reason["weights"] == "transfer-v2"
