@@ -85,6 +85,7 @@ from benchmarks.metrics import best_so_far
 from benchmarks.metrics import normalised_regret
 from benchmarks.metrics import summarise
 from benchmarks.tasks import suggest_all
+from optuna_rl_sampler.reasons import REASON_KEY
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import load_sources_json
 from optuna_rl_sampler.sources import save_sources_json
@@ -115,7 +116,6 @@ VARIANTS: tuple[str, ...] = ("standard", "misleading")
 CHECKPOINTS: tuple[int, ...] = (1, 3, 5, 10, 20)
 N_ENQUEUED = 5
 #: Trial system attribute of RLSampler's reasons (optuna_rl_sampler.sampler.REASON_KEY).
-_REASON_KEY = "rl_sampler:reason"
 
 #: Seconds per LightGBM LambdaRank evaluation measured with the family's default options
 #: and 1,000 validation queries (one thread, 2-core VM): the fallback order of ``--real``
@@ -872,7 +872,7 @@ def run_transfer_job(job: TransferJob) -> dict[str, Any]:
             reasons: Counter[str] = Counter()
             used: Counter[str] = Counter()  # which weights chose (hand-offs included)
             for trial in ran:
-                reason = trial.system_attrs.get(_REASON_KEY)
+                reason = trial.system_attrs.get(REASON_KEY)
                 if isinstance(reason, dict):
                     reasons[str(reason.get("source"))] += 1
                     if "weights" in reason:

@@ -90,6 +90,7 @@ from benchmarks.transfer import misleading_sources
 from benchmarks.transfer import real_objective
 from benchmarks.transfer import real_settings
 from benchmarks.transfer import same_model
+from optuna_rl_sampler.reasons import REASON_KEY
 from optuna_rl_sampler.sources import SourceStudy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +148,6 @@ _RL_CODE = (
     "objectives.py",
     "search_space.py",
 )
-_REASON_KEY = "rl_sampler:reason"
 
 
 # --------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ def _run_study(job: Job) -> dict[str, Any]:
     ran = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     paths: Counter[str] = Counter()
     for trial in ran:
-        reason = trial.system_attrs.get(_REASON_KEY)
+        reason = trial.system_attrs.get(REASON_KEY)
         if isinstance(reason, dict):
             paths[f"{reason.get('source')}|{reason.get('weights', '')}"] += 1
     return {

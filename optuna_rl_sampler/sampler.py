@@ -62,6 +62,11 @@ from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.policy import load_named_weights
 from optuna_rl_sampler.policy import load_weights
 from optuna_rl_sampler.proposal import propose
+from optuna_rl_sampler.reasons import DASHBOARD_KEY
+from optuna_rl_sampler.reasons import REASON_KEY
+from optuna_rl_sampler.reasons import SOURCES_KEY
+from optuna_rl_sampler.reasons import summarise_reason
+from optuna_rl_sampler.reasons import summarise_sources
 from optuna_rl_sampler.search_space import CurrentSearchSpace
 from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 from optuna_rl_sampler.sources import SourceStudy
@@ -86,12 +91,6 @@ __all__ = [
 #: ``optuna.logging.set_verbosity`` governs it and Optuna's handler prints it.
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
-#: Trial system attribute holding the sampler's reasons for a proposal.
-REASON_KEY = "rl_sampler:reason"
-#: User attribute holding a one-line summary of the reasons (for optuna-dashboard).
-DASHBOARD_KEY = "rl:reason"
-#: User attribute naming the source studies and their weights (for optuna-dashboard).
-SOURCES_KEY = "rl:sources"
 _ASSUMED_BUDGET = 100
 _PRIOR_CACHE_SIZE = 8
 #: Studies whose transfer decision this process has logged (bounds the log dedupe).
@@ -1017,76 +1016,6 @@ def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
         count = _fallback_count(reason)
         return 0 if count is None else count
     return 0
-
-
-_SOURCE_WORDS = {"sobol": "Sobol point", "local": "local move", "prior": "source config"}
-
-
-def summarise_reason(reason: dict[str, Any]) -> str:
-    """A short line (about 100 characters) that says why a trial was proposed, from its
-    reasons: the value of the user attr ``"rl:reason"``.
-
-    Examples:
-        >>> summarise_reason({"source": "startup", "sampler": "RandomSampler"})
-        'startup: RandomSampler, before the policy takes over'
-        >>> summarise_reason({"source": "local", "probability": 0.31, "probability_rank": 1,
-        ...     "n_candidates": 256, "gp_mean": 0.52, "gp_std": 0.11, "weights": "generic-v1"})
-        'local move chosen by generic-v1 (p=0.31, rank 1/256; GP 0.52 +- 0.11)'
-    """
-    source = reason.get("source")
-    if source == "startup":
-        return f"startup: {reason.get('sampler')}, before the policy takes over"
-    if source == "independent":
-        return f"independent: {reason.get('sampler')} (no parameter in every trial yet)"
-    if source == "enqueued":
-        return "enqueued: parameters fixed by enqueue_trial"
-    if source == "fallback":
-        return (
-            f"fallback #{reason.get('consecutive_fallbacks')}: proposal failed, sampled "
-            "independently (see rl_sampler:reason)"
-        )
-    if source == "prior-startup":
-        return f"prior-startup: best configuration of source {reason.get('from')!r}"
-    if reason.get("phase") == "prior-probe":
-        return (
-            "prior-probe: the Sobol point farthest from the trials so far, to test the "
-            f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
-        )
-    text = (
-        f"{_SOURCE_WORDS.get(str(source), source)} chosen by {reason.get('weights')} "
-        f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"
-        f"{reason.get('n_candidates')}; GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
-    )
-    if reason.get("phase") == "prior-startup":
-        text = "prior-startup: " + text
-    elif reason.get("handoff"):
-        why = reason.get("distrusted")
-        text = f"sources distrusted ({why}): " + text if why else "sources distrusted: " + text
-    scal = reason.get("scalarisation")
-    if isinstance(scal, dict):
-        text += f"; objective weights {scal.get('weights')}"
-    con = reason.get("constraints")
-    if isinstance(con, dict):
-        n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)
-        text += f"; {con.get('n_feasible')}/{n} feasible"
-    if reason.get("repeat") == "evaluated":
-        text += "; repeats an evaluated configuration"
-    elif reason.get("repeat") == "pending":
-        text += "; repeats a running trial's configuration"
-    return text
-
-
-def summarise_sources(reason: dict[str, Any]) -> str | None:
-    """The source studies and their weights in a trial's reasons, in one line (the value
-    of the user attr ``"rl:sources"``), or ``None`` without sources."""
-    prior = reason.get("prior")
-    if not isinstance(prior, dict) or not prior.get("n_sources"):
-        return None
-    top = ", ".join(f"{k} {v}" for k, v in list(prior.get("top_sources", {}).items())[:3])
-    return (
-        f"{prior['n_sources']} studies, weight {prior.get('source_weight')} "
-        f"(own {prior.get('own_weight')}); top: {top}"
-    )
 
 
 _CONTROLLER: Any = None

@@ -17,6 +17,8 @@ import pytest
 #: Modules whose docstring examples are part of the documentation.
 DOCTEST_MODULES = (
     "optuna_rl_sampler.sampler",
+    "optuna_rl_sampler.reasons",
+    "optuna_rl_sampler.search_space",
     "optuna_rl_sampler.sources",
     "optuna_rl_sampler.meta_prior",
     "optuna_rl_sampler.corpus",

@@ -1,0 +1,113 @@
+"""The reasons RLSampler stores with each trial, and their one-line summaries.
+
+Every trial the sampler touches gets a JSON-able dict under the system attribute
+:data:`REASON_KEY`; unless ``dashboard_reasons=False``, a one-line summary goes to the
+user attribute :data:`DASHBOARD_KEY` (and the sources with their weights to
+:data:`SOURCES_KEY`), which optuna-dashboard shows beside the trial.
+
+The vocabulary of a reason:
+
+- ``"source"``: where the trial's configuration came from. ``"startup"`` (the
+  ``independent_sampler`` before ``n_startup_trials``), ``"independent"`` (no
+  relative search space), ``"enqueued"`` (fixed by the user), ``"fallback"`` (the
+  proposal failed; ``"error"`` and ``"consecutive_fallbacks"`` say why and how often),
+  ``"prior-startup"`` (a past configuration for a first trial; ``"from"`` names the
+  source study), or the candidate the policy chose: ``"sobol"`` (space-filling),
+  ``"local"`` (a move around an incumbent), ``"prior"`` (a source study's
+  configuration).
+- ``"phase"``: which path decided a proposed trial when it was not the policy's free
+  choice: ``"prior-startup"`` (the choice restricted to prior candidates) or
+  ``"prior-probe"`` (the space-filling candidate farthest from the trials).
+- ``"handoff": true`` with ``"distrusted"`` (the cause): the sources were distrusted
+  and the generic weights chose; ``"weights"`` always names the weights that chose.
+- ``"probability"``, ``"probability_rank"``, ``"n_candidates"``, ``"gp_mean"``,
+  ``"gp_std"``, ``"n_observed"``, ``"n_pending"``: the policy's view of its choice.
+- ``"prior"``: the sources, their weights and the consensus counts
+  (:meth:`~optuna_rl_sampler.meta_prior.MetaPrior.describe`); ``"prior_score"``.
+- ``"repeat"``: ``"evaluated"`` or ``"pending"`` when the choice repeats a
+  configuration the study has; ``"refused_by_optuna"``: parameters Optuna did not
+  take (sampled independently); ``"scalarisation"`` and ``"constraints"`` for
+  multi-objective and constrained studies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DASHBOARD_KEY", "REASON_KEY", "SOURCES_KEY", "summarise_reason", "summarise_sources"]
+
+#: Trial system attribute holding the sampler's reasons for a proposal.
+REASON_KEY = "rl_sampler:reason"
+#: User attribute holding a one-line summary of the reasons (for optuna-dashboard).
+DASHBOARD_KEY = "rl:reason"
+#: User attribute naming the source studies and their weights (for optuna-dashboard).
+SOURCES_KEY = "rl:sources"
+
+_SOURCE_WORDS = {"sobol": "Sobol point", "local": "local move", "prior": "source config"}
+
+
+def summarise_reason(reason: dict[str, Any]) -> str:
+    """A short line (about 100 characters) that says why a trial was proposed, from its
+    reasons: the value of the user attr ``"rl:reason"``.
+
+    Examples:
+        >>> summarise_reason({"source": "startup", "sampler": "RandomSampler"})
+        'startup: RandomSampler, before the policy takes over'
+        >>> summarise_reason({"source": "local", "probability": 0.31, "probability_rank": 1,
+        ...     "n_candidates": 256, "gp_mean": 0.52, "gp_std": 0.11, "weights": "generic-v1"})
+        'local move chosen by generic-v1 (p=0.31, rank 1/256; GP 0.52 +- 0.11)'
+    """
+    source = reason.get("source")
+    if source == "startup":
+        return f"startup: {reason.get('sampler')}, before the policy takes over"
+    if source == "independent":
+        return f"independent: {reason.get('sampler')} (no parameter in every trial yet)"
+    if source == "enqueued":
+        return "enqueued: parameters fixed by enqueue_trial"
+    if source == "fallback":
+        return (
+            f"fallback #{reason.get('consecutive_fallbacks')}: proposal failed, sampled "
+            "independently (see rl_sampler:reason)"
+        )
+    if source == "prior-startup":
+        return f"prior-startup: best configuration of source {reason.get('from')!r}"
+    if reason.get("phase") == "prior-probe":
+        return (
+            "prior-probe: the Sobol point farthest from the trials so far, to test the "
+            f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
+        )
+    text = (
+        f"{_SOURCE_WORDS.get(str(source), source)} chosen by {reason.get('weights')} "
+        f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"
+        f"{reason.get('n_candidates')}; GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
+    )
+    if reason.get("phase") == "prior-startup":
+        text = "prior-startup: " + text
+    elif reason.get("handoff"):
+        why = reason.get("distrusted")
+        text = f"sources distrusted ({why}): " + text if why else "sources distrusted: " + text
+    scal = reason.get("scalarisation")
+    if isinstance(scal, dict):
+        text += f"; objective weights {scal.get('weights')}"
+    con = reason.get("constraints")
+    if isinstance(con, dict):
+        n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)
+        text += f"; {con.get('n_feasible')}/{n} feasible"
+    if reason.get("repeat") == "evaluated":
+        text += "; repeats an evaluated configuration"
+    elif reason.get("repeat") == "pending":
+        text += "; repeats a running trial's configuration"
+    return text
+
+
+def summarise_sources(reason: dict[str, Any]) -> str | None:
+    """The source studies and their weights in a trial's reasons, in one line (the value
+    of the user attr ``"rl:sources"``), or ``None`` without sources."""
+    prior = reason.get("prior")
+    if not isinstance(prior, dict) or not prior.get("n_sources"):
+        return None
+    top = ", ".join(f"{k} {v}" for k, v in list(prior.get("top_sources", {}).items())[:3])
+    return (
+        f"{prior['n_sources']} studies, weight {prior.get('source_weight')} "
+        f"(own {prior.get('own_weight')}); top: {top}"
+    )
