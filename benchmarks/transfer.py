@@ -725,8 +725,8 @@ def real_objective(
     with one thread). Data is loaded with :func:`optuna_rl_sampler.corpus.load_data` and
     subsampled with :func:`optuna_rl_sampler.corpus.subsample_users`, like the corpus.
     """
-    from optuna_rl_sampler.corpus import load_data
-    from optuna_rl_sampler.corpus import subsample_users
+    from optuna_rl_sampler.corpus_data import load_data
+    from optuna_rl_sampler.corpus_data import subsample_users
     from optuna_rl_sampler.recsys.objective import make_objective
     from optuna_rl_sampler.recsys.objective import resolve_model
 

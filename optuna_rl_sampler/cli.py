@@ -222,8 +222,8 @@ def _data_list(args: argparse.Namespace) -> int:
 def _corpus_collect(args: argparse.Namespace) -> int:
     import logging
 
-    from optuna_rl_sampler.corpus import collect
     from optuna_rl_sampler.corpus import stats as corpus_stats
+    from optuna_rl_sampler.corpus_collect import collect
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("optuna.optuna_rl_sampler.corpus").setLevel(logging.INFO)

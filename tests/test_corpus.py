@@ -16,6 +16,8 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
 from optuna_rl_sampler import corpus
+from optuna_rl_sampler import corpus_collect
+from optuna_rl_sampler import corpus_data
 from optuna_rl_sampler.cli import main
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import load_sources_json
@@ -189,14 +191,14 @@ def test_subsample_users_known_values():
     social = pd.DataFrame({"src": [0, 1, 2, 3], "dst": [1, 0, 3, 2]})
     data = Interactions(events=events, n_users=4, n_items=5, social=social, name="toy")
 
-    capped = corpus.subsample_users(data, None, max_events_per_user=2)
+    capped = corpus_data.subsample_users(data, None, max_events_per_user=2)
     assert len(capped.events) == 8 and capped.events["timestamp"].min() == 1
-    small = corpus.subsample_users(data, 2, seed=0)
+    small = corpus_data.subsample_users(data, 2, seed=0)
     assert small.n_users == 2 and sorted(small.events["user"].unique()) == [0, 1]
     assert len(small.events) == 6
     assert small.notes["subsample"]["users_before"] == 4
     assert small.social["src"].max() <= 1 and small.social["dst"].max() <= 1
-    assert corpus.subsample_users(data, 10) is data
+    assert corpus_data.subsample_users(data, 10) is data
 
 
 def test_shared_configurations_counts_repeats_across_studies_of_a_family():
@@ -228,7 +230,7 @@ def test_history_cut_keeps_the_oldest_events_known_values():
         n_users=4,
         n_items=6,
     )
-    cut = corpus.history_cut(clock, 0.5)
+    cut = corpus_data.history_cut(clock, 0.5)
     # The median time of the 16 events is 13 ("lower"): times 0-3 and 10-13 stay.
     assert sorted(cut.events["timestamp"]) == [0, 1, 2, 3, 10, 11, 12, 13]
     assert cut.n_items == 6 and cut.notes["history"]["events_after"] == 8
@@ -240,7 +242,7 @@ def test_history_cut_keeps_the_oldest_events_known_values():
         n_items=6,
         notes={"timestamp": "position in the user's sequence"},
     )
-    cut = corpus.history_cut(seq, 0.75)
+    cut = corpus_data.history_cut(seq, 0.75)
     assert cut.events.groupby("user")["timestamp"].max().tolist() == [2, 2, 2, 2]
     assert cut.notes["history"]["how"] == "each user's earliest events"
     # No time at all: a seeded random 3 of each user's 4 events, the same for one seed.
@@ -250,12 +252,12 @@ def test_history_cut_keeps_the_oldest_events_known_values():
         n_items=16,
         notes={"timestamp": "none"},
     )
-    a, b = corpus.history_cut(flat, 0.75, seed=3), corpus.history_cut(flat, 0.75, seed=3)
+    a, b = corpus_data.history_cut(flat, 0.75, seed=3), corpus_data.history_cut(flat, 0.75, seed=3)
     assert a.events.groupby("user").size().tolist() == [3, 3, 3, 3]
     assert a.events["item"].tolist() == b.events["item"].tolist()
     assert a.notes["history"]["how"] == "random per user"
     with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1, got 1.0"):
-        corpus.history_cut(flat, 1.0)
+        corpus_data.history_cut(flat, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +272,7 @@ def test_history_cut_keeps_the_oldest_events_known_values():
 def test_past_study_samplers_are_the_optimisers_named(name, kind):
     from optuna_rl_sampler import RLSampler
 
-    sampler = corpus._make_sampler(name, 7, 0)
+    sampler = corpus_collect._make_sampler(name, 7, 0)
     assert isinstance(sampler, kind or RLSampler)
     if kind is None:
         assert sampler.source_studies == []
@@ -278,26 +280,26 @@ def test_past_study_samplers_are_the_optimisers_named(name, kind):
 
 def test_collect_with_sampler_seed_shares_the_data_not_the_configurations(sqlite_url):
     kwargs = dict(storage=sqlite_url, progress=False, max_valid_queries=50, trials=3)
-    a = corpus.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=1, **kwargs)
-    b = corpus.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=2, **kwargs)
+    a = corpus_collect.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=1, **kwargs)
+    b = corpus_collect.collect("popularity", TINY_SHOP, sampler="tpe", sampler_seed=2, **kwargs)
     assert a.study_name.endswith("/tpe-seed1") and b.study_name.endswith("/tpe-seed2")
     assert a.user_attrs["seed"] == b.user_attrs["seed"] == 0
     assert a.user_attrs["sampler_seed"] == 1
     assert [t.params for t in a.trials] != [t.params for t in b.trials]
-    old = corpus.collect(
+    old = corpus_collect.collect(
         "popularity", TINY_SHOP, sampler="tpe", history_fraction=0.75, study_name="old", **kwargs
     )
     history = old.user_attrs["data"]["history"]
     assert history["events_after"] < history["events_before"]
     assert old.user_attrs["history_fraction"] == 0.75
     with pytest.raises(ValueError, match="history_fraction must lie strictly between 0 and 1"):
-        corpus.collect("popularity", TINY_SHOP, history_fraction=0.0, **kwargs)
+        corpus_collect.collect("popularity", TINY_SHOP, history_fraction=0.0, **kwargs)
 
 
 def test_collect_resumes_after_a_kill(sqlite_url, capsys):
     url = sqlite_url
     kwargs = dict(storage=url, study_name="pop", progress=False, max_valid_queries=50)
-    study = corpus.collect("popularity", TINY_SHOP, trials=2, **kwargs)
+    study = corpus_collect.collect("popularity", TINY_SHOP, trials=2, **kwargs)
     assert study.user_attrs["model"] == "popularity"
     assert study.user_attrs["data"]["knobs"] == {
         "n_users": 150,
@@ -306,7 +308,7 @@ def test_collect_resumes_after_a_kill(sqlite_url, capsys):
     }
     # A killed worker leaves its trial RUNNING.
     optuna.load_study(study_name="pop", storage=url).ask()
-    study = corpus.collect("popularity", TINY_SHOP, trials=4, **kwargs)
+    study = corpus_collect.collect("popularity", TINY_SHOP, trials=4, **kwargs)
     assert "Marked 1 stale RUNNING trial" in capsys.readouterr().out
     states = [t.state for t in study.trials]
     assert states.count(TrialState.COMPLETE) == 4
@@ -314,15 +316,17 @@ def test_collect_resumes_after_a_kill(sqlite_url, capsys):
     stale = [t for t in study.trials if t.state == TrialState.FAIL][0]
     assert stale.number == 2 and "stale" in stale.user_attrs["fail_reason"]
     # Finished: a rerun adds nothing.
-    again = corpus.collect("popularity", TINY_SHOP, trials=4, **kwargs)
+    again = corpus_collect.collect("popularity", TINY_SHOP, trials=4, **kwargs)
     assert len(again.trials) == 5
     # Other settings would mix two tasks in one study.
     with pytest.raises(ValueError, match="exists with max_valid_queries=50, not 60"):
-        corpus.collect("popularity", TINY_SHOP, trials=6, **{**kwargs, "max_valid_queries": 60})
+        corpus_collect.collect(
+            "popularity", TINY_SHOP, trials=6, **{**kwargs, "max_valid_queries": 60}
+        )
 
 
 def test_two_workers_on_sqlite_give_exactly_n(sqlite_url):
-    study = corpus.collect(
+    study = corpus_collect.collect(
         "popularity",
         TINY_SHOP,
         storage=sqlite_url,
@@ -399,9 +403,9 @@ def test_memoised_lightgbm_ranker_gives_the_plain_results():
     from optuna_rl_sampler.recsys.models.lightgbm_ranker import LightGBMRanker
     from optuna_rl_sampler.recsys.objective import make_objective
 
-    data, _ = corpus.load_data(TINY_SHOP)
+    data, _ = corpus_data.load_data(TINY_SHOP)
     options = {"max_train_queries": 100, "n_candidates": 20}
-    memoised = corpus._family("lightgbm-ranker", options)
+    memoised = corpus_collect._family("lightgbm-ranker", options)
     assert isinstance(memoised, LightGBMRanker) and memoised.cache
     params = [
         {**memoised.default_params(), "n_estimators": 15},
