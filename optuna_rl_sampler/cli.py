@@ -14,7 +14,10 @@ Sub-commands:
   policies on held-out synthetic tasks;
 * ``optuna-rl data stats --format FORMAT PATH``: load a dataset and print its counts as
   one JSON object (``FORMAT``: any registered dataset source that reads files);
-* ``optuna-rl data list``: the registered dataset sources, one JSON object a line.
+* ``optuna-rl data list``: the registered dataset sources, one JSON object a line;
+* ``optuna-rl tune --domain {news,ecommerce,social}``: tune a recommender and report
+  tuned vs default vs popularity on test (:mod:`optuna_rl_sampler.recsys.tuning`, the
+  same run as ``python recipes/<domain>.py``).
 
 Errors in the input print one line naming the problem and exit with status 2.
 """
@@ -214,6 +217,43 @@ def _data_list(args: argparse.Namespace) -> int:
         record = {"name": name, "plugin": source.plugin, "description": source.description}
         print(json.dumps(record))
     return 0
+
+
+# --- tuning a recommender (optuna-rl tune ...) -------------------------------------------
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from optuna_rl_sampler.recsys.tuning import run_command
+
+    return run_command(args, prog="optuna-rl tune")
+
+
+def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    """``optuna-rl tune``: its arguments come from :mod:`optuna_rl_sampler.recsys.tuning`,
+    or, without the recsys extra, a stand-in that says what to install when run."""
+    help_text = "tune a recommender for a domain; report tuned vs default vs popularity"
+    try:
+        from optuna_rl_sampler.recsys.tuning import COMMAND_DESCRIPTION
+        from optuna_rl_sampler.recsys.tuning import add_arguments
+    except ImportError as err:
+        missing = err
+
+        def _missing(args: argparse.Namespace) -> int:
+            raise missing
+
+        # No option of its own ("+" is no flag's prefix): every argument is accepted.
+        p = sub.add_parser("tune", help=help_text, add_help=False, prefix_chars="+")
+        p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+        p.set_defaults(func=_missing)
+        return
+    p = sub.add_parser(
+        "tune",
+        help=help_text,
+        description=COMMAND_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=_tune)
 
 
 # --- corpus of past studies (optuna-rl corpus ...) ---------------------------------------
@@ -592,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data_list)
 
     _add_corpus_parser(sub)
+    _add_tune_parser(sub)
     return parser
 
 

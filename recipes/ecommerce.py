@@ -17,24 +17,10 @@ CPU cores):
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from _common import Recipe
-from _common import main
-
-from optuna_rl_sampler.recsys.objective import DEFAULT_EXTRA_METRICS
-
-RECIPE = Recipe(
-    domain="ecommerce",
-    metric="recall@20",
-    description=__doc__,
-    extra_metrics=(*DEFAULT_EXTRA_METRICS, "ndcg@20"),
-)
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    return main(RECIPE, argv)
-
+from optuna_rl_sampler.recsys.tuning import main
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    # The library holds the recipe (optuna_rl_sampler.recsys.tuning.RECIPES["ecommerce"]);
+    # this script is the same as `optuna-rl tune --domain ecommerce`, with this --help.
+    sys.exit(main(domain="ecommerce", description=__doc__))

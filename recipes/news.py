@@ -15,24 +15,10 @@ Runs with no arguments on synthetic MIND-like data (a few minutes on two CPU cor
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from _common import Recipe
-from _common import main
-
-RECIPE = Recipe(
-    domain="news",
-    metric="ndcg@10",
-    description=__doc__,
-    # An impression shows few articles, so hit rate and recall at 10 are nearly always 1;
-    # these tell the models apart.
-    extra_metrics=("ndcg@5", "mrr", "hitrate@1", "recall@3"),
-)
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    return main(RECIPE, argv)
-
+from optuna_rl_sampler.recsys.tuning import main
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    # The library holds the recipe (optuna_rl_sampler.recsys.tuning.RECIPES["news"]);
+    # this script is the same as `optuna-rl tune --domain news`, with this --help.
+    sys.exit(main(domain="news", description=__doc__))

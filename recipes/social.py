@@ -15,25 +15,10 @@ Runs with no arguments on synthetic Last.fm-like data (a few minutes on two CPU 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from _common import Recipe
-from _common import main
-
-from optuna_rl_sampler.recsys.data import Interactions
-
-
-def _check_data(data: Interactions) -> None:
-    if data.social is None:
-        print(f"Note: {data.name} has no social graph; friends add nothing to the model.")
-
-
-RECIPE = Recipe(domain="social", metric="ndcg@10", description=__doc__, check_data=_check_data)
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    return main(RECIPE, argv)
-
+from optuna_rl_sampler.recsys.tuning import main
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    # The library holds the recipe (optuna_rl_sampler.recsys.tuning.RECIPES["social"]);
+    # this script is the same as `optuna-rl tune --domain social`, with this --help.
+    sys.exit(main(domain="social", description=__doc__))

@@ -1,8 +1,9 @@
-"""Feasibility and Pareto fronts for the recipes' ``--objectives`` and limits.
+"""Feasibility and Pareto fronts for tuning with several goals or with limits.
 
-:mod:`_common` runs the studies and builds the report; this module holds what is
-particular to studies with several objectives (``--objectives ndcg@10,coverage@10``) or
-with limits on the model's size and training time (``--max-model-mb``,
+:mod:`~optuna_rl_sampler.recsys.tuning` runs the studies and
+:mod:`~optuna_rl_sampler.recsys.tuning_report` builds the report; this module holds what
+is particular to studies with several objectives (``--objectives ndcg@10,coverage@10``)
+or with limits on the model's size and training time (``--max-model-mb``,
 ``--max-train-s``):
 
 - **Feasibility** follows Optuna: a trial's constraint values (set by the objective with
@@ -17,7 +18,7 @@ with limits on the model's size and training time (``--max-model-mb``,
 - **Files**: the front as JSON (``<study>.pareto.json``) and Optuna's Pareto-front plot
   with the default configuration marked (``<study>.pareto.png``).
 
-It imports nothing from :mod:`_common`, so both can be read on their own.
+It imports nothing from the tuning modules, so it can be read on its own.
 """
 
 from __future__ import annotations
