@@ -142,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a results.json.gz (or a plain results.json)",
     )
     plot.add_argument("--out", type=Path, default=None, help="folder (default: the JSON's)")
+
+    first = sub.add_parser(
+        "first-trials",
+        help="RLSampler without sources vs Random after 1, 3 and 5 trials, per suite, from "
+        "the committed results (no new runs)",
+    )
+    first.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder (default: benchmarks/results/first-trials)",
+    )
     return parser
 
 
@@ -420,6 +432,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_first_trials(args: argparse.Namespace) -> int:
+    from benchmarks.first_trials import DEFAULT_OUT
+    from benchmarks.first_trials import write_first_trials
+
+    for path in write_first_trials(out=args.out or DEFAULT_OUT):
+        print(f"wrote {path}")
+    return 0
+
+
 def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
     """The plots and ``summary.md`` of a results file, by the writer of its suite."""
     if results.get("kind") == "transfer":
@@ -438,7 +459,12 @@ def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks``."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "overhead": _cmd_overhead, "plot": _cmd_plot}
+    handlers = {
+        "run": _cmd_run,
+        "overhead": _cmd_overhead,
+        "plot": _cmd_plot,
+        "first-trials": _cmd_first_trials,
+    }
     return handlers[args.command](args)
 
 
