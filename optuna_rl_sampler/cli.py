@@ -32,26 +32,10 @@ from typing import Any
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from optuna_rl_sampler.training.ppo import PPOConfig
+    from optuna_rl_sampler.training.config import pretrain_config
     from optuna_rl_sampler.training.ppo import train
 
-    cfg = PPOConfig(
-        seed=args.seed,
-        workers=args.workers,
-        init_weights=args.init,
-        max_minutes=args.minutes,
-        source_prob=args.source_prob,
-        parallel_prob=args.parallel_prob,
-        prune_prob=args.prune_prob,
-        prior_startup=args.prior_startup,
-        handoff=args.handoff,
-    )
-    if args.iterations is not None:
-        cfg.iterations = args.iterations
-    if args.episodes_per_iteration is not None:
-        cfg.episodes_per_iteration = args.episodes_per_iteration
-    if args.learning_rate is not None:
-        cfg.learning_rate = args.learning_rate
+    cfg = _config_from_args(args, pretrain_config(), _PRETRAIN_OPTIONS)
     card = _train_resumably(
         train, cfg, args, progress=not args.quiet, plot=not args.no_plot, name=args.name
     )
@@ -121,29 +105,16 @@ def _finetune_sources(args: argparse.Namespace) -> list:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from optuna_rl_sampler.training.ppo import PPOConfig
+    from optuna_rl_sampler.training.config import finetune_config
     from optuna_rl_sampler.training.ppo import train
 
-    if args.minutes <= 0:
-        raise ValueError(f"--minutes must be positive, got {args.minutes}.")
+    if args.max_minutes is None or args.max_minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {args.max_minutes}.")
     sources = _finetune_sources(args)
-    cfg = PPOConfig(
-        seed=args.seed,
-        workers=args.workers,
-        iterations=args.iterations,
-        episodes_per_iteration=args.episodes_per_iteration,
-        learning_rate=args.learning_rate,
-        corpus_prob=args.corpus_share,
-        init_weights=args.init or "default",
-        max_minutes=args.minutes,
-        n_candidates=args.candidates,
-        budgets=tuple(args.budgets),
-        prior_startup=args.prior_startup,
-        handoff=None if args.handoff.lower() == "none" else args.handoff,
-    )
+    cfg = _config_from_args(args, finetune_config(), _FINETUNE_OPTIONS)
     print(
         f"optuna-rl: fine-tuning on {len(sources)} studies "
-        f"({sum(len(s) for s in sources)} trials) for at most {args.minutes:g} minutes",
+        f"({sum(len(s) for s in sources)} trials) for at most {args.max_minutes:g} minutes",
         file=sys.stderr,
     )
     card = _train_resumably(
@@ -450,16 +421,96 @@ def _add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_corpus_stats)
 
 
-def _add_prior_startup(p: argparse.ArgumentParser) -> None:
-    """``--prior-startup`` of ``pretrain`` and ``finetune``."""
-    p.add_argument(
-        "--prior-startup",
-        type=int,
-        default=5,
-        help="the sampler's prior_startup_trials, simulated in episodes with sources so "
-        "the policy learns in the states it meets after that phase (default 5, the "
-        "sampler's default; 0: none)",
-    )
+#: ``optuna-rl pretrain`` options: flag -> PPOConfig field (help and default from there).
+_PRETRAIN_OPTIONS = {
+    "--seed": "seed",
+    "--iterations": "iterations",
+    "--episodes-per-iteration": "episodes_per_iteration",
+    "--init": "init_weights",
+    "--learning-rate": "learning_rate",
+    "--minutes": "max_minutes",
+    "--source-prob": "source_prob",
+    "--parallel-prob": "parallel_prob",
+    "--prune-prob": "prune_prob",
+    "--prior-startup": "prior_startup",
+    "--handoff": "handoff",
+    "--workers": "workers",
+}
+#: ``optuna-rl finetune`` options: flag -> PPOConfig field.
+_FINETUNE_OPTIONS = {
+    "--init": "init_weights",
+    "--minutes": "max_minutes",
+    "--iterations": "iterations",
+    "--episodes-per-iteration": "episodes_per_iteration",
+    "--corpus-share": "corpus_prob",
+    "--learning-rate": "learning_rate",
+    "--budgets": "budgets",
+    "--candidates": "n_candidates",
+    "--prior-startup": "prior_startup",
+    "--handoff": "handoff",
+    "--workers": "workers",
+    "--seed": "seed",
+}
+#: Fields whose value is a name or a path; the others take their default's type.
+_TEXT_FIELDS = ("init_weights", "handoff")
+#: Fields without a default value of their own (``None``) that take numbers.
+_FLOAT_FIELDS = ("max_minutes",)
+
+
+def _pretrain_defaults() -> Any:
+    from optuna_rl_sampler.training.config import pretrain_config
+
+    return pretrain_config()
+
+
+def _finetune_defaults() -> Any:
+    from optuna_rl_sampler.training.config import finetune_config
+
+    return finetune_config()
+
+
+def _add_config_options(p: argparse.ArgumentParser, base: Any, options: dict[str, str]) -> None:
+    """One option per ``options`` entry, generated from the PPOConfig field it sets:
+    help from the field's metadata, default and type from ``base``."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    for flag, name in options.items():
+        default = getattr(base, name)
+        shown = (
+            "unset"
+            if default is None
+            else " ".join(map(str, default))
+            if isinstance(default, tuple)
+            else default
+        )
+        kwargs: dict[str, Any] = {
+            "dest": name,
+            "default": default,
+            "help": f"{fields[name].metadata['help']} (default: {shown})",
+        }
+        if isinstance(default, tuple):
+            kwargs.update(nargs="+", type=type(default[0]))
+        elif name in _TEXT_FIELDS:
+            kwargs["type"] = str
+        elif name in _FLOAT_FIELDS:
+            kwargs["type"] = float
+        else:
+            kwargs["type"] = type(default)
+        p.add_argument(flag, **kwargs)
+
+
+def _config_from_args(args: argparse.Namespace, base: Any, options: dict[str, str]) -> Any:
+    """``base`` with the values of the generated options (``--handoff none``: no hand-off)."""
+    import dataclasses
+
+    changes = {name: getattr(args, name) for name in options.values()}
+    if isinstance(changes.get("handoff"), str) and changes["handoff"].lower() == "none":
+        changes["handoff"] = None
+    for name, value in changes.items():
+        if isinstance(value, list):
+            changes[name] = tuple(value)
+    return dataclasses.replace(base, **changes)
 
 
 def _add_resume(p: argparse.ArgumentParser) -> None:
@@ -493,31 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when --minutes is unset; the card records the iterations done and the time taken.",
     )
     p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
-    p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
-    p.add_argument("--iterations", type=int, default=None, help="PPO iterations (default 300)")
-    p.add_argument(
-        "--episodes-per-iteration", type=int, default=None, help="episodes per iteration (32)"
-    )
-    p.add_argument("--init", default=None, help="weights to start from (default: uniform)")
-    p.add_argument("--learning-rate", type=float, default=None, help="Adam step (1e-3)")
-    p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
-    p.add_argument(
-        "--source-prob", type=float, default=0.6, help="episodes with source studies (0.6)"
-    )
-    p.add_argument(
-        "--parallel-prob", type=float, default=0.2, help="episodes with 2-4 workers (0.2)"
-    )
-    p.add_argument("--prune-prob", type=float, default=0.2, help="episodes with pruning (0.2)")
-    _add_prior_startup(p)
-    p.add_argument(
-        "--handoff",
-        default=None,
-        help="weights (a file or a shipped name such as generic-v1) that the sampler hands "
-        "off to while an episode's sources are distrusted; those steps are simulated but "
-        "not learnt. Use generic-v1 when training weights to ship as the transfer default "
-        "(default: none, the trained policy chooses throughout)",
-    )
-    p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
+    _add_config_options(p, _pretrain_defaults(), _PRETRAIN_OPTIONS)
     p.add_argument("--name", default="generic-v1", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
     _add_resume(p)
@@ -542,40 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--study", action="append", default=[], help="study name to use (repeatable; default: all)"
     )
     p.add_argument("--out", required=True, help="weights file to write (.safetensors)")
-    p.add_argument("--init", default=None, help="weights to start from (default: shipped)")
-    p.add_argument("--minutes", type=float, default=10.0, help="time limit (default 10)")
-    p.add_argument("--iterations", type=int, default=200, help="most PPO iterations (default 200)")
-    p.add_argument(
-        "--episodes-per-iteration", type=int, default=16, help="episodes per iteration (16)"
-    )
-    p.add_argument(
-        "--corpus-share",
-        type=float,
-        default=0.7,
-        help="share of episodes on your studies; the rest are synthetic (default 0.7)",
-    )
-    p.add_argument("--learning-rate", type=float, default=3e-4, help="Adam step (3e-4)")
-    p.add_argument(
-        "--budgets",
-        type=int,
-        nargs="+",
-        default=[15, 25, 40, 60],
-        help="episode lengths in trials, drawn uniformly (default 15 25 40 60)",
-    )
-    p.add_argument(
-        "--candidates", type=int, default=256, help="candidates per proposal (default 256)"
-    )
-    _add_prior_startup(p)
-    p.add_argument(
-        "--handoff",
-        default="generic-v1",
-        help="weights (a shipped name or a file) that choose while an episode's sources are "
-        "distrusted, as the shipped pair does; recorded in the card, so RLSampler("
-        "meta_model=OUT) hands off to them too (default generic-v1; 'none': the "
-        "fine-tuned policy chooses throughout)",
-    )
-    p.add_argument("--workers", type=int, default=2, help="rollout processes (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of tasks and updates (0)")
+    _add_config_options(p, _finetune_defaults(), _FINETUNE_OPTIONS)
     p.add_argument("--name", default="finetuned", help="name recorded in the card")
     p.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
     _add_resume(p)

@@ -390,3 +390,46 @@ def test_cli_resume_without_a_checkpoint_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no checkpoint" in err and "w.ckpt" in err and "without --resume" in err
     assert not out.exists()
+
+
+def test_the_command_line_is_generated_from_ppoconfig():
+    # The defaults of `optuna-rl pretrain` / `finetune` are the config presets, every
+    # option's help is its field's, and a flag lands in the field it names.
+    import dataclasses
+
+    from optuna_rl_sampler.cli import _FINETUNE_OPTIONS
+    from optuna_rl_sampler.cli import _PRETRAIN_OPTIONS
+    from optuna_rl_sampler.cli import _config_from_args
+    from optuna_rl_sampler.cli import build_parser
+    from optuna_rl_sampler.training.config import finetune_config
+    from optuna_rl_sampler.training.config import pretrain_config
+
+    parser = build_parser()
+    args = parser.parse_args(["pretrain", "--out", "w.safetensors"])
+    assert _config_from_args(args, pretrain_config(), _PRETRAIN_OPTIONS) == pretrain_config()
+    args = parser.parse_args(
+        ["finetune", "--out", "w.safetensors", "--sources", "s.json", "--budgets", "10", "20",
+         "--corpus-share", "0.5", "--handoff", "none"]
+    )  # fmt: skip
+    cfg = _config_from_args(args, finetune_config(), _FINETUNE_OPTIONS)
+    assert cfg == dataclasses.replace(
+        finetune_config(), budgets=(10, 20), corpus_prob=0.5, handoff=None
+    )
+    helps = {f.name: f.metadata.get("help") for f in dataclasses.fields(PPOConfig)}
+    sub = parser._subparsers._group_actions[0].choices["pretrain"]
+    for action in sub._actions:
+        if action.dest in _PRETRAIN_OPTIONS.values():
+            assert action.help.startswith(helps[action.dest]), action.dest
+
+
+def test_the_source_kind_mix_comes_from_the_config():
+    from optuna_rl_sampler.training.ppo import _source_kinds
+
+    rng = np.random.default_rng(0)
+    only_misleading = PPOConfig(source_kind_weights=(0, 0, 0, 1), misleading_beside_related=0.0)
+    assert all(set(_source_kinds(rng, only_misleading)) == {"misleading"} for _ in range(50))
+    only_related = PPOConfig(source_kind_weights=(1, 0, 0, 0))
+    assert all(set(_source_kinds(rng, only_related)) == {"related"} for _ in range(50))
+    # The default mix draws every kind.
+    kinds = {k for _ in range(400) for k in _source_kinds(rng, PPOConfig())}
+    assert kinds == {"related", "unrelated", "misleading"}

@@ -20,9 +20,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from optuna_rl_sampler.policy import remap_features
 from optuna_rl_sampler.policy import save_weights
 from optuna_rl_sampler.proposal import HANDOFF_TRUST
 from optuna_rl_sampler.sources import SourceStudy
+from optuna_rl_sampler.training.config import PPOConfig
 from optuna_rl_sampler.training.rollout import Episode
 from optuna_rl_sampler.training.rollout import run_episode
 from optuna_rl_sampler.training.surrogate_tasks import surrogate_task
@@ -58,59 +58,6 @@ _PRIOR_COLUMN = FEATURE_NAMES.index("source_prior")
 #: Logit of a candidate a restricted step could not choose (finite, so the entropy of
 #: the masked distribution stays a number: its probability is exactly 0).
 _MASKED_LOGIT = -1e9
-
-
-@dataclass
-class PPOConfig:
-    """Everything that defines a training run (written into the weights card)."""
-
-    seed: int = 0
-    #: PPO iterations (each: collect ``episodes_per_iteration`` episodes, then update).
-    iterations: int = 300
-    episodes_per_iteration: int = 32
-    #: Episode budgets (evaluations per task), drawn uniformly.
-    budgets: tuple[int, ...] = (15, 25, 40, 60)
-    #: Task dimensions, drawn with weights favouring 2-10 parameters.
-    dims: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 14, 20)
-    dim_weights: tuple[float, ...] = (0.5, 1.5, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 0.5, 0.5)
-    n_candidates: int = 256
-    hidden: int = 64
-    learning_rate: float = 1e-3
-    gamma: float = 0.98
-    gae_lambda: float = 0.95
-    clip_coef: float = 0.2
-    ent_coef: float = 0.003
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    update_epochs: int = 4
-    minibatch_states: int = 256
-    workers: int = 2
-    #: Probabilities of the search-space styles (mixed, grid, categorical, float).
-    style_weights: tuple[float, ...] = (0.35, 0.2, 0.15, 0.3)
-    #: Share of synthetic episodes that come with source studies (see
-    #: :func:`~.tasks.sample_sources`), and the most sources an episode gets.
-    source_prob: float = 0.6
-    max_sources: int = 5
-    #: Share of episodes simulating 2-4 parallel workers (pending points).
-    parallel_prob: float = 0.2
-    #: Share of episodes with a pruner (a below-median proposal is pruned half the time).
-    prune_prob: float = 0.2
-    #: Share of episodes on surrogate tasks of the corpus, when :func:`train` is given
-    #: one (the episode's own study is left out of its sources).
-    corpus_prob: float = 0.0
-    #: The sampler's ``prior_startup_trials`` in episodes with sources, so the policy
-    #: learns in the states it meets after that phase (0: no phase).
-    prior_startup: int = 0
-    #: Weights the sampler hands off to while an episode's sources are distrusted (a
-    #: path or a shipped name such as ``"generic-v1"``, as the sampler does with its
-    #: default weights); those steps are simulated but not learnt. Recorded in the card,
-    #: so ``RLSampler(meta_model=PATH)`` hands off to it too. ``None``: no hand-off.
-    handoff: str | None = None
-    #: Weights to start from (``None``: a fresh network with a uniform policy).
-    init_weights: str | None = None
-    #: Stop after this many minutes of training (``None``: run every iteration).
-    max_minutes: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class PolicyNet(nn.Module):
@@ -223,24 +170,22 @@ def ppo_loss(
     return loss, stats
 
 
-#: Source studies of the corpus for surrogate episodes; set by :func:`train` before the
-#: worker processes fork, so every worker reads the same list.
-_CORPUS: list[SourceStudy] = []
-
-
-def _source_kinds(rng: np.random.Generator, max_sources: int) -> list[str]:
-    """A mix of source kinds: all related, related and unrelated, all unrelated, or
-    misleading sources (alone or beside a related one)."""
-    n = int(rng.integers(1, max_sources + 1))
+def _source_kinds(rng: np.random.Generator, cfg: PPOConfig) -> list[str]:
+    """A mix of source kinds (:attr:`PPOConfig.source_kind_weights`): all related,
+    related and unrelated, all unrelated, or misleading sources (alone or beside a
+    related one, :attr:`PPOConfig.misleading_beside_related`)."""
+    n = int(rng.integers(1, cfg.max_sources + 1))
+    weights = np.asarray(cfg.source_kind_weights, dtype=float)
+    bounds = np.cumsum(weights / weights.sum())
     u = rng.random()
-    if u < 0.45:
+    if u < bounds[0]:
         return ["related"] * n
-    if u < 0.65:
+    if u < bounds[1]:
         return [str(k) for k in rng.choice(["related", "unrelated"], size=n)]
-    if u < 0.8:
+    if u < bounds[2]:
         return ["unrelated"] * n
     kinds = ["misleading"] * n
-    if n > 1 and rng.random() < 0.5:
+    if n > 1 and rng.random() < cfg.misleading_beside_related:
         kinds[0] = "related"
     return kinds
 
@@ -260,9 +205,12 @@ def _handoff_weights(name: str | None) -> PolicyWeights | None:
     return _HANDOFF[name]
 
 
-def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
-    """Run one episode in a worker: task and stream derive from (seed, iteration, index)."""
-    iteration, index, weights, cfg = args
+def _episode_job(
+    args: tuple[int, int, PolicyWeights, PPOConfig, Sequence[SourceStudy]],
+) -> Episode:
+    """Run one episode in a worker: task and stream derive from (seed, iteration, index);
+    ``corpus`` holds the studies whose surrogates may be the episode's task."""
+    iteration, index, weights, cfg, corpus = args
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng([cfg.seed, iteration, index])
@@ -273,17 +221,17 @@ def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
     prune = 0.5 if rng.random() < cfg.prune_prob else 0.0
     with threadpool_limits(1):
         sources: list[SourceStudy] = []
-        if _CORPUS and rng.random() < cfg.corpus_prob:
-            own = int(rng.integers(len(_CORPUS)))
-            task = surrogate_task(_CORPUS[own], seed=int(rng.integers(2**31)))
-            others = [s for i, s in enumerate(_CORPUS) if i != own]
-            if others and rng.random() < 0.85:
+        if corpus and rng.random() < cfg.corpus_prob:
+            own = int(rng.integers(len(corpus)))
+            task = surrogate_task(corpus[own], seed=int(rng.integers(2**31)))
+            others = [s for i, s in enumerate(corpus) if i != own]
+            if others and rng.random() < cfg.corpus_source_prob:
                 k = min(len(others), int(rng.integers(1, cfg.max_sources + 1)))
                 sources = [others[i] for i in rng.choice(len(others), k, replace=False)]
         else:
             task = sample_task(rng, n_params=n_params, style_weights=cfg.style_weights)
             if rng.random() < cfg.source_prob:
-                sources = sample_sources(task, rng, _source_kinds(rng, cfg.max_sources))
+                sources = sample_sources(task, rng, _source_kinds(rng, cfg))
         return run_episode(
             task,
             weights,
@@ -293,17 +241,22 @@ def _episode_job(args: tuple[int, int, PolicyWeights, PPOConfig]) -> Episode:
             workers=workers,
             prune_prob=prune,
             sources=sources,
-            start_from_prior=bool(sources) and rng.random() < 0.5,
+            start_from_prior=bool(sources) and rng.random() < cfg.start_from_prior_prob,
             prior_startup=cfg.prior_startup,
             handoff=_handoff_weights(cfg.handoff) if sources else None,
         )
 
 
 def collect(
-    iteration: int, weights: PolicyWeights, cfg: PPOConfig, pool: Any | None
+    iteration: int,
+    weights: PolicyWeights,
+    cfg: PPOConfig,
+    pool: Any | None,
+    corpus: Sequence[SourceStudy] = (),
 ) -> list[Episode]:
-    """Roll out one iteration's episodes (in order, so results do not depend on workers)."""
-    jobs = [(iteration, i, weights, cfg) for i in range(cfg.episodes_per_iteration)]
+    """Roll out one iteration's episodes (in order, so results do not depend on workers);
+    ``corpus``: studies whose surrogates become episodes (``cfg.corpus_prob``)."""
+    jobs = [(iteration, i, weights, cfg, corpus) for i in range(cfg.episodes_per_iteration)]
     if pool is None:
         return [_episode_job(j) for j in jobs]
     return pool.map(_episode_job, jobs, chunksize=1)
@@ -493,8 +446,7 @@ def train(
 
     from tqdm.auto import tqdm
 
-    global _CORPUS
-    _CORPUS = list(corpus or [])
+    corpus = list(corpus or [])
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.workers))
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -504,7 +456,7 @@ def train(
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, eps=1e-5)
     out = Path(out)
     ckpt = checkpoint_path(out)
-    run_key = _run_key(cfg, _CORPUS)
+    run_key = _run_key(cfg, corpus)
     history: list[dict[str, float]] = []
     before = 0.0  # seconds spent by the invocations this one resumes
     if resume:
@@ -527,7 +479,7 @@ def train(
                     "with --resume)"
                 )
                 break
-            episodes = collect(iteration, net.to_weights(), cfg, pool)
+            episodes = collect(iteration, net.to_weights(), cfg, pool, corpus)
             stats = update(net, optimizer, episodes, cfg, generator)
             stats["iteration"] = iteration
             stats["final_regret"] = float(np.mean([e.regrets[-1] for e in episodes]))
@@ -547,7 +499,7 @@ def train(
     card = {
         "name": name,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
-        "trained_on": _trained_on(cfg, _CORPUS, start),
+        "trained_on": _trained_on(cfg, corpus, start),
         "iterations_done": len(history),
         "algorithm": "PPO (clipped surrogate, GAE)",
         "config": _config_dict(cfg),
