@@ -532,9 +532,12 @@ def plan_real(
     seeds: Sequence[int] = range(5),
     n_trials: int = 20,
     datasets: Sequence[str] | None = None,
+    samplers: Sequence[str] | None = None,
+    scenarios: Sequence[str] | None = None,
 ) -> tuple[list[Job], list[str]]:
-    """The real jobs (LightGBM on the real datasets of ``split``) and the datasets
-    skipped because their folder is missing."""
+    """The real jobs (LightGBM on the real datasets of ``split``; the pairs of
+    :data:`REAL_SAMPLERS` among ``samplers`` and ``scenarios`` when given) and the
+    datasets skipped because their folder is missing."""
     studies = load_corpus(corpus)
     names = [t for t in task_names(studies, read_split(), split) if t.startswith(REAL_MODEL)]
     kept, missing = [], []
@@ -546,7 +549,13 @@ def plan_real(
             missing.append(key)
             continue
         kept.append(task)
-    jobs = make_jobs("real", REAL_SAMPLERS, kept, seeds, n_trials, corpus, str(data_dir))
+    pairs = [
+        (scenario, sampler)
+        for scenario, sampler in REAL_SAMPLERS
+        if (samplers is None or sampler in samplers)
+        and (scenarios is None or scenario in scenarios)
+    ]
+    jobs = make_jobs("real", pairs, kept, seeds, n_trials, corpus, str(data_dir))
     # One dataset after another, so a worker loads each dataset once.
     return sorted(jobs, key=lambda j: (j.task, j.sampler, j.seed)), missing
 
@@ -642,6 +651,8 @@ def run_transfer_v2(
             seeds=seeds,
             n_trials=n_trials,
             datasets=real_datasets,
+            samplers=samplers,
+            scenarios=scenarios,
         )
         jobs += real_jobs
     start = time.time()
