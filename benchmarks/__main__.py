@@ -154,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder (default: benchmarks/results/first-trials)",
     )
+
+    zero = sub.add_parser(
+        "zero-config",
+        help="RLSampler after 8 trials vs TPE after 30 on the real test datasets, from the "
+        "committed runs (see benchmarks/zero_config.py for TPE's runs)",
+    )
+    zero.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder holding TPE's 30-trial runs; the report goes there too "
+        "(default: benchmarks/results/zero-config)",
+    )
     return parser
 
 
@@ -441,6 +454,15 @@ def _cmd_first_trials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_zero_config(args: argparse.Namespace) -> int:
+    from benchmarks.zero_config import DEFAULT_OUT
+    from benchmarks.zero_config import write_zero_config
+
+    for path in write_zero_config(out=args.out or DEFAULT_OUT):
+        print(f"wrote {path}")
+    return 0
+
+
 def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
     """The plots and ``summary.md`` of a results file, by the writer of its suite."""
     if results.get("kind") == "transfer":
@@ -464,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overhead": _cmd_overhead,
         "plot": _cmd_plot,
         "first-trials": _cmd_first_trials,
+        "zero-config": _cmd_zero_config,
     }
     return handlers[args.command](args)
 

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from benchmarks import zero_config as zc
+
+
+def _run(task, seed, values):
+    return {"task": task, "seed": seed, "values": values}
+
+
+def test_rl_after_8_trials_is_paired_with_tpe_after_30():
+    tpe = [
+        _run("m/a", 0, [0.1] * 20 + [0.5] + [0.2] * 9),  # best 0.5 at trial 21
+        _run("m/a", 1, [0.1, 0.3] + [0.2] * 28),  # best 0.3 at trial 2
+        _run("m/b", 0, [0.4] * 12),  # too short: not a 30-trial run
+    ]
+    rl = [
+        _run("m/a", 0, [0.2] * 7 + [0.45] + [0.9] * 12),  # 0.45 by trial 8: short of 0.5
+        _run("m/a", 1, [0.35] + [0.0] * 19),  # 0.35 at once: reached
+        _run("m/b", 0, [0.9] * 20),
+    ]
+    rows = zc.compare_runs(rl, tpe)
+    assert [(r["task"], r["seed"]) for r in rows] == [("m/a", 0), ("m/a", 1)]
+    first, second = rows
+    assert first["rl_at_8"] == 0.45 and first["tpe_at_30"] == 0.5 and not first["reached"]
+    assert first["tpe_trials_to_rl_at_8"] == 21 and first["tpe_at_8"] == 0.1
+    assert second["reached"] and second["tpe_trials_to_rl_at_8"] is None
+    text = zc.markdown(
+        {
+            "rl-transfer": {"rows": rows, "reached": 1, "runs": 2},
+            "rl-generic": {"rows": [], "reached": 0, "runs": 0},
+        }
+    )
+    assert "## rl-transfer: 1 of 2 runs reach TPE's 30-trial best within 8 trials (50%" in text
+    assert "| a | 0 | 0.4500 | 0.1000 | 0.5000 | no | 21 |" in text
+    assert "| a | 1 | 0.3500 | 0.3000 | 0.3000 | yes | > 30 |" in text
