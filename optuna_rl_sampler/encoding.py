@@ -68,6 +68,17 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
+def _as_numbers(values: list[Any]) -> np.ndarray:
+    """``values`` as floats, NaN where a value is not a number (:func:`is_number`); plain
+    ``float``/``int`` columns, the usual case, convert in one step."""
+    if set(map(type, values)) <= {float, int}:
+        try:
+            return np.asarray(values, dtype=float)  # inf stays inf: outside every range
+        except OverflowError:  # an int beyond float64
+            pass
+    return np.array([v if is_number(v) else np.nan for v in values], dtype=float)
+
+
 def is_number(value: Any) -> bool:
     """Whether ``value`` can be the value of a numeric (float or int) parameter: a finite
     real number that is not a ``bool``.
@@ -464,7 +475,7 @@ class SearchSpaceEncoder:
                     else:
                         ok[i] = False
                 continue
-            numeric = np.array([v if is_number(v) else np.nan for v in values], dtype=float)
+            numeric = _as_numbers(values)
             inside = (numeric >= p.dist.low) & (numeric <= p.dist.high)
             ok &= inside
             if p.single:

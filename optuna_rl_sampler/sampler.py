@@ -796,9 +796,11 @@ def _read_evidence(
     signs = np.array([-1.0 if d == StudyDirection.MINIMIZE else 1.0 for d in study.directions])
     k = len(signs)
     evidence: list[FrozenTrial] = []
-    values: list[np.ndarray] = []
+    values: list[Sequence[float]] = []
+    pruned: list[bool] = []
     violations: list[float] = []
     running: list[FrozenTrial] = []
+    # Plain Python per trial (a study may hold thousands); arrays once at the end.
     for t in trials:
         if t.number == trial.number:
             continue
@@ -806,12 +808,14 @@ def _read_evidence(
             running.append(t)
             continue
         if t.state == TrialState.COMPLETE:
-            row = np.asarray(t.values if t.values else [math.nan] * k, dtype=float)
-            if np.isnan(row).any():
+            row = t.values
+            if not row or len(row) != k or any(v != v for v in row):  # none, or NaN
                 continue
-            values.append(signs * row)
+            values.append(row)
+            pruned.append(False)
         elif t.intermediate_values:  # PRUNED: worse than every complete trial.
-            values.append(np.full(k, -math.inf))
+            values.append([0.0] * k)
+            pruned.append(True)
         else:
             continue
         evidence.append(t)
@@ -819,7 +823,8 @@ def _read_evidence(
         violations.append(float(total_violation(np.array([con]))[0]) if con else math.nan)
     points, ok = encoder.encode_many([t.params for t in evidence])
     pending, ok_pending = encoder.encode_many([t.params for t in running])
-    value_array = np.array(values, dtype=float).reshape(len(values), k)
+    value_array = signs * np.array(values, dtype=float).reshape(len(values), k)
+    value_array[np.array(pruned, dtype=bool)] = -math.inf
     return points[ok], value_array[ok], np.array(violations, dtype=float)[ok], pending[ok_pending]
 
 
