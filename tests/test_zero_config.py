@@ -26,10 +26,11 @@ def test_rl_after_8_trials_is_paired_with_tpe_after_30():
     assert second["reached"] and second["tpe_trials_to_rl_at_8"] is None
     text = zc.markdown(
         {
-            "rl-transfer": {"rows": rows, "reached": 1, "runs": 2},
+            "rl-transfer": {"rows": rows, "reached": 1, "ahead_at_8": 2, "runs": 2},
             "rl-generic": {"rows": [], "reached": 0, "runs": 0},
         }
     )
     assert "## rl-transfer: 1 of 2 runs reach TPE's 30-trial best within 8 trials (50%" in text
     assert "| a | 0 | 0.4500 | 0.1000 | 0.5000 | no | 21 |" in text
+    assert "RLSampler is ahead of TPE in 2 of 2 runs" in text
     assert "| a | 1 | 0.3500 | 0.3000 | 0.3000 | yes | > 30 |" in text
