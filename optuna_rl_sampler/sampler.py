@@ -388,8 +388,33 @@ class RLSampler(BaseSampler):
     @property
     def weights(self) -> PolicyWeights:
         """The policy weights (and card) used for studies with source studies; without
-        sources the shipped default uses ``generic-v1`` instead (see ``meta_model``)."""
+        sources the shipped default uses ``generic-v1`` instead (see ``meta_model``);
+        :meth:`weights_for` says which weights propose for a given study."""
         return self._weights
+
+    def weights_for(self, study: Study) -> PolicyWeights:
+        """The weights that propose the next trial of ``study``: :attr:`weights` when
+        sources match the study's current search space, the weights trained without
+        sources (``generic-v1`` for the shipped default) otherwise.
+
+        A trial whose sources are distrusted is proposed by the hand-off weights instead
+        (its reason says ``"handoff": true`` and names them in ``"weights"``); that is
+        decided per trial, from the trials so far, and is not predicted here.
+
+        Examples:
+            >>> import optuna
+            >>> from optuna_rl_sampler import RLSampler
+            >>> optuna.logging.set_verbosity(optuna.logging.ERROR)
+            >>> sampler = RLSampler(seed=0)
+            >>> study = optuna.create_study(sampler=sampler)
+            >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+            >>> sampler.weights.name, sampler.weights_for(study).name
+            ('transfer-v2', 'generic-v1')
+        """
+        space = self._search_space.calculate(study)
+        space = {name: dist for name, dist in space.items() if not dist.single()}
+        prior = self._meta_prior(study, space) if space else None
+        return self._weights if prior is not None else self._generic_weights
 
     def reseed_rng(self) -> None:
         """Draw a fresh base seed (Optuna calls this in each worker of ``n_jobs > 1``)."""

@@ -404,3 +404,20 @@ def test_a_multi_objective_source_study_says_what_to_pass():
     assert len(source) == 8
     np.testing.assert_allclose(source.values, [-t.values[1] for t in past.trials])
     assert RLSampler(source_studies=[source]).source_studies == [source]
+
+
+def test_weights_for_names_the_weights_that_propose():
+    good = SourceStudy.from_study(_past_study(0.0, n=40), name="good")
+    sampler = RLSampler(seed=0, source_studies=[good])
+    study = optuna.create_study(sampler=sampler)
+    # Before any trial the search space is unknown: no source can match it yet.
+    assert sampler.weights_for(study).name == "generic-v1"
+    study.optimize(_objective(), n_trials=3)
+    assert sampler.weights_for(study).name == sampler.weights.name == "transfer-v2"
+    # Its proposals say the same (the hand-off aside).
+    reason = study.trials[-1].system_attrs[REASON_KEY]
+    assert reason["weights"] == "transfer-v2" or reason.get("handoff")
+    plain = RLSampler(seed=0, source_studies=None)
+    other = optuna.create_study(sampler=plain)
+    other.optimize(_objective(), n_trials=3)
+    assert plain.weights_for(other).name == "generic-v1"
