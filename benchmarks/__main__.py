@@ -167,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder holding TPE's 30-trial runs; the report goes there too "
         "(default: benchmarks/results/zero-config)",
     )
+
+    fsrc = sub.add_parser(
+        "finetune-sources",
+        help="write the dev datasets' past studies as a sources file (for optuna-rl finetune)",
+    )
+    fsrc.add_argument("--out", type=Path, required=True, help="sources file (.json.gz)")
+    sub.add_parser(
+        "finetune-check",
+        help="fine-tuned weights (rl-finetuned) vs the shipped ones on the test split, from "
+        "the committed runs (see benchmarks/finetune_check.py)",
+    )
     return parser
 
 
@@ -463,6 +474,24 @@ def _cmd_zero_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune_sources(args: argparse.Namespace) -> int:
+    from benchmarks.finetune_check import dev_sources
+    from optuna_rl_sampler.sources import save_sources_json
+
+    sources = dev_sources()
+    save_sources_json(sources, args.out)
+    print(f"wrote {args.out} ({len(sources)} studies)")
+    return 0
+
+
+def _cmd_finetune_check(args: argparse.Namespace) -> int:
+    from benchmarks.finetune_check import write_finetune_check
+
+    for path in write_finetune_check():
+        print(f"wrote {path}")
+    return 0
+
+
 def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
     """The plots and ``summary.md`` of a results file, by the writer of its suite."""
     if results.get("kind") == "transfer":
@@ -487,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot": _cmd_plot,
         "first-trials": _cmd_first_trials,
         "zero-config": _cmd_zero_config,
+        "finetune-sources": _cmd_finetune_sources,
+        "finetune-check": _cmd_finetune_check,
     }
     return handlers[args.command](args)
 

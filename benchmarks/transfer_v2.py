@@ -120,7 +120,14 @@ SCENARIO_SAMPLERS: dict[str, tuple[str, ...]] = {
     "one-good": ("rl-transfer", "enqueue5-tpe", "cmaes-warm"),
     "refresh": ("rl-transfer", "enqueue3-tpe", "enqueue5-tpe"),
 }
-SAMPLERS: tuple[str, ...] = tuple(dict.fromkeys(s for v in SCENARIO_SAMPLERS.values() for s in v))
+#: Samplers that run only when named with ``--samplers``, and their scenarios:
+#: ``rl-finetuned`` is RLSampler with the weights of :data:`FINETUNED_WEIGHTS`
+#: (``optuna-rl finetune`` on the dev datasets' past studies; see benchmarks/README.md).
+OPTIONAL_SAMPLERS: dict[str, tuple[str, ...]] = {"rl-finetuned": ("honest", "backwards")}
+FINETUNED_WEIGHTS = DEFAULT_OUT.parent / "finetune" / "finetuned-dev.safetensors"
+SAMPLERS: tuple[str, ...] = tuple(
+    dict.fromkeys([*(s for v in SCENARIO_SAMPLERS.values() for s in v), *OPTIONAL_SAMPLERS])
+)
 #: The real runs: transfer with honest sources, and what a user would run instead.
 REAL_SAMPLERS: tuple[tuple[str, str], ...] = (
     ("honest", "rl-transfer"),
@@ -371,6 +378,18 @@ def make_sampler(
     name: str, seed: int, n_trials: int, sources: Sequence[SourceStudy], target: Target, model: str
 ) -> tuple[optuna.samplers.BaseSampler, list[dict[str, Any]], dict[str, Any]]:
     """The sampler of one run, the configurations to enqueue first, and notes."""
+    if name == "rl-finetuned":
+        from optuna_rl_sampler import RLSampler
+
+        if not FINETUNED_WEIGHTS.is_file():
+            raise FileNotFoundError(
+                f"rl-finetuned needs {FINETUNED_WEIGHTS}; make it with optuna-rl finetune "
+                "(benchmarks/README.md, 'Fine-tuned weights')"
+            )
+        sampler_ = RLSampler(
+            seed=seed, budget=n_trials, source_studies=list(sources), meta_model=FINETUNED_WEIGHTS
+        )
+        return sampler_, [], {"n_sources": len(sources), "weights": FINETUNED_WEIGHTS.name}
     if name in ("enqueue5-gp", "enqueue3-tpe"):
         k = 3 if name == "enqueue3-tpe" else 5
         enqueue = best_past_configs(sources, target.space, model, k=k)
@@ -476,7 +495,9 @@ def fingerprints(corpus: str | Path) -> dict[str, str]:
     for weights in sorted((pkg / "weights").glob("*.safetensors")):
         digest.update(weights.read_bytes())
     rl = f"{base}+{digest.hexdigest()[:12]}"
-    return {s: (rl if s.startswith("rl-") else base) for s in SAMPLERS}
+    out = {s: (rl if s.startswith("rl-") else base) for s in SAMPLERS}
+    out["rl-finetuned"] = f"{rl}+{file_fingerprint(FINETUNED_WEIGHTS) or 'missing'}"
+    return out
 
 
 def make_jobs(
@@ -517,8 +538,12 @@ def plan(
     pairs = [
         (scenario, sampler)
         for scenario in scenarios
-        for sampler in SCENARIO_SAMPLERS[scenario]
-        if samplers is None or sampler in samplers
+        for sampler in (
+            *SCENARIO_SAMPLERS[scenario],
+            *(o for o, where in OPTIONAL_SAMPLERS.items() if scenario in where),
+        )
+        if (samplers is None and sampler not in OPTIONAL_SAMPLERS)
+        or (samplers is not None and sampler in samplers)
     ]
     jobs = make_jobs("surrogate", pairs, names, seeds, n_trials, corpus)
     return sorted(jobs, key=lambda j: -_cost(j))

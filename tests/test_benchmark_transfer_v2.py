@@ -208,3 +208,14 @@ def test_only_the_last_runs_code_counts_and_every_test_run_stays_listed(tmp_path
     assert any(
         "test split last run" in x and "; before: 1970-01-01 00:00 UTC: 10" in x for x in line
     )
+
+
+def test_optional_samplers_run_only_when_named():
+    default = tv.plan(tv.DEFAULT_CORPUS, split="test")
+    assert not any(j.sampler == "rl-finetuned" for j in default)
+    named = tv.plan(tv.DEFAULT_CORPUS, split="test", samplers=["rl-finetuned"])
+    assert {j.scenario for j in named} == {"honest", "backwards"}
+    assert {j.sampler for j in named} == {"rl-finetuned"}
+    # Its runs depend on the fine-tuned weights file too.
+    fps = tv.fingerprints(tv.DEFAULT_CORPUS)
+    assert fps["rl-finetuned"].startswith(fps["rl-transfer"] + "+")
