@@ -16,7 +16,9 @@ The step, top to bottom:
    study has evaluated or is evaluating) and a score per candidate;
 4. candidates are drawn (Sobol, local moves around the incumbents, prior) and snapped;
 5. the features of every candidate are computed and the policy scores them;
-6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); in
+6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); a
+   draw that repeats a configuration the study has (evaluated or running) is drawn
+   again among the candidates that do not, while there are any; in
    the first ``prior_startup`` trials, while the sources keep their weight, the draw is
    restricted to the prior candidates, except for one probe away from them (the third
    trial) that tests whether the sources hold; once the first trials contradict the
@@ -243,6 +245,7 @@ def propose(
             "may be corrupt."
         )
     probe = None
+    avoided = False
     if (startup and n_obs == PROBE_AT) or (in_phase and not startup and n_obs >= 1):
         probe = _probe_index(cand_embedded, cands.source, embedded)
     if probe is not None:
@@ -253,6 +256,7 @@ def propose(
             total = masked.sum()
             probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
         index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
+        index, avoided = _avoid_repeat(index, probs, cand_points, seen, rng, greedy)
     reason: dict[str, Any] = {
         "source": SOURCES[int(cands.source[index])],
         "gp_mean": round(float(mean[index]), 4),
@@ -273,8 +277,10 @@ def propose(
         reason["distrusted"] = prior_weights.distrusted or (
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
-    # Said when the choice repeats a configuration the study has (e.g. a local move on a
-    # small grid whose every point is evaluated); the sources never offer one.
+    if avoided:
+        reason["avoided_repeat"] = True
+    # Said when the choice repeats a configuration the study has: only when every
+    # candidate does (a small grid whose every point is evaluated or running).
     if same_points(cand_points[index][None, :], seen[:n_obs])[0]:
         reason["repeat"] = "evaluated"
     elif same_points(cand_points[index][None, :], seen[n_obs:])[0]:
@@ -284,6 +290,30 @@ def propose(
         if prior_score is not None:
             reason["prior_score"] = round(float(prior_score[index]), 4)
     return Proposal(cand_points[index], index, state.features, probs, reason)
+
+
+def _avoid_repeat(
+    index: int,
+    probs: np.ndarray,
+    cand_points: np.ndarray,
+    seen: np.ndarray,
+    rng: np.random.Generator,
+    greedy: bool,
+) -> tuple[int, bool]:
+    """``index``, unless its candidate repeats a configuration the study has (evaluated
+    or running) while another candidate does not: then the policy's choice among the
+    candidates that do not (its probabilities renormalised over them; greedy: the most
+    probable), and ``True``. A study whose every candidate is a repeat keeps ``index``.
+    """
+    if len(seen) == 0 or not same_points(cand_points[index][None, :], seen)[0]:
+        return index, False
+    fresh = ~same_points(cand_points, seen)
+    if not fresh.any():
+        return index, False
+    p = np.where(fresh, probs, 0.0)
+    total = p.sum()
+    p = p / total if total > 0 else fresh / fresh.sum()
+    return (int(np.argmax(p)) if greedy else int(rng.choice(len(p), p=p))), True
 
 
 def _check_finite(encoder: SearchSpaceEncoder, features: np.ndarray, points: np.ndarray) -> None:

@@ -24,10 +24,12 @@ The vocabulary of a reason:
   ``"gp_std"``, ``"n_observed"``, ``"n_pending"``: the policy's view of its choice.
 - ``"prior"``: the sources, their weights and the consensus counts
   (:meth:`~optuna_rl_sampler.meta_prior.MetaPrior.describe`); ``"prior_score"``.
-- ``"repeat"``: ``"evaluated"`` or ``"pending"`` when the choice repeats a
-  configuration the study has; ``"refused_by_optuna"``: parameters Optuna did not
-  take (sampled independently); ``"scalarisation"`` and ``"constraints"`` for
-  multi-objective and constrained studies.
+- ``"avoided_repeat": true``: the policy's first choice repeated a configuration the
+  study has, so it chose again among the candidates that do not; ``"repeat"``:
+  ``"evaluated"`` or ``"pending"`` when the choice repeats one anyway (every candidate
+  does, as on a small grid whose points are all tried); ``"refused_by_optuna"``:
+  parameters Optuna did not take (sampled independently); ``"scalarisation"`` and
+  ``"constraints"`` for multi-objective and constrained studies.
 """
 
 from __future__ import annotations

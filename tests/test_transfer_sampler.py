@@ -388,6 +388,24 @@ def test_a_repeated_configuration_is_said_in_the_reasons():
     assert repeated.user_attrs["rl:reason"].endswith("; repeats an evaluated configuration")
 
 
+def test_no_configuration_is_proposed_twice_while_a_fresh_one_exists():
+    # A 20-point grid (10 ints x 2 choices) in 20 trials: every trial is a new point.
+    # Before, the policy's local moves came back to evaluated points: 9-11 distinct
+    # configurations in 20 trials over seeds 0-4.
+    for seed in (0, 1):
+        study = optuna.create_study(sampler=RLSampler(seed=seed, source_studies=None))
+        study.optimize(
+            lambda t: (
+                (t.suggest_int("x", 0, 9) - 6) ** 2 + (t.suggest_categorical("c", "ab") == "a")
+            ),
+            n_trials=20,
+        )
+        assert len({(t.params["x"], t.params["c"]) for t in study.trials}) == 20
+        reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
+        assert not any(r.get("repeat") for r in reasons)
+        assert any(r.get("avoided_repeat") for r in reasons)
+
+
 def test_a_multi_objective_source_study_says_what_to_pass():
     past = optuna.create_study(directions=["maximize", "minimize"])
     past.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), 8)
