@@ -54,6 +54,7 @@ SHAPES (P target parameters, N candidates, n observed trials, S sources):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import fit_gp
 from optuna_rl_sampler.surrogate import normal_scores
 
-__all__ = ["MatchedSource", "MetaPrior", "PriorWeights", "match_source"]
+__all__ = ["MatchedSource", "MetaPrior", "PriorWeights", "match_source", "startup_ranking"]
 
 #: Most trials of one source the surrogate conditions on (the best half kept).
 MAX_SOURCE_POINTS = 120
@@ -80,6 +81,8 @@ N_BOOTSTRAP = 64
 #: Comparable pairs of observed trials (different values, different consensus
 #: predictions) from which a consensus no better than chance distrusts the sources.
 MIN_TRUST_PAIRS = 3
+#: Best configurations per source that :func:`startup_ranking` orders by the others.
+CONSENSUS_PER_SOURCE = 3
 #: Permutations of the study's values for the test of the best source.
 N_PERMUTATIONS = 200
 #: A source whose permutation p-value (corrected for the number of sources) is at most
@@ -510,3 +513,68 @@ class MetaPrior:
                 self.matched[i].name: round(float(weights.sources[i]), 4) for i in order
             },
         }
+
+
+def startup_ranking(
+    sources: Sequence[SourceStudy],
+    name: str,
+    prior_of: Callable[[dict[str, BaseDistribution]], MetaPrior],
+) -> list[tuple[int, int]]:
+    """``(source, row)`` pairs for a study's first trials, best first.
+
+    The sources that know the parameter ``name`` are grouped by search space (parameter
+    names and distributions) and the largest group is used. The best
+    :data:`CONSENSUS_PER_SOURCE` configurations of each of its sources come first,
+    ordered by the mean prediction of the *other* sources (``prior_of(space)``, the
+    meta-prior of that search space, which the first proposal reuses): the first trial
+    is the configuration the sources agree on, not the favourite of whichever source
+    happens to be listed first. Every other configuration follows by its normal score
+    within its source.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, src in enumerate(sources):
+        if name in src.distributions:
+            key = tuple(sorted((k, repr(v)) for k, v in src.distributions.items()))
+            groups.setdefault(key, []).append(i)
+    if not groups:
+        return []
+    members = max(groups.values(), key=len)
+    entries = sorted(
+        (-float(score), i, row)
+        for i in members
+        for row, score in enumerate(normal_scores(sources[i].values))
+    )
+    space = dict(sources[members[0]].distributions)
+    head = _consensus(sources, members, prior_of(space), space)
+    seen = set(head)
+    return head + [(i, row) for _, i, row in entries if (i, row) not in seen]
+
+
+def _consensus(
+    sources: Sequence[SourceStudy],
+    members: list[int],
+    prior: MetaPrior,
+    space: dict[str, BaseDistribution],
+) -> list[tuple[int, int]]:
+    """The best configurations (``(source, row)``) of the sources ``members``, which
+    share the search space ``space``, ordered by the mean prediction of the other
+    sources; empty when fewer than two sources have a model there."""
+    if len(prior) < 2:
+        return []
+    encoder = SearchSpaceEncoder(space)
+    picks, rows = [], []
+    for i in members:
+        src = sources[i]
+        for row in np.argsort(-src.values, kind="stable")[:CONSENSUS_PER_SOURCE]:
+            try:
+                cube = encoder.encode(dict(src.params[row]))
+            except (KeyError, ValueError):  # a trial without every parameter
+                continue
+            picks.append((i, int(row)))
+            rows.append(encoder.snap(cube[None, :])[0])
+    if not picks:
+        return []
+    preds = prior.source_predictions(np.array(rows))  # (S, k)
+    others = np.array(prior.source_indices)[:, None] != np.array([i for i, _ in picks])
+    score = (preds * others).sum(axis=0) / np.maximum(others.sum(axis=0), 1)
+    return [picks[k] for k in np.argsort(-score, kind="stable")]

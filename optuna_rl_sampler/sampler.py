@@ -50,6 +50,7 @@ from optuna.trial import TrialState
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
 from optuna_rl_sampler.meta_prior import MetaPrior
+from optuna_rl_sampler.meta_prior import startup_ranking
 from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
@@ -73,7 +74,6 @@ from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import builtin_families
 from optuna_rl_sampler.sources import load_builtin_sources
 from optuna_rl_sampler.sources import select_auto_sources
-from optuna_rl_sampler.surrogate import normal_scores
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -95,8 +95,6 @@ _ASSUMED_BUDGET = 100
 _PRIOR_CACHE_SIZE = 8
 #: Studies whose transfer decision this process has logged (bounds the log dedupe).
 _MAX_ANNOUNCED = 1024
-#: Best configurations per source ranked by the other sources for the startup trials.
-_CONSENSUS_PER_SOURCE = 3
 #: Largest candidate set accepted (memory and time grow linearly with it).
 _MAX_CANDIDATES = 65536
 #: Longest error message kept in a trial's reasons.
@@ -731,63 +729,15 @@ class RLSampler(BaseSampler):
         return None
 
     def _startup_ranking(self, name: str) -> list[tuple[int, int]]:
-        """``(source, row)`` pairs for the startup trials, best first.
-
-        The sources that know ``name`` are grouped by search space (parameter names and
-        distributions) and the largest group is used. The best
-        :data:`_CONSENSUS_PER_SOURCE` configurations of each of its sources come first,
-        ordered by the mean prediction of the *other* sources (the meta-prior of that
-        search space, which the first proposal reuses): the first trial is the
-        configuration the sources agree on, not the favourite of whichever source
-        happens to be listed first. Every other configuration follows by its normal
-        score within its source.
-        """
-        if name in self._rankings:
-            return self._rankings[name]
-        groups: dict[tuple, list[int]] = {}
-        for i, src in enumerate(self._sources):
-            if name in src.distributions:
-                key = tuple(sorted((k, repr(v)) for k, v in src.distributions.items()))
-                groups.setdefault(key, []).append(i)
-        ranked: list[tuple[int, int]] = []
-        if groups:
-            members = max(groups.values(), key=len)
-            entries = sorted(
-                (-float(score), i, row)
-                for i in members
-                for row, score in enumerate(normal_scores(self._sources[i].values))
+        """``(source, row)`` pairs for the startup trials, best first
+        (:func:`~optuna_rl_sampler.meta_prior.startup_ranking`), once per parameter."""
+        if name not in self._rankings:
+            self._rankings[name] = startup_ranking(
+                self._sources,
+                name,
+                lambda space: self._matched_prior(self._sources, "explicit", space),
             )
-            head = self._consensus(members)
-            seen = set(head)
-            ranked = head + [(i, row) for _, i, row in entries if (i, row) not in seen]
-        self._rankings[name] = ranked
-        return ranked
-
-    def _consensus(self, members: list[int]) -> list[tuple[int, int]]:
-        """The best configurations (``(source, row)``) of the sources ``members``, which
-        share one search space, ordered by the mean prediction of the other sources;
-        empty when fewer than two sources have a model there."""
-        space = dict(self._sources[members[0]].distributions)
-        prior = self._matched_prior(self._sources, "explicit", space)
-        if len(prior) < 2:
-            return []
-        encoder = SearchSpaceEncoder(space)
-        picks, rows = [], []
-        for i in members:
-            src = self._sources[i]
-            for row in np.argsort(-src.values, kind="stable")[:_CONSENSUS_PER_SOURCE]:
-                try:
-                    cube = encoder.encode(dict(src.params[row]))
-                except (KeyError, ValueError):  # a trial without every parameter
-                    continue
-                picks.append((i, int(row)))
-                rows.append(encoder.snap(cube[None, :])[0])
-        if not picks:
-            return []
-        preds = prior.source_predictions(np.array(rows))  # (S, k)
-        others = np.array(prior.source_indices)[:, None] != np.array([i for i, _ in picks])
-        score = (preds * others).sum(axis=0) / np.maximum(others.sum(axis=0), 1)
-        return [picks[k] for k in np.argsort(-score, kind="stable")]
+        return self._rankings[name]
 
 
 def _card_handoff(weights: PolicyWeights, loaded: PolicyWeights) -> PolicyWeights | None:
