@@ -929,11 +929,11 @@ def run_multiobjective(
         ok = r.get("error") is None and r.get("values")
         if ok and same_fingerprint(r.get("fingerprint"), fp, r.get("problem", "")):
             done[r["key"]] = r
-    todo = sorted((j for j in jobs if j.key not in done), key=lambda j: (-j.cost, j.key))
+    to_run = sorted((j for j in jobs if j.key not in done), key=lambda j: (-j.cost, j.key))
     log(
         f"{len(jobs)} studies ({len(problems)} problems, samplers {', '.join(samplers)}); "
-        f"{len(jobs) - len(todo)} already in {runs_file}, {len(todo)} to run on "
-        f"{workers} worker(s): about {sum(j.cost for j in todo) / max(1, workers) / 60:.1f} "
+        f"{len(jobs) - len(to_run)} already in {runs_file}, {len(to_run)} to run on "
+        f"{workers} worker(s): about {sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} "
         "min of CPU on an idle machine"
     )
     infos = {p: _problem_infos(p, seed_plan[p], corpus) for p in problems}
@@ -945,7 +945,7 @@ def run_multiobjective(
         append_jsonl(runs_file, record)
 
     start = time.perf_counter()
-    execute(todo, workers, on_record, progress=progress)
+    execute(to_run, workers, on_record, progress=progress)
     elapsed = time.perf_counter() - start
     records = [new.get(j.key) or done[j.key] for j in jobs]
     errors = [r for r in records if r.get("error")]
@@ -984,7 +984,7 @@ def run_multiobjective(
         "problems": infos,
         "environment": environment(),
         "total_wall_s": elapsed,
-        "n_run_now": len(todo),
+        "n_run_now": len(to_run),
         "n_failed": len(errors),
         "runs": records,
     }

@@ -1269,16 +1269,16 @@ def run_transfer(
 
     done = {**completed_runs(runs_file, fp), **completed_runs(real_file, fp)}
     n_params = {name: t["n_params"] for name, t in tasks.items()}
-    todo = [
+    to_run = [
         dataclasses.replace(j, cost=estimate_cost(j, n_params.get(j.task, 10)))
         for j in jobs
         if j.key not in done
     ]
-    todo.sort(key=lambda j: (-j.cost, j.dataset, j.task, j.seed, j.sampler))
+    to_run.sort(key=lambda j: (-j.cost, j.dataset, j.task, j.seed, j.sampler))
     log(
         f"{len(jobs)} studies ({len(tasks)} surrogate tasks, {len(real_plan)} real datasets); "
-        f"{len(jobs) - len(todo)} already in {out}, {len(todo)} to run on {workers} "
-        f"worker(s): about {sum(j.cost for j in todo) / max(1, workers) / 60:.1f} min on an "
+        f"{len(jobs) - len(to_run)} already in {out}, {len(to_run)} to run on {workers} "
+        f"worker(s): about {sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min on an "
         "idle machine"
     )
     new: dict[str, dict[str, Any]] = {}
@@ -1289,7 +1289,7 @@ def run_transfer(
         append_jsonl(real_file if record["kind"] == "real" else runs_file, record)
 
     start = time.perf_counter()
-    execute_jobs(todo, workers, on_record, progress=progress)
+    execute_jobs(to_run, workers, on_record, progress=progress)
     elapsed = time.perf_counter() - start
     records = [new.get(j.key) or done[j.key] for j in jobs]
     errors = [r for r in records if r.get("error")]
@@ -1334,7 +1334,7 @@ def run_transfer(
         "environment": environment(),
         "tasks": tasks,
         "total_wall_s": elapsed,
-        "n_run_now": len(todo),
+        "n_run_now": len(to_run),
         "n_failed": len(errors),
         "n_unavailable_runs": dict(unavailable),
         "runs": surrogate_records,
