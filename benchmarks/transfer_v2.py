@@ -633,9 +633,9 @@ def execute(jobs: Sequence[Job], folder: Path, workers: int, progress: bool = Tr
         for r in existing:
             append_jsonl(log, r)
     done = done_keys(existing)
-    todo = [j for j in jobs if (j.key, j.fingerprint) not in done]
-    run_pool(run_job, todo, workers, lambda r: append_jsonl(log, r), progress=progress)
-    return len(todo)
+    to_run = [j for j in jobs if (j.key, j.fingerprint) not in done]
+    run_pool(run_job, to_run, workers, lambda r: append_jsonl(log, r), progress=progress)
+    return len(to_run)
 
 
 def run_transfer_v2(

@@ -286,9 +286,9 @@ def run_lane(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     failed = 0
     passes = sorted({int(n) for n in args.passes.split(",")} | {10**9})
-    todo = [(_trials(t, args.trials, n), t) for n in passes for t in mine]
+    to_run = [(_trials(t, args.trials, n), t) for n in passes for t in mine]
     seen: set[tuple[int, str]] = set()
-    for trials, task in todo:
+    for trials, task in to_run:
         if (trials, task.name) in seen:
             continue
         seen.add((trials, task.name))
