@@ -344,3 +344,18 @@ def test_every_trial_explains_itself_in_the_dashboard():
     quiet.optimize(_sphere, n_trials=3)
     assert all(t.user_attrs == {} for t in quiet.trials)
     assert quiet.trials[-1].system_attrs[REASON_KEY]["source"] in ("sobol", "local")
+
+
+def test_the_one_thread_limit_knows_every_blas_the_proposal_uses():
+    # SciPy's linear algebra brings its own BLAS; if the controller that limits BLAS to
+    # one thread scanned the libraries before it was loaded, the GP's factorisations ran
+    # on every core (3-10x slower beside busy processes).
+    from threadpoolctl import threadpool_info
+
+    import optuna_rl_sampler.sampler as mod
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(_sphere, n_trials=3)
+    known = {lib["filepath"] for lib in mod._CONTROLLER.info() if lib["user_api"] == "blas"}
+    loaded = {lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert loaded <= known, loaded - known
