@@ -133,28 +133,24 @@ def _build(task: _Task) -> tuple[RecsysObjective, dict[str, Any]]:
 
 
 def _make_sampler(name: str, seed: int, worker: int) -> optuna.samplers.BaseSampler:
+    """The optimiser of a past study, from the sampler registry: ``sobol`` is the
+    registry's ``qmc``; TPE is Optuna's default (``multivariate=False``), as most past
+    studies were run."""
+    from optuna_rl_sampler.sampler_registry import make_sampler
+
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
     if name == "sobol":
         # Every worker draws from one scrambled sequence; the sample index is kept in the
         # study, so workers (under the ask lock) take consecutive points.
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}.")
+        return make_sampler("qmc", seed)
     import numpy as np
 
     # Other workers get their own stream, or they would propose the same points.
     if worker:
         seed = int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "tpe":
-        # Optuna's default TPE, as most past studies were run; the constant liar keeps
-        # parallel workers apart.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=worker > 0)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    from optuna_rl_sampler.sampler import RLSampler
-
-    return RLSampler(seed=seed, source_studies=None)
+    # The constant liar keeps parallel TPE workers apart.
+    return make_sampler(name, seed, multivariate=False, constant_liar=worker > 0)
 
 
 def _count(study: optuna.Study, *states: TrialState) -> int:

@@ -1,11 +1,12 @@
 """The data of a corpus sweep: which dataset a study is tuned on, and how it is cut.
 
-A corpus study names its dataset by a *dataset spec* (``load_data``): a real dataset
-folder (read through the dataset registry of :mod:`optuna_rl_sampler.recsys`), or a
-synthetic regime written as ``synthetic:<domain>:<knob>=<value>,...``; the spec is what
-the study records, so the same data can be rebuilt exactly. :func:`subsample_users`
-keeps a sweep's trials to seconds, :func:`history_cut` makes "last month's" data (the
-oldest share of the events) for the data-refresh studies.
+A corpus study names its dataset by a *dataset spec*
+(:mod:`optuna_rl_sampler.recsys.dataset_specs`, read through the dataset registry): a
+real dataset folder, or generated data such as ``synthetic-news:n_users=300``. The study
+records the spec with its size and seed, in the corpus's spelling
+(``synthetic:<domain>:<knob>=<value>,...``), so the same data can be rebuilt exactly.
+:func:`subsample_users` keeps a sweep's trials to seconds, :func:`history_cut` makes
+"last month's" data (the oldest share of the events) for the data-refresh studies.
 """
 
 from __future__ import annotations
@@ -23,44 +24,6 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(f"optuna.{__name__}")
 
 
-def _parse_knob(text: str, spec: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ValueError(
-            f"data {spec!r}: knob {text!r} is not KEY=VALUE "
-            "(e.g. synthetic:ecommerce:popularity_skew=1.5,n_users=500)."
-        )
-    raw = raw.strip()
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return key, lowered == "true"
-    if lowered in ("none", "null"):
-        return key, None
-    for convert in (int, float):
-        try:
-            return key, convert(raw)
-        except ValueError:
-            pass
-    return key, raw
-
-
-def _parse_synthetic(spec: str) -> tuple[str, dict[str, Any]]:
-    parts = spec.split(":", 2)
-    if len(parts) < 2 or not parts[1]:
-        raise ValueError(
-            f"data {spec!r}: name a domain, e.g. synthetic:news, synthetic:ecommerce or "
-            "synthetic:social[:knob=value,...]."
-        )
-    domain = parts[1]
-    knobs: dict[str, Any] = {}
-    if len(parts) == 3 and parts[2].strip():
-        for item in parts[2].split(","):
-            key, value = _parse_knob(item, spec)
-            knobs[key] = value
-    return domain, knobs
-
-
 def load_data(
     data: str | os.PathLike[str],
     *,
@@ -70,8 +33,9 @@ def load_data(
     """Load a dataset folder or generate a synthetic one, and describe it.
 
     Args:
-        data: A dataset folder or file, or ``synthetic:DOMAIN[:knob=value,...]`` where
-            the knobs go to :func:`~optuna_rl_sampler.recsys.synthetic.make_dataset`
+        data: A dataset spec: a dataset folder or file, or generated data such as
+            ``synthetic-news[:knob=value,...]`` (also spelled ``synthetic:news:...``)
+            whose knobs go to :func:`~optuna_rl_sampler.recsys.synthetic.make_dataset`
             (``size=small|medium`` picks the preset; ``seed=`` the generator seed).
         format: Format of a dataset folder (see
             :data:`~optuna_rl_sampler.recsys.loaders.FORMATS`). Defaults to ``None``:
@@ -85,42 +49,35 @@ def load_data(
     Raises:
         ValueError: The spec, the format or a knob is bad, or the files cannot be read.
     """
-    text = str(data)
-    if text.startswith("synthetic:"):
-        from dataclasses import replace
+    from dataclasses import replace
 
-        from optuna_rl_sampler.recsys.synthetic import make_dataset
+    from optuna_rl_sampler.recsys.dataset_specs import DatasetSpec
+    from optuna_rl_sampler.recsys.dataset_specs import load_dataset_spec
+    from optuna_rl_sampler.recsys.dataset_specs import parse_dataset_spec
 
-        domain, knobs = _parse_synthetic(text)
-        size = knobs.pop("size", "small")
-        data_seed = knobs.pop("seed", seed)
-        try:
-            interactions = make_dataset(domain, str(size), seed=int(data_seed), **knobs)
-        except TypeError as exc:
-            raise ValueError(f"data {text!r}: {exc}") from None
-        shown = ",".join(f"{k}={knobs[k]}" for k in sorted(knobs))
-        name = f"synthetic:{domain}:size={size},seed={data_seed}" + (f",{shown}" if shown else "")
-        interactions = replace(interactions, name=name)
+    spec = parse_dataset_spec(data, format=format)
+    if spec.path is None:
+        knobs = dict(spec.knobs)
+        size, data_seed = knobs.pop("size", "small"), knobs.pop("seed", seed)
+        spec = DatasetSpec(spec.source, knobs={"size": size, "seed": data_seed, **knobs})
+        interactions = load_dataset_spec(spec)
+        name = spec.corpus_name()
         description = {
             "source": "synthetic",
             "spec": name,
-            "domain": domain,
+            "domain": interactions.domain,
             "size": size,
             "generator_seed": int(data_seed),
             "knobs": knobs,
         }
-        return interactions, description
-    if format is not None and format.startswith("synthetic"):
-        raise ValueError(f"format {format!r} is not a file format; pass data=synthetic:DOMAIN.")
+        return replace(interactions, name=name), description
     from optuna_rl_sampler.recsys.loaders import detect_format
-    from optuna_rl_sampler.recsys.loaders import load_dataset
 
-    path = Path(text)
     try:
-        fmt = format or detect_format(path)
-        interactions = load_dataset(path, format=fmt)
+        fmt = format or detect_format(Path(spec.path))
     except FileNotFoundError as exc:
-        raise ValueError(f"data {text!r}: {exc}") from None
+        raise ValueError(f"data {spec.path!r}: {exc}") from None
+    interactions = load_dataset_spec(DatasetSpec(fmt, path=spec.path))
     description = {
         "source": "files",
         "spec": f"{fmt}:{interactions.name}",

@@ -19,11 +19,13 @@ DOCTEST_MODULES = (
     "optuna_rl_sampler.sampler",
     "optuna_rl_sampler.reasons",
     "optuna_rl_sampler.search_space",
+    "optuna_rl_sampler.sampler_registry",
     "optuna_rl_sampler.sources",
     "optuna_rl_sampler.meta_prior",
     "optuna_rl_sampler.corpus",
     "optuna_rl_sampler.encoding",
     "optuna_rl_sampler.recsys.metrics",
+    "optuna_rl_sampler.recsys.dataset_specs",
 )
 
 OPTION_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

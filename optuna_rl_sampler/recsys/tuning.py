@@ -66,10 +66,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from optuna_rl_sampler.recsys.objective import DEFAULT_EXTRA_METRICS
-from optuna_rl_sampler.recsys.tuning_studies import SAMPLERS
-from optuna_rl_sampler.recsys.tuning_studies import SINGLE_OBJECTIVE_SAMPLERS
 from optuna_rl_sampler.recsys.tuning_studies import TuningError
 from optuna_rl_sampler.recsys.tuning_studies import absolute_storage
+from optuna_rl_sampler.recsys.tuning_studies import sampler_choices
 
 if TYPE_CHECKING:
     from optuna_rl_sampler.recsys.data import Interactions
@@ -228,7 +227,9 @@ def add_arguments(parser: argparse.ArgumentParser, recipe: Recipe | None = None)
     parser.add_argument(
         "--data",
         metavar="PATH",
-        help="folder (or file) of a real dataset; default: synthetic data of this domain",
+        help="folder (or file) of a real dataset, or generated data named by a registered "
+        "source and its arguments, e.g. synthetic-ecommerce:popularity_skew=1.5 "
+        "(optuna-rl data list); default: synthetic data of this domain at --size",
     )
     parser.add_argument(
         "--format",
@@ -281,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser, recipe: Recipe | None = None)
         "--sampler",
         default="rl",
         help="Optuna sampler, or several separated by commas to compare them in one run "
-        f"with the same seed (one of {', '.join(SAMPLERS)}; default: rl); nsga2 is meant "
+        f"with the same seed (one of {', '.join(sampler_choices())}; default: rl); nsga2 is meant "
         "for --objectives, cmaes cannot take them",
     )
     parser.add_argument(
@@ -370,11 +371,11 @@ def check_args(args: argparse.Namespace) -> Recipe:
                 f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}"
             )
     samplers = [s.strip().lower() for s in args.sampler.split(",") if s.strip()]
-    unknown = [s for s in samplers if s not in SAMPLERS]
+    unknown = [s for s in samplers if s not in sampler_choices()]
     if not samplers or unknown:
         raise TuningError(
             f"--sampler {args.sampler!r}: unknown {', '.join(map(repr, unknown)) or 'empty'}; "
-            f"choose from {', '.join(SAMPLERS)}, separated by commas"
+            f"choose from {', '.join(sampler_choices())}, separated by commas"
         )
     if len(set(samplers)) < len(samplers):
         raise TuningError(f"--sampler {args.sampler!r} names a sampler twice")
@@ -420,13 +421,18 @@ def resolve_goals(args: argparse.Namespace) -> None:
                 f"--metric {args.metric!r} and --objectives {given!r} both given; put the "
                 "metric in --objectives (the first metric there is the report's main one)"
             )
-        refused = [s for s in args.samplers if s in SINGLE_OBJECTIVE_SAMPLERS]
+        usable_names = sampler_choices(multi_objective=True)
+        refused = [s for s in args.samplers if s not in usable_names]
         if refused:
-            usable = ", ".join(s for s in SAMPLERS if s not in SINGLE_OBJECTIVE_SAMPLERS)
+            usable = ", ".join(usable_names)
+            why = (
+                "Optuna's CmaEsSampler is single-objective (it raises ValueError on a "
+                "multi-objective study)"
+                if refused[0] == "cmaes"
+                else "it is registered as single-objective"
+            )
             raise TuningError(
-                f"--sampler {refused[0]} cannot take --objectives: Optuna's CmaEsSampler is "
-                f"single-objective (it raises ValueError on a multi-objective study); use "
-                f"one of {usable}"
+                f"--sampler {refused[0]} cannot take --objectives: {why}; use one of {usable}"
             )
         args.objectives = objectives
         args.metric = next(o for o in objectives if o not in COSTS)
@@ -442,27 +448,31 @@ def resolve_goals(args: argparse.Namespace) -> None:
 
 
 def load_data(args: argparse.Namespace) -> Interactions:
-    """``--data`` read by its dataset source, or the domain's synthetic data at ``--size``.
+    """``--data`` read as a dataset spec, or the domain's synthetic data at ``--size``.
 
-    Both go through the dataset registry (``register_datasets`` hooks): ``--format``
-    names a registered source (``None``: detected among the built-in file formats), and
-    the synthetic data is the registered source ``synthetic-<domain>``.
+    Both go through the dataset registry (``register_datasets`` hooks) by
+    :mod:`~optuna_rl_sampler.recsys.dataset_specs`: ``--data`` is a folder or file
+    (``--format`` names its registered loader; ``None``: detected among the built-in
+    file formats) or generated data such as ``synthetic-news:n_users=2000``; without it
+    the data is the registered source ``synthetic-<domain>`` at the ``--size`` preset.
     """
-    from optuna_rl_sampler.recsys.plugins import get_dataset_source
+    from optuna_rl_sampler.recsys.dataset_specs import DatasetSpec
+    from optuna_rl_sampler.recsys.dataset_specs import load_dataset_spec
 
     if args.data is None:
         preset, knobs = SIZES[args.size]
-        source = get_dataset_source(f"synthetic-{args.domain}")
-        data = source(size=preset, seed=args.seed, **knobs.get(args.domain, {}))
+        spec = DatasetSpec(
+            f"synthetic-{args.domain}",
+            knobs={"size": preset, "seed": args.seed, **knobs.get(args.domain, {})},
+        )
+        data = load_dataset_spec(spec)
         if args.size != preset:
             from dataclasses import replace
 
             data = replace(data, name=f"synthetic_{args.domain}_{args.size}")
         return data
-    from optuna_rl_sampler.recsys.loaders import load_dataset
-
     try:
-        return load_dataset(args.data, format=args.format)
+        return load_dataset_spec(args.data, format=args.format)
     except (FileNotFoundError, ValueError) as exc:
         raise TuningError(f"cannot load --data {args.data}: {exc}") from exc
 

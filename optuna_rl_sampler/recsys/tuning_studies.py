@@ -30,11 +30,17 @@ if TYPE_CHECKING:
     from optuna_rl_sampler.recsys.data import Interactions
     from optuna_rl_sampler.recsys.objective import RecsysObjective
 
-#: The ``--sampler`` names.
-SAMPLERS = ("rl", "tpe", "random", "gp", "cmaes", "qmc", "nsga2")
-#: Samplers refused with ``--objectives``: Optuna's CmaEsSampler raises ``ValueError`` in
-#: a multi-objective study (at the first trial after its random start).
-SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+def sampler_choices(*, multi_objective: bool = False) -> tuple[str, ...]:
+    """The ``--sampler`` names: the project's sampler registry
+    (:mod:`optuna_rl_sampler.sampler_registry`); with ``multi_objective=True`` those that
+    take ``--objectives`` (not ``cmaes``: Optuna's CmaEsSampler raises ``ValueError`` in
+    a multi-objective study)."""
+    from optuna_rl_sampler.sampler_registry import sampler_names
+
+    return sampler_names(multi_objective=multi_objective)
+
+
 #: User attribute that marks the enqueued default-configuration trial.
 DEFAULT_ATTR = "default"
 
@@ -55,7 +61,7 @@ def make_sampler(
     model: str | None = None,
     previous: Sequence[optuna.Study] = (),
 ) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name`` (one of :data:`SAMPLERS`), seeded.
+    """The sampler called ``name`` (one of :func:`sampler_choices`), seeded.
 
     ``rl`` uses the shipped meta-model and, unless ``transfer`` is off or the study is
     multi-objective (the shipped past studies are single-objective, and RLSampler uses
@@ -71,62 +77,51 @@ def make_sampler(
     ``constraints_func`` in TPE, GP and NSGA-II for it; Random and QMC ignore
     constraints either way).
     """
-    import optuna
+    from optuna_rl_sampler.sampler_registry import make_sampler as build
 
     transfer = transfer and not multi_objective
-
-    if name == "rl":
-        try:
-            from optuna_rl_sampler import RLSampler
-        except Exception as exc:  # noqa: BLE001 - any import failure gets the same advice
-            raise TuningError(
-                f"--sampler rl needs optuna_rl_sampler.RLSampler, which failed to import "
-                f"({type(exc).__name__}: {exc}); run with --sampler tpe instead"
-            ) from exc
-        if previous:
-            sampler = RLSampler(seed=seed, budget=max(budget, 1), source_studies=list(previous))
-            shown = ", ".join(f"{s.study_name!r} ({len(_complete(s))} trials)" for s in previous)
-            print(
-                f"RLSampler: meta-model {sampler.weights.name!r}; transfer from "
-                f"--previous-study {shown}."
-            )
-            return sampler
-        sampler = RLSampler(
-            seed=seed, budget=max(budget, 1), source_studies="auto" if transfer else None
+    if name not in sampler_choices():
+        raise TuningError(
+            f"unknown sampler {name!r}; choose one of {', '.join(sampler_choices())}"
         )
-        from optuna_rl_sampler.policy import GENERIC_WEIGHTS
-        from optuna_rl_sampler.sources import load_builtin_sources
-
-        n_sources = len(load_builtin_sources(model)) if transfer and model else 0
-        # Without sources RLSampler's shipped default proposes with the generic weights.
-        meta_model = sampler.weights.name if transfer and n_sources else GENERIC_WEIGHTS
+    if name != "rl":
+        return build(name, seed, budget=max(budget, 1))
+    try:
+        from optuna_rl_sampler import RLSampler  # noqa: F401 - its import errors get advice
+    except Exception as exc:  # noqa: BLE001 - any import failure gets the same advice
+        raise TuningError(
+            f"--sampler rl needs optuna_rl_sampler.RLSampler, which failed to import "
+            f"({type(exc).__name__}: {exc}); run with --sampler tpe instead"
+        ) from exc
+    if previous:
+        sampler = build("rl", seed, budget=max(budget, 1), source_studies=list(previous))
+        shown = ", ".join(f"{s.study_name!r} ({len(_complete(s))} trials)" for s in previous)
         print(
-            f"RLSampler: meta-model {meta_model!r}; "
-            + (
-                f"transfer from the {n_sources} shipped past studies of {model!r}, the "
-                "model family this study records (--no-transfer to turn off)."
-                if transfer and n_sources
-                else f"no transfer (no shipped past studies of {model!r})."
-                if transfer
-                else "no transfer (the shipped past studies are single-objective)."
-                if multi_objective
-                else "no transfer (--no-transfer)."
-            )
+            f"RLSampler: meta-model {sampler.weights.name!r}; transfer from "
+            f"--previous-study {shown}."
         )
         return sampler
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise TuningError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    sampler = build("rl", seed, budget=max(budget, 1), source_studies="auto" if transfer else None)
+    from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+    from optuna_rl_sampler.sources import load_builtin_sources
+
+    n_sources = len(load_builtin_sources(model)) if transfer and model else 0
+    # Without sources RLSampler's shipped default proposes with the generic weights.
+    meta_model = sampler.weights.name if transfer and n_sources else GENERIC_WEIGHTS
+    print(
+        f"RLSampler: meta-model {meta_model!r}; "
+        + (
+            f"transfer from the {n_sources} shipped past studies of {model!r}, the "
+            "model family this study records (--no-transfer to turn off)."
+            if transfer and n_sources
+            else f"no transfer (no shipped past studies of {model!r})."
+            if transfer
+            else "no transfer (the shipped past studies are single-objective)."
+            if multi_objective
+            else "no transfer (--no-transfer)."
+        )
+    )
+    return sampler
 
 
 # --------------------------------------------------------------------------- studies

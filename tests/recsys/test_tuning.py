@@ -211,7 +211,7 @@ def test_bad_sampler_list_is_refused() -> None:
     code, _, err = run_tuning("news", "--sampler", "rl,bogus")
     assert code == 2
     assert err.startswith("usage: news.py ")
-    assert "news.py: error: --sampler 'rl,bogus': unknown 'bogus'; choose from rl, tpe" in err
+    assert "news.py: error: --sampler 'rl,bogus': unknown 'bogus'; choose from rl, rl-generic, tpe" in err
     code, _, err = run_tuning("news", "--sampler", "tpe,tpe")
     assert code == 2 and "names a sampler twice" in err
 
@@ -582,7 +582,7 @@ def test_tune_errors_are_one_line_named_after_the_command(tmp_path: Path) -> Non
     assert code == 2
     assert err.strip().splitlines() == [
         "optuna-rl tune: error: --sampler 'rl,bogus': unknown 'bogus'; choose from "
-        f"{', '.join(tuning_studies.SAMPLERS)}, separated by commas"
+        f"{', '.join(tuning_studies.sampler_choices())}, separated by commas"
     ]
     code, _, err = run_tuning("news", "--max-train-s", "0", "--storage",
                               f"sqlite:///{tmp_path / 's.db'}", command=True)  # fmt: skip
