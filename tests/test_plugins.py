@@ -92,7 +92,7 @@ def fresh_manager(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_hookspecs_are_the_documented_ones() -> None:
-    assert _hook_names() == ["register_datasets", "register_models"]
+    assert _hook_names() == ["register_datasets", "register_models", "register_samplers"]
 
 
 @pytest.mark.parametrize("hook", _hook_names())
@@ -206,6 +206,67 @@ def test_hook_register_datasets_in_process_plugin(register_plugin) -> None:
         "my-data-plugin",
     )
     assert source(scale=3) == "data x3"
+
+
+@pytest.fixture
+def sampler_registry_copy(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Samplers a test's plugin registers do not outlive the test."""
+    from optuna_rl_sampler import sampler_registry
+
+    copy = dict(sampler_registry.SAMPLERS)
+    monkeypatch.setattr(sampler_registry, "SAMPLERS", copy)
+    monkeypatch.setattr(plugins, "_plugin_samplers", {})
+    return copy
+
+
+def test_hook_register_samplers_in_process_plugin(register_plugin, sampler_registry_copy) -> None:
+    import optuna
+
+    from optuna_rl_sampler.recsys.tuning_studies import make_sampler
+    from optuna_rl_sampler.recsys.tuning_studies import sampler_choices
+
+    class Plugin:
+        @hookimpl
+        def register_samplers(self, register):
+            register(
+                "my-random",
+                lambda options: optuna.samplers.RandomSampler(seed=options.seed),
+                "RandomSampler(seed)",
+                multi_objective=False,
+            )
+
+    register_plugin(Plugin(), "my-sampler-plugin")
+    assert "my-random" in sampler_choices()
+    assert "my-random" not in sampler_choices(multi_objective=True)
+    assert sampler_choices() == plugins.load_plugin_samplers()  # loading again is harmless
+    sampler = make_sampler("my-random", seed=3, budget=10)
+    assert isinstance(sampler, optuna.samplers.RandomSampler)
+    assert sampler_registry_copy["my-random"].description == "RandomSampler(seed)"
+
+
+@pytest.mark.parametrize("name", ["tpe", "my-random"])
+def test_sampler_name_taken_is_an_error(register_plugin, sampler_registry_copy, name) -> None:
+    import optuna
+
+    def make(options):
+        return optuna.samplers.RandomSampler(seed=options.seed)
+
+    class First:
+        @hookimpl
+        def register_samplers(self, register):
+            register("my-random", make, "one")
+
+    class Second:
+        @hookimpl
+        def register_samplers(self, register):
+            register(name, make, "another")
+
+    register_plugin(First(), "first")
+    register_plugin(Second(), "second")
+    owner = "is built in" if name == "tpe" else "plugin 'first' registered"
+    message = f"Plugin 'second' registers sampler '{name}', which {owner}"
+    with pytest.raises(ValueError, match=message):
+        plugins.load_plugin_samplers()
 
 
 def test_duplicate_model_name_names_both_plugins(register_plugin) -> None:

@@ -20,7 +20,13 @@ except ImportError:
     require_extra("recsys", "pluggy", feature="optuna_rl_sampler.recsys.hookspecs")
     raise
 
-__all__ = ["hookimpl", "hookspec", "register_datasets", "register_models"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_datasets",
+    "register_models",
+    "register_samplers",
+]
 
 #: Marks a function in this module as a hook specification.
 hookspec = HookspecMarker("optuna_rl_sampler")
@@ -65,4 +71,21 @@ def register_datasets(register: Callable[..., None]) -> None:
     ``register`` raises ``ValueError`` for a name that is already registered and
     ``TypeError`` for a ``source`` that is not callable. The hook's return value is
     ignored.
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[..., None]) -> None:
+    """Register samplers under a name, next to the built-in ones.
+
+    Call ``register(name, factory, description, multi_objective=True)`` once per
+    sampler: ``factory(options)`` receives a
+    :class:`optuna_rl_sampler.sampler_registry.SamplerOptions` (seed, planned trials,
+    constraints, sources) and returns an Optuna sampler; ``description`` is one line.
+    The sampler is then a ``--sampler`` name of ``optuna-rl tune`` and the recipes, and
+    a name of :func:`optuna_rl_sampler.sampler_registry.make_sampler`.
+
+    ``register`` raises ``ValueError`` for a name that a built-in or another plugin
+    already uses (or that is not letters, digits, ``-`` and ``_``) and ``TypeError``
+    for a ``factory`` that is not callable. The hook's return value is ignored.
     """

@@ -69,6 +69,7 @@ __all__ = [
     "list_datasets",
     "list_models",
     "list_plugins",
+    "load_plugin_samplers",
 ]
 
 #: Modules registered as plugins in every plugin manager.
@@ -302,6 +303,54 @@ def _collect_datasets(pm: pluggy.PluginManager) -> dict[str, DatasetSource]:
 
     _call_per_plugin(pm, "register_datasets", make_register)
     return sources
+
+
+#: The sampler names that plugins registered, and which plugin registered each.
+_plugin_samplers: dict[str, str] = {}
+
+
+def _collect_samplers(pm: pluggy.PluginManager) -> None:
+    """Add the plugins' samplers to :mod:`optuna_rl_sampler.sampler_registry`."""
+    from optuna_rl_sampler import sampler_registry
+
+    seen: dict[str, str] = {}
+
+    def make_register(plugin: str) -> Callable[..., None]:
+        def register(
+            name: str, factory: Callable[..., Any], description: str = "", **kwargs: Any
+        ) -> None:
+            origin = f"Plugin {plugin!r}"
+            if name in seen or (
+                name in sampler_registry.SAMPLERS and _plugin_samplers.get(name) != plugin
+            ):
+                owner = seen.get(name) or _plugin_samplers.get(name)
+                raise ValueError(
+                    f"{origin} registers sampler {name!r}, which "
+                    + (f"plugin {owner!r} registered" if owner else "is built in")
+                    + f"; rename it, or pin the plugins you want with {ENV_VAR}."
+                )
+            seen[name] = plugin
+            sampler_registry.register_sampler(
+                name, factory, str(description), replace=True, **kwargs
+            )
+            _plugin_samplers[name] = plugin
+
+        return register
+
+    _call_per_plugin(pm, "register_samplers", make_register)
+
+
+def load_plugin_samplers() -> tuple[str, ...]:
+    """Register the plugins' samplers (``register_samplers`` hooks) in the sampler
+    registry, and return every registered name (built-in and plugin).
+
+    Raises:
+        ValueError: Two plugins, or a plugin and a built-in, use one name.
+    """
+    from optuna_rl_sampler.sampler_registry import sampler_names
+
+    _collect_samplers(get_plugin_manager())
+    return sampler_names()
 
 
 # ------------------------------------------------------------------------ plugin manager

@@ -33,11 +33,13 @@ if TYPE_CHECKING:
 
 def sampler_choices(*, multi_objective: bool = False) -> tuple[str, ...]:
     """The ``--sampler`` names: the project's sampler registry
-    (:mod:`optuna_rl_sampler.sampler_registry`); with ``multi_objective=True`` those that
-    take ``--objectives`` (not ``cmaes``: Optuna's CmaEsSampler raises ``ValueError`` in
-    a multi-objective study)."""
+    (:mod:`optuna_rl_sampler.sampler_registry`) with the samplers of the installed
+    plugins; with ``multi_objective=True`` those that take ``--objectives`` (not
+    ``cmaes``: Optuna's CmaEsSampler raises ``ValueError`` in a multi-objective study)."""
+    from optuna_rl_sampler.recsys.plugins import load_plugin_samplers
     from optuna_rl_sampler.sampler_registry import sampler_names
 
+    load_plugin_samplers()
     return sampler_names(multi_objective=multi_objective)
 
 
