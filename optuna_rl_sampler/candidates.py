@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optuna_rl_sampler._sobol import scrambled_sobol
+
 __all__ = ["SOURCES", "CandidateSet", "generate_candidates"]
 
 #: Candidate sources, in the order of their one-hot feature columns.
@@ -83,12 +85,11 @@ def generate_candidates(
         n_local = int(round(n_left * local_fraction))
     n_sobol = n_left - n_local
     if n_sobol > 0:
-        from scipy.stats import qmc  # scipy.stats is slow to import; load it on first use.
-
-        sobol = qmc.Sobol(d=n_params, scramble=True, seed=rng)
         # Drawing a power of two keeps the sequence balanced; the surplus is discarded.
+        # scrambled_sobol equals scipy.stats.qmc.Sobol(n_params, scramble=True,
+        # seed=rng).random_base2(m) bit for bit, without the second-long scipy.stats import.
         m = int(np.ceil(np.log2(max(n_sobol, 2))))
-        parts.append(sobol.random_base2(m)[:n_sobol])
+        parts.append(scrambled_sobol(n_params, m, rng)[:n_sobol])
         sources.append(np.full(n_sobol, SOBOL))
     if n_local > 0:
         inc = np.asarray(incumbents, dtype=float)
