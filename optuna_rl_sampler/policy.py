@@ -28,6 +28,7 @@ from dataclasses import field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,10 +37,12 @@ from optuna_rl_sampler.features import FEATURE_NAMES
 __all__ = [
     "FORMAT_VERSION",
     "GENERIC_WEIGHTS",
+    "Policies",
     "PolicyWeights",
     "WeightsError",
     "default_weights_path",
     "load_named_weights",
+    "load_policies",
     "load_weights",
     "remap_features",
     "save_weights",
@@ -344,3 +347,58 @@ def remap_features(
         if w.shape[1] == 2 * n_old:
             out["value.0.weight"] = np.hstack([remap(w[:, :n_old]), remap(w[:, n_old:])])
     return out
+
+
+class Policies(NamedTuple):
+    """The weights a sampler proposes with.
+
+    Attributes:
+        weights: The weights ``meta_model`` names (by default the shipped transfer
+            weights), for studies with matching sources.
+        generic: The weights for studies without matching sources: the shipped
+            ``generic-v1`` by default, ``weights`` itself for a given ``meta_model``.
+        handoff: The weights that ``weights`` were meta-trained to hand off to while a
+            study's sources are distrusted (the card's ``config.handoff``), or ``None``
+            when the card names none.
+    """
+
+    weights: PolicyWeights
+    generic: PolicyWeights
+    handoff: PolicyWeights | None
+
+
+def load_policies(meta_model: str | Path | None) -> Policies:
+    """Load the weights ``meta_model`` names, the generic weights and the hand-off weights.
+
+    The shipped default is a pair: transfer weights for studies with matching sources,
+    generic weights (trained without sources) for the others. The hand-off weights are
+    ``generic`` when the card names them, else loaded by name.
+
+    Raises:
+        optuna_rl_sampler.policy.WeightsError: A file is missing, unreadable, holds
+            non-finite values or does not match its card, or the card names hand-off
+            weights that cannot be loaded.
+    """
+    weights = load_weights(meta_model)
+    generic = (
+        load_weights(default_weights_path(GENERIC_WEIGHTS)) if meta_model is None else weights
+    )
+    return Policies(weights, generic, _card_handoff(weights, generic))
+
+
+def _card_handoff(weights: PolicyWeights, loaded: PolicyWeights) -> PolicyWeights | None:
+    """The weights that ``weights`` were meta-trained to hand off to (``optuna-rl
+    pretrain/finetune --handoff``): ``loaded`` when it has that name, else loaded now so
+    a bad name fails at construction; ``None`` when the card names none."""
+    name = (weights.card.get("config") or {}).get("handoff")
+    if not name:
+        return None
+    if loaded is not weights and loaded.name == name:
+        return loaded
+    try:
+        return load_named_weights(str(name))
+    except WeightsError as err:
+        raise WeightsError(
+            f"meta_model {weights.name!r} was trained to hand off to {name!r} while its "
+            f"sources are distrusted, and those weights cannot be loaded: {err}"
+        ) from err

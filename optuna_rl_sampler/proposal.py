@@ -51,6 +51,7 @@ from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import PriorWeights
 from optuna_rl_sampler.meta_prior import same_points
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import condition_on_pending
 from optuna_rl_sampler.surrogate import fit_gp
 from optuna_rl_sampler.surrogate import normal_scores
@@ -151,13 +152,78 @@ def propose(
             (generic alone: 0.146), and with helpful sources from 0.111 to 0.103.
             ``None`` (or the same weights) turns it off. Defaults to ``None``.
     """
-    n_obs = len(values)
+    observed = _observe(encoder, points, values, pending, max_observations, rng)
+    prior_weights, distrusted = _weigh_sources(
+        prior, observed, rng, weights=weights, handoff=handoff, prior_startup=prior_startup
+    )
+    cands = _score_candidates(
+        encoder, observed, n_candidates, rng, prior, None if distrusted else prior_weights
+    )
+    phase = _phase(
+        observed.n_obs,
+        cands,
+        prior_weights,
+        weights=weights,
+        handoff=handoff,
+        prior_startup=prior_startup,
+    )
+    features, probs = _policy_probabilities(encoder, observed, cands, phase.policy, progress)
+    choice = _choose(probs, observed, cands, phase, rng, greedy)
+    reason = _reason(observed, cands, phase, choice, prior, prior_weights)
+    return Proposal(cands.points[choice.index], choice.index, features, choice.probs, reason)
+
+
+# -- the phases of a proposal, in order -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """The study as the surrogate sees it (what :func:`_observe` returns).
+
+    Attributes:
+        n_obs: Number of evaluated trials (before at most ``max_observations`` are kept).
+        n_pending: Number of running trials.
+        seen: ``(n_obs + n_pending, P)`` every configuration the study has, the
+            evaluated ones first: the sources never offer these, and the draw avoids
+            repeating them.
+        points: ``(m, P)`` cube points of the kept trials.
+        scores: ``(m,)`` their normal scores.
+        embedded: ``(m, D)`` the kept points embedded for the GP.
+        embedded_pending: ``(p, D)`` the pending points embedded, or ``None``.
+        base_gp: The GP fitted to the kept trials, or ``None`` without any.
+        gp: ``base_gp`` conditioned on the pending points (``base_gp`` without any).
+        incumbents: ``(<= N_INCUMBENTS, P)`` the best kept points, best first.
+    """
+
+    n_obs: int
+    n_pending: int
+    seen: np.ndarray
+    points: np.ndarray
+    scores: np.ndarray
+    embedded: np.ndarray
+    embedded_pending: np.ndarray | None
+    base_gp: GPPosterior | None
+    gp: GPPosterior | None
+    incumbents: np.ndarray
+
+
+def _observe(
+    encoder: SearchSpaceEncoder,
+    points: np.ndarray,
+    values: np.ndarray,
+    pending: np.ndarray,
+    max_observations: int,
+    rng: np.random.Generator,
+) -> _Observed:
+    """Steps 1 and 2: normal scores of the values, at most ``max_observations`` trials
+    kept (:func:`~.surrogate.select_points`, which draws from ``rng``), and a GP fitted
+    to them and conditioned on the pending points."""
     # Every configuration the study has: the sources never offer these again.
     seen = np.vstack([points, pending]) if len(pending) else points
     scores = normal_scores(values)
     keep = select_points(scores, max_observations, rng)
-    points, scores = points[keep], scores[keep]
-    embedded = encoder.embed(points)
+    kept, scores = points[keep], scores[keep]
+    embedded = encoder.embed(kept)
     embedded_pending = encoder.embed(pending) if len(pending) else None
 
     base_gp = fit_gp(embedded, scores) if len(scores) else None
@@ -166,130 +232,300 @@ def propose(
         gp = condition_on_pending(base_gp, embedded_pending)
 
     order = np.argsort(-scores, kind="stable")
-    incumbents = points[order[:N_INCUMBENTS]]
-    prior_weights: PriorWeights | None = None
+    return _Observed(
+        n_obs=len(values),
+        n_pending=len(pending),
+        seen=seen,
+        points=kept,
+        scores=scores,
+        embedded=embedded,
+        embedded_pending=embedded_pending,
+        base_gp=base_gp,
+        gp=gp,
+        incumbents=kept[order[:N_INCUMBENTS]],
+    )
+
+
+def _weigh_sources(
+    prior: MetaPrior | None,
+    observed: _Observed,
+    rng: np.random.Generator,
+    *,
+    weights: PolicyWeights,
+    handoff: PolicyWeights | None,
+    prior_startup: int,
+) -> tuple[PriorWeights | None, bool]:
+    """Step 3, the sources' weights: how well each source ranks the study's trials
+    (``None`` without sources), and whether the sources are distrusted.
+
+    After the prior-startup phase, sources below :data:`HANDOFF_TRUST` are distrusted:
+    the handoff policy chooses, and the sources offer no candidates and no scores, so
+    the study goes on exactly as one without sources would (until trust returns).
+    """
+    if prior is None or len(prior) == 0:
+        return None, False
+    gp = observed.base_gp if len(observed.scores) >= 2 else None
+    prior_weights = prior.weights(observed.points, observed.scores, gp, rng)
+    distrusted = (
+        handoff is not None
+        and handoff is not weights
+        and observed.n_obs >= prior_startup
+        and prior_weights.total < HANDOFF_TRUST
+    )
+    return prior_weights, distrusted
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """The candidate set, scored (what :func:`_score_candidates` returns).
+
+    Attributes:
+        source: ``(N,)`` index in :data:`~.candidates.SOURCES` of each candidate.
+        points: ``(N, P)`` snapped cube points.
+        embedded: ``(N, D)`` the points embedded for the GP.
+        mean: ``(N,)`` GP posterior mean (0 without a GP).
+        std: ``(N,)`` GP posterior standard deviation (1 without a GP).
+        prior_score: ``(N,)`` what the sources predict, or ``None`` when they have no
+            say.
+        prior_total: The sources' total weight that the policy sees (0 when they have
+            no say).
+    """
+
+    source: np.ndarray
+    points: np.ndarray
+    embedded: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    prior_score: np.ndarray | None
+    prior_total: float
+
+
+def _score_candidates(
+    encoder: SearchSpaceEncoder,
+    observed: _Observed,
+    n_candidates: int,
+    rng: np.random.Generator,
+    prior: MetaPrior | None,
+    prior_weights: PriorWeights | None,
+) -> _Candidates:
+    """Steps 3 and 4: the candidates (Sobol, local moves around the incumbents, and up
+    to one in :data:`PRIOR_SHARE` offered by the sources), snapped, with the GP's
+    posterior and the sources' scores at each.
+
+    ``prior_weights`` is ``None`` when the sources have no say (none, or distrusted):
+    they then offer no candidates and no scores.
+    """
     prior_points = None
-    distrusted = False
-    if prior is not None and len(prior) > 0:
-        prior_weights = prior.weights(points, scores, base_gp if len(scores) >= 2 else None, rng)
-        # After the prior-startup phase, sources below HANDOFF_TRUST are distrusted: the
-        # handoff policy chooses, and the sources offer no candidates and no scores, so
-        # the study goes on exactly as one without sources would (until trust returns).
-        distrusted = (
-            handoff is not None
-            and handoff is not weights
-            and n_obs >= prior_startup
-            and prior_weights.total < HANDOFF_TRUST
-        )
-    if prior is not None and prior_weights is not None and not distrusted:
+    if prior is not None and prior_weights is not None:
+        incumbents = observed.incumbents
         prior_points = prior.prior_points(
             max(1, n_candidates // PRIOR_SHARE),
             prior_weights,
             rng,
             incumbent=incumbents[0] if len(incumbents) else None,
-            exclude=seen,
+            exclude=observed.seen,
         )
     cands = generate_candidates(
         n_candidates,
         encoder.n_params,
         rng,
-        incumbents=incumbents,
+        incumbents=observed.incumbents,
         is_categorical=encoder.is_categorical,
         prior_points=prior_points,
     )
     cand_points = encoder.snap(cands.points)
     cand_embedded = encoder.embed(cand_points)
-    if gp is not None:
-        mean, std = gp.predict(cand_embedded)
+    if observed.gp is not None:
+        mean, std = observed.gp.predict(cand_embedded)
     else:
         mean, std = np.zeros(len(cand_points)), np.ones(len(cand_points))
     prior_score = None
     prior_total = 0.0
-    if (
-        prior is not None
-        and prior_weights is not None
-        and prior_weights.total > 0
-        and not distrusted
-    ):
+    if prior is not None and prior_weights is not None and prior_weights.total > 0:
         prior_score = prior.scores(cand_points, prior_weights)
         prior_total = prior_weights.total
-    state = candidate_features(
-        cand_embedded,
-        cands.source,
-        embedded,
-        scores,
-        mean=mean,
-        std=std,
-        pending=embedded_pending,
-        progress=progress,
-        n_params=encoder.n_params,
-        prior_score=prior_score,
-        prior_weight=prior_total,
+    return _Candidates(
+        cands.source, cand_points, cand_embedded, mean, std, prior_score, prior_total
     )
-    prior_mask = cands.source == SOURCES.index("prior")
-    in_phase = n_obs < prior_startup and prior_weights is not None and bool(prior_mask.any())
-    startup = in_phase and prior_total >= PRIOR_TRUST
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """Which policy chooses, and how (what :func:`_phase` returns).
+
+    Attributes:
+        in_phase: The trial is in the prior-startup phase (``prior_startup``) and the
+            sources offer candidates.
+        startup: In the phase with sources holding at least :data:`PRIOR_TRUST`: the
+            draw keeps to the prior candidates.
+        handed_off: After the phase, with sources below :data:`HANDOFF_TRUST`: the
+            ``handoff`` policy chooses.
+        policy: The policy that chooses.
+    """
+
+    in_phase: bool
+    startup: bool
+    handed_off: bool
+    policy: PolicyWeights
+
+
+def _phase(
+    n_obs: int,
+    cands: _Candidates,
+    prior_weights: PriorWeights | None,
+    *,
+    weights: PolicyWeights,
+    handoff: PolicyWeights | None,
+    prior_startup: int,
+) -> _Phase:
+    """The policy that scores the candidates (``weights``, or ``handoff`` while the
+    sources are distrusted after the prior-startup phase) and whether the draw keeps to
+    the prior candidates (step 6)."""
+    has_prior = bool((cands.source == SOURCES.index("prior")).any())
+    in_phase = n_obs < prior_startup and prior_weights is not None and has_prior
+    startup = in_phase and cands.prior_total >= PRIOR_TRUST
     handed_off = (
         handoff is not None
         and handoff is not weights
         and prior_weights is not None
         and not in_phase
-        and prior_total < HANDOFF_TRUST
+        and cands.prior_total < HANDOFF_TRUST
     )
     policy = handoff if handed_off and handoff is not None else weights
-    _check_finite(encoder, state.features, np.vstack([seen, cand_points]))
+    return _Phase(in_phase, startup, handed_off, policy)
+
+
+def _policy_probabilities(
+    encoder: SearchSpaceEncoder,
+    observed: _Observed,
+    cands: _Candidates,
+    policy: PolicyWeights,
+    progress: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5: the ``(N, F)`` features of every candidate and the ``(N,)`` probabilities
+    ``pi(a|s)`` that ``policy`` gives them.
+
+    Raises:
+        FloatingPointError: The features are not finite (a fault of the study's points
+            or values, named), or the probabilities are not (a fault of the weights).
+    """
+    state = candidate_features(
+        cands.embedded,
+        cands.source,
+        observed.embedded,
+        observed.scores,
+        mean=cands.mean,
+        std=cands.std,
+        pending=observed.embedded_pending,
+        progress=progress,
+        n_params=encoder.n_params,
+        prior_score=cands.prior_score,
+        prior_weight=cands.prior_total,
+    )
+    _check_finite(encoder, state.features, np.vstack([observed.seen, cands.points]))
     probs = policy.probabilities(state.features)
     if not np.isfinite(probs).all():
         raise FloatingPointError(
             f"the policy {policy.name!r} gave non-finite probabilities; the weights file "
             "may be corrupt."
         )
+    return state.features, probs
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """The chosen candidate (what :func:`_choose` returns).
+
+    Attributes:
+        index: Its index in the candidate set.
+        probs: ``(N,)`` the probabilities it was drawn from (renormalised over the prior
+            candidates in the prior-startup phase).
+        probe: It is the prior-startup phase's probe, not drawn.
+        avoided: A first draw repeated a configuration the study has and was redrawn.
+    """
+
+    index: int
+    probs: np.ndarray
+    probe: bool
+    avoided: bool
+
+
+def _choose(
+    probs: np.ndarray,
+    observed: _Observed,
+    cands: _Candidates,
+    phase: _Phase,
+    rng: np.random.Generator,
+    greedy: bool,
+) -> _Choice:
+    """Step 6: the probe of the prior-startup phase, or a draw from ``pi(a|s)`` (the most
+    probable candidate when ``greedy``; only prior candidates while the phase keeps to
+    them) that avoids repeating a configuration the study has."""
+    n_obs = observed.n_obs
     probe = None
-    avoided = False
-    if (startup and n_obs == PROBE_AT) or (in_phase and not startup and n_obs >= 1):
-        probe = _probe_index(cand_embedded, cands.source, embedded)
+    if (phase.startup and n_obs == PROBE_AT) or (
+        phase.in_phase and not phase.startup and n_obs >= 1
+    ):
+        probe = _probe_index(cands.embedded, cands.source, observed.embedded)
     if probe is not None:
-        index = probe
-    else:
-        if startup:
-            masked = np.where(prior_mask, probs, 0.0)
-            total = masked.sum()
-            probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
-        index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
-        index, avoided = _avoid_repeat(index, probs, cand_points, seen, rng, greedy)
+        return _Choice(probe, probs, True, False)
+    if phase.startup:
+        prior_mask = cands.source == SOURCES.index("prior")
+        masked = np.where(prior_mask, probs, 0.0)
+        total = masked.sum()
+        probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
+    index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
+    index, avoided = _avoid_repeat(index, probs, cands.points, observed.seen, rng, greedy)
+    return _Choice(index, probs, False, avoided)
+
+
+def _reason(
+    observed: _Observed,
+    cands: _Candidates,
+    phase: _Phase,
+    choice: _Choice,
+    prior: MetaPrior | None,
+    prior_weights: PriorWeights | None,
+) -> dict[str, Any]:
+    """The proposal's compact JSON-able explanation (stored with the trial)."""
+    index, probs = choice.index, choice.probs
     reason: dict[str, Any] = {
         "source": SOURCES[int(cands.source[index])],
-        "gp_mean": round(float(mean[index]), 4),
-        "gp_std": round(float(std[index]), 4),
+        "gp_mean": round(float(cands.mean[index]), 4),
+        "gp_std": round(float(cands.std[index]), 4),
         "probability": round(float(probs[index]), 4),
         "probability_rank": int((probs > probs[index]).sum()) + 1,
         "n_candidates": len(probs),
-        "n_observed": int(n_obs),
-        "n_pending": int(len(pending)),
-        "weights": policy.name,
+        "n_observed": int(observed.n_obs),
+        "n_pending": int(observed.n_pending),
+        "weights": phase.policy.name,
     }
-    if probe is not None:
+    if choice.probe:
         reason["phase"] = "prior-probe"
-    elif startup:
+    elif phase.startup:
         reason["phase"] = "prior-startup"
-    if handed_off and prior_weights is not None:
+    if phase.handed_off and prior_weights is not None:
         reason["handoff"] = True
         reason["distrusted"] = prior_weights.distrusted or (
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
-    if avoided:
+    if choice.avoided:
         reason["avoided_repeat"] = True
     # Said when the choice repeats a configuration the study has: only when every
     # candidate does (a small grid whose every point is evaluated or running).
-    if same_points(cand_points[index][None, :], seen[:n_obs])[0]:
+    chosen = cands.points[index][None, :]
+    if same_points(chosen, observed.seen[: observed.n_obs])[0]:
         reason["repeat"] = "evaluated"
-    elif same_points(cand_points[index][None, :], seen[n_obs:])[0]:
+    elif same_points(chosen, observed.seen[observed.n_obs :])[0]:
         reason["repeat"] = "pending"
     if prior is not None and prior_weights is not None:
         reason["prior"] = prior.describe(prior_weights)
-        if prior_score is not None:
-            reason["prior_score"] = round(float(prior_score[index]), 4)
-    return Proposal(cand_points[index], index, state.features, probs, reason)
+        if cands.prior_score is not None:
+            reason["prior_score"] = round(float(cands.prior_score[index]), 4)
+    return reason
+
+
+# -- what the phases share ------------------------------------------------------------
 
 
 def _avoid_repeat(

@@ -1,11 +1,13 @@
 """``RLSampler``: where a proposal comes from, top to bottom.
 
-This is the only module that touches :class:`optuna.study.Study` and its storage. Each
-call of :meth:`RLSampler.sample_relative` reads the study from storage and runs:
+This is the only module that touches :class:`optuna.study.Study` and its storage,
+directly or through the two modules that read trials for it
+(:mod:`~optuna_rl_sampler.evidence` and :mod:`~optuna_rl_sampler.fallbacks`). Each call
+of :meth:`RLSampler.sample_relative` reads the study from storage and runs:
 
-1. **evidence**: COMPLETE trials (and PRUNED ones, see below) of the current search
-   space are encoded to the unit cube; their values become direction-aware normal
-   scores; RUNNING trials become pending points;
+1. **evidence** (:mod:`~optuna_rl_sampler.evidence`): COMPLETE trials (and PRUNED ones,
+   see below) of the current search space are encoded to the unit cube; their values
+   become direction-aware normal scores; RUNNING trials become pending points;
 2. **proposal**: :func:`optuna_rl_sampler.proposal.propose`, the one proposal step
    shared with meta-training: a GP on the study, the meta-prior of the source studies
    (weighted by how well they rank this study's trials), candidates (Sobol, local
@@ -16,9 +18,9 @@ call of :meth:`RLSampler.sample_relative` reads the study from storage and runs:
 If a proposal fails (a bug, a numerical fault), the trial's parameters are sampled
 independently instead, and the failure is logged with its cause and recorded in the
 trial's reasons (``{"source": "fallback", "error": ..., "consecutive_fallbacks": k}``).
-``k`` is counted from the reasons of the previous trials in the storage; past
-``max_consecutive_fallbacks`` the sampler raises instead of quietly turning the study
-into random search.
+``k`` is counted from the reasons of the previous trials in the storage
+(:mod:`~optuna_rl_sampler.fallbacks`); past ``max_consecutive_fallbacks`` the sampler
+raises instead of quietly turning the study into random search.
 
 Nothing but the loaded weights (and caches of constructor arguments) lives on the
 sampler object, so any number of processes sharing one storage propose correctly: the
@@ -27,12 +29,7 @@ trial's random streams derive from ``(seed, trial number)``.
 
 from __future__ import annotations
 
-import math
-import numbers
-import os
-import zlib
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,25 +40,29 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.samplers._base import _process_constraints_after_trial
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_rl_sampler.arguments import check_bool
+from optuna_rl_sampler.arguments import check_constraints_func
+from optuna_rl_sampler.arguments import check_int
+from optuna_rl_sampler.arguments import check_meta_model
+from optuna_rl_sampler.arguments import check_sampler
+from optuna_rl_sampler.blas import one_blas_thread
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
+from optuna_rl_sampler.evidence import read_evidence
+from optuna_rl_sampler.evidence import scalarise
+from optuna_rl_sampler.fallbacks import fallback_reason
+from optuna_rl_sampler.fallbacks import fell_back
+from optuna_rl_sampler.fallbacks import refusal_cause
+from optuna_rl_sampler.fallbacks import refused_by_optuna
+from optuna_rl_sampler.fallbacks import sample_uniform
+from optuna_rl_sampler.fallbacks import was_refused
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import startup_ranking
-from optuna_rl_sampler.objectives import apply_constraints
-from optuna_rl_sampler.objectives import chebyshev
-from optuna_rl_sampler.objectives import constraint_values
-from optuna_rl_sampler.objectives import draw_simplex_weights
-from optuna_rl_sampler.objectives import total_violation
-from optuna_rl_sampler.policy import GENERIC_WEIGHTS
 from optuna_rl_sampler.policy import PolicyWeights
-from optuna_rl_sampler.policy import WeightsError
-from optuna_rl_sampler.policy import default_weights_path
-from optuna_rl_sampler.policy import load_named_weights
-from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.policy import load_policies
 from optuna_rl_sampler.proposal import propose
 from optuna_rl_sampler.reasons import DASHBOARD_KEY
 from optuna_rl_sampler.reasons import REASON_KEY
@@ -71,8 +72,9 @@ from optuna_rl_sampler.reasons import summarise_sources
 from optuna_rl_sampler.search_space import CurrentSearchSpace
 from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 from optuna_rl_sampler.sources import SourceStudy
-from optuna_rl_sampler.sources import builtin_families
+from optuna_rl_sampler.sources import describe_source_studies
 from optuna_rl_sampler.sources import load_builtin_sources
+from optuna_rl_sampler.sources import read_source_studies
 from optuna_rl_sampler.sources import select_auto_sources
 
 if TYPE_CHECKING:
@@ -97,8 +99,6 @@ _PRIOR_CACHE_SIZE = 8
 _MAX_ANNOUNCED = 1024
 #: Largest candidate set accepted (memory and time grow linearly with it).
 _MAX_CANDIDATES = 65536
-#: Longest error message kept in a trial's reasons.
-_MAX_ERROR_CHARS = 500
 #: How the default independent sampling is named in messages.
 _DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
 
@@ -298,51 +298,42 @@ class RLSampler(BaseSampler):
         max_consecutive_fallbacks: int | None = 3,
         dashboard_reasons: bool = True,
     ) -> None:
-        if constraints_func is not None and not callable(constraints_func):
-            raise TypeError(
-                f"constraints_func must be a function of a FrozenTrial returning a sequence "
-                f"of floats (<= 0 feasible), or None; got {constraints_func!r} "
-                f"({type(constraints_func).__name__})."
-            )
+        check_constraints_func(constraints_func)
         if seed is not None:
-            seed = _check_int("seed", seed, 0, hint="a non-negative int, or None")
-        _check_sampler(independent_sampler)
-        n_startup_trials = _check_int(
+            seed = check_int("seed", seed, 0, hint="a non-negative int, or None")
+        check_sampler(independent_sampler)
+        n_startup_trials = check_int(
             "n_startup_trials",
             n_startup_trials,
             1,
             hint="an int of at least 1 (the search space is known only after a complete trial)",
         )
-        n_candidates = _check_int(
+        n_candidates = check_int(
             "n_candidates", n_candidates, 2, _MAX_CANDIDATES, hint="an int such as 256"
         )
         if budget is not None:
-            budget = _check_int(
+            budget = check_int(
                 "budget", budget, 1, hint="a positive int (expected trials), or None"
             )
-        max_observations = _check_int(
+        max_observations = check_int(
             "max_observations", max_observations, 2, hint="an int such as 200"
         )
         if max_consecutive_fallbacks is not None:
-            max_consecutive_fallbacks = _check_int(
+            max_consecutive_fallbacks = check_int(
                 "max_consecutive_fallbacks",
                 max_consecutive_fallbacks,
                 0,
                 hint="an int of at least 0, or None to never raise",
             )
-        prior_startup_trials = _check_int(
+        prior_startup_trials = check_int(
             "prior_startup_trials", prior_startup_trials, 0, hint="an int such as 5, or 0"
         )
-        greedy = _check_bool("greedy", greedy)
-        dashboard_reasons = _check_bool("dashboard_reasons", dashboard_reasons)
-        warn_independent_sampling = _check_bool(
+        greedy = check_bool("greedy", greedy)
+        dashboard_reasons = check_bool("dashboard_reasons", dashboard_reasons)
+        warn_independent_sampling = check_bool(
             "warn_independent_sampling", warn_independent_sampling
         )
-        if meta_model is not None and not isinstance(meta_model, (str, os.PathLike)):
-            raise TypeError(
-                f"meta_model must be the path of a .safetensors weights file (str or "
-                f"pathlib.Path) or None, got {meta_model!r} ({type(meta_model).__name__})."
-            )
+        check_meta_model(meta_model)
         self._seed = int(np.random.SeedSequence(seed).entropy % (2**63))
         self._independent_sampler = independent_sampler
         self._n_startup_trials = n_startup_trials
@@ -358,30 +349,36 @@ class RLSampler(BaseSampler):
         # Which trials already hold a reason written by this process (saves rewriting
         # the first trial's reason once per parameter); never read for a decision.
         self._recorded: dict[int, str] = {}
-        self._weights: PolicyWeights = load_weights(meta_model)
-        # The shipped default is a pair: transfer weights for studies with matching
-        # sources, generic weights (trained without sources) for the others.
-        self._generic_weights: PolicyWeights = (
-            load_weights(default_weights_path(GENERIC_WEIGHTS))
-            if meta_model is None
-            else self._weights
-        )
-        # While the sources are distrusted, the weights the policy was trained to hand
-        # off to choose (its card's ``config.handoff``; the shipped transfer weights
-        # name generic-v1, already loaded above).
-        self._handoff_weights = _card_handoff(self._weights, self._generic_weights)
+        # The shipped default is a pair (transfer weights for studies with matching
+        # sources, generic ones for the others); the weights' card may name others that
+        # choose while the sources are distrusted (config.handoff: generic-v1 shipped).
+        self._weights, self._generic_weights, self._handoff_weights = load_policies(meta_model)
         self._search_space = CurrentSearchSpace()
-        # "auto": the shipped bank, of which each study uses the family its record names
-        # (read from the storage at every proposal); otherwise the sources themselves.
-        self._auto = isinstance(source_studies, str) and source_studies == "auto"
-        self._bank: list[SourceStudy] = load_builtin_sources() if self._auto else []
-        self._sources: list[SourceStudy] = [] if self._auto else _read_sources(source_studies)
-        self._sources_origin = _describe_spec(source_studies, len(self._sources))
+        self._hold_sources(source_studies)
         self._prior_cache: dict[tuple, MetaPrior] = {}
         self._rankings: dict[str, list[tuple[int, int]]] = {}
         # Studies whose transfer decision this process has logged, with that line: the
         # log is once per study, never an input to a decision.
         self._announced: dict[tuple, str] = {}
+
+    def _hold_sources(self, source_studies: Sequence[Study | SourceStudy] | str | None) -> None:
+        """Hold what ``source_studies`` names (studies are read once, here).
+
+        ``"auto"``: the shipped bank, of which each study uses the family its record
+        names (read from the storage at every proposal); otherwise the sources
+        themselves, those without a usable trial left out with a warning.
+        """
+        self._auto = isinstance(source_studies, str) and source_studies == "auto"
+        self._bank: list[SourceStudy] = load_builtin_sources() if self._auto else []
+        self._sources: list[SourceStudy] = []
+        if not self._auto:
+            self._sources, empty = read_source_studies(source_studies)
+            if empty:
+                _logger.warning(
+                    f"Source studies {empty} have no complete trial with a finite value; "
+                    "they are ignored."
+                )
+        self._sources_origin = describe_source_studies(source_studies, len(self._sources))
 
     @property
     def weights(self) -> PolicyWeights:
@@ -437,7 +434,7 @@ class RLSampler(BaseSampler):
             return {}
         try:
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
-            with _one_blas_thread():
+            with one_blas_thread():
                 return self._propose(study, trial, search_space)
         except Exception as err:  # noqa: BLE001 - a transient fault must not end the study
             self._fall_back(study, trial, err)
@@ -470,8 +467,8 @@ class RLSampler(BaseSampler):
             self._warn_independent_sampling
             and not param_distribution.single()
             and len(complete) >= self._n_startup_trials
-            and not _fell_back(trial)
-            and not _refused(trial, param_name)
+            and not fell_back(trial)
+            and not was_refused(trial, param_name)
         ):
             # A parameter of a trial whose proposal failed was logged with the cause by
             # _fall_back, one whose proposed value Optuna refused by _propose; this
@@ -487,7 +484,7 @@ class RLSampler(BaseSampler):
             return self._independent_sampler.sample_independent(
                 study, trial, param_name, param_distribution
             )
-        return _sample_uniform(self._seed, trial.number, param_name, param_distribution)
+        return sample_uniform(self._seed, trial.number, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if "fixed_params" in trial.system_attrs:
@@ -523,11 +520,8 @@ class RLSampler(BaseSampler):
         The count of consecutive failures is read from the reasons of the previous trials
         in the storage, never kept on the sampler, so it is right in every process.
         """
-        error = f"{type(err).__name__}: {err}"
-        if len(error) > _MAX_ERROR_CHARS:
-            error = error[: _MAX_ERROR_CHARS - 3] + "..."
-        consecutive = _previous_fallbacks(study, trial) + 1
-        reason = {"source": "fallback", "error": error, "consecutive_fallbacks": consecutive}
+        reason = fallback_reason(study, trial, err)
+        error, consecutive = reason["error"], reason["consecutive_fallbacks"]
         self._record(study, trial, reason)
         limit = self._max_consecutive_fallbacks
         if limit is not None and consecutive > limit:
@@ -554,11 +548,11 @@ class RLSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         encoder = SearchSpaceEncoder(search_space)
-        points, objective_values, violations, pending = _read_evidence(study, trial, encoder)
+        points, objective_values, violations, pending = read_evidence(study, trial, encoder)
         if len(objective_values) < self._n_startup_trials:
             self._record_independent(study, trial)
             return {}
-        values, objective_reason = _scalarise(
+        values, objective_reason = scalarise(
             objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
         )
         prior = self._meta_prior(study, search_space)
@@ -579,7 +573,7 @@ class RLSampler(BaseSampler):
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)
-        refused = {n: v for n, v in params.items() if _refused_by_optuna(search_space[n], v)}
+        refused = {n: v for n, v in params.items() if refused_by_optuna(search_space[n], v)}
         if refused:
             # Optuna drops these and asks sample_independent; say why here, not there.
             reason["refused_by_optuna"] = sorted(refused)
@@ -587,7 +581,7 @@ class RLSampler(BaseSampler):
                 _logger.warning(
                     f"RLSampler proposed {value!r} for the parameter {name!r} in "
                     f"trial#{trial.number}, but Optuna does not take it as a value of "
-                    f"{search_space[name]!r}: {_refusal_cause(search_space[name], value)}. "
+                    f"{search_space[name]!r}: {refusal_cause(search_space[name], value)}. "
                     f"Optuna samples it independently with {self._independent_name} instead."
                 )
         self._record(study, trial, reason)
@@ -738,285 +732,3 @@ class RLSampler(BaseSampler):
                 lambda space: self._matched_prior(self._sources, "explicit", space),
             )
         return self._rankings[name]
-
-
-def _card_handoff(weights: PolicyWeights, loaded: PolicyWeights) -> PolicyWeights | None:
-    """The weights that ``weights`` were meta-trained to hand off to (``optuna-rl
-    pretrain/finetune --handoff``): ``loaded`` when it has that name, else loaded now so
-    a bad name fails at construction; ``None`` when the card names none."""
-    name = (weights.card.get("config") or {}).get("handoff")
-    if not name:
-        return None
-    if loaded is not weights and loaded.name == name:
-        return loaded
-    try:
-        return load_named_weights(str(name))
-    except WeightsError as err:
-        raise WeightsError(
-            f"meta_model {weights.name!r} was trained to hand off to {name!r} while its "
-            f"sources are distrusted, and those weights cannot be loaded: {err}"
-        ) from err
-
-
-def _read_evidence(
-    study: Study,
-    trial: FrozenTrial,
-    encoder: SearchSpaceEncoder,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cube points, direction-aware values ``(n, k)`` (higher is better; ``-inf`` rows
-    for pruned trials) and total constraint violations ``(n,)`` (NaN when a trial has
-    none) of the usable trials, and the cube points of the other running trials."""
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    trials = study.get_trials(deepcopy=False, states=states)
-    signs = np.array([-1.0 if d == StudyDirection.MINIMIZE else 1.0 for d in study.directions])
-    k = len(signs)
-    evidence: list[FrozenTrial] = []
-    values: list[Sequence[float]] = []
-    pruned: list[bool] = []
-    violations: list[float] = []
-    running: list[FrozenTrial] = []
-    # Plain Python per trial (a study may hold thousands); arrays once at the end.
-    for t in trials:
-        if t.number == trial.number:
-            continue
-        if t.state == TrialState.RUNNING:
-            running.append(t)
-            continue
-        if t.state == TrialState.COMPLETE:
-            row = t.values
-            if not row or len(row) != k or any(v != v for v in row):  # none, or NaN
-                continue
-            values.append(row)
-            pruned.append(False)
-        elif t.intermediate_values:  # PRUNED: worse than every complete trial.
-            values.append([0.0] * k)
-            pruned.append(True)
-        else:
-            continue
-        evidence.append(t)
-        con = constraint_values(t.system_attrs)
-        violations.append(float(total_violation(np.array([con]))[0]) if con else math.nan)
-    points, ok = encoder.encode_many([t.params for t in evidence])
-    pending, ok_pending = encoder.encode_many([t.params for t in running])
-    value_array = signs * np.array(values, dtype=float).reshape(len(values), k)
-    value_array[np.array(pruned, dtype=bool)] = -math.inf
-    return points[ok], value_array[ok], np.array(violations, dtype=float)[ok], pending[ok_pending]
-
-
-def _scalarise(
-    values: np.ndarray, violations: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """One score per trial (see :mod:`optuna_rl_sampler.objectives`) and what the
-    trial's reasons record about it."""
-    reason: dict[str, Any] = {}
-    if values.shape[1] > 1:
-        w = draw_simplex_weights(values.shape[1], rng)
-        scores = chebyshev(values, w)
-        reason["scalarisation"] = {
-            "method": "augmented-chebyshev",
-            "weights": [round(float(x), 4) for x in w],
-        }
-    else:
-        scores = values[:, 0].copy()
-    known = ~np.isnan(violations)
-    if known.any():
-        infeasible = known & (violations > 0)
-        scores = apply_constraints(scores, violations)
-        reason["constraints"] = {
-            "n_feasible": int((known & ~infeasible).sum()),
-            "n_infeasible": int(infeasible.sum()),
-        }
-    return scores, reason
-
-
-def _read_sources(spec: Sequence[Study | SourceStudy] | str | None) -> list[SourceStudy]:
-    """Turn the ``source_studies`` argument (other than ``"auto"``) into source studies
-    (read once)."""
-    if spec is None:
-        return []
-    if isinstance(spec, str):
-        if spec == "none":
-            return []
-        bank = load_builtin_sources()
-        families = builtin_families(bank)
-        if spec in families:
-            return [s for s in bank if s.attrs.get("model") == spec]
-        raise ValueError(
-            f"source_studies must be 'auto', 'none', a model family of the shipped corpus "
-            f"({', '.join(repr(f) for f in families)}), None or a list of studies; got "
-            f"{spec!r}."
-        )
-    if isinstance(spec, (SourceStudy, optuna.Study)):
-        spec = [spec]
-    if not isinstance(spec, Iterable):
-        raise ValueError(
-            f"source_studies must be 'auto', 'none', None or a list of studies, got {spec!r}."
-        )
-    out: list[SourceStudy] = []
-    for i, item in enumerate(spec):
-        if isinstance(item, SourceStudy):
-            out.append(item)
-        elif isinstance(item, optuna.Study):
-            try:
-                source = SourceStudy.from_study(item)
-            except ValueError as err:  # several objectives: the message says what to pass
-                raise ValueError(f"source_studies[{i}]: {err}") from None
-            out.append(source)
-        else:
-            raise ValueError(
-                f"source_studies[{i}] is a {type(item).__name__}; pass optuna.Study objects "
-                "(e.g. optuna.load_study(...)) or optuna_rl_sampler.SourceStudy records."
-            )
-    empty = [s.name for s in out if len(s) == 0]
-    if empty:
-        _logger.warning(
-            f"Source studies {empty} have no complete trial with a finite value; they are ignored."
-        )
-    return [s for s in out if len(s) > 0]
-
-
-def _describe_spec(spec: Any, n_sources: int) -> str:
-    """Why a study transfers from explicit sources (or from none), for the log line."""
-    if spec is None or spec == "none":
-        return f"source_studies={spec!r}: transfer off"
-    if isinstance(spec, str):
-        return (
-            f"source_studies={spec!r}: transfer from the {n_sources} shipped studies of "
-            f"that model family"
-        )
-    return f"transfer from the {n_sources} studies passed as source_studies"
-
-
-# -- helpers ------------------------------------------------------------------------
-
-
-def _check_int(
-    name: str, value: Any, minimum: int, maximum: int | None = None, *, hint: str
-) -> int:
-    """``value`` as an int in ``[minimum, maximum]``, or an error naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {hint}; got {value!r} ({type(value).__name__}).")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}. Pass {hint}.")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum}, got {value}. Pass {hint}.")
-    return value
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
-    return bool(value)
-
-
-def _check_sampler(sampler: Any) -> None:
-    if sampler is None or isinstance(sampler, BaseSampler):
-        return
-    if isinstance(sampler, type) and issubclass(sampler, BaseSampler):
-        got = f"the class {sampler.__name__}"
-        fix = f"an instance such as optuna.samplers.{sampler.__name__}(seed=0)"
-    else:
-        got = f"{sampler!r} ({type(sampler).__name__})"
-        fix = "a sampler object such as optuna.samplers.RandomSampler(seed=0)"
-    raise TypeError(
-        f"independent_sampler must be an optuna.samplers.BaseSampler or None, got {got}. "
-        f"Pass {fix}, or None for RLSampler's own per-trial random sampling."
-    )
-
-
-def _sample_uniform(seed: int, number: int, name: str, dist: BaseDistribution) -> Any:
-    """A uniform draw of one parameter from the stream of ``(seed, trial, parameter)``.
-
-    Uniform on the encoder's unit cube, i.e. uniform (or log-uniform) for numbers, equal
-    probability for every integer, grid value and choice, like ``RandomSampler``. The
-    parameter name enters through CRC-32, which (unlike ``hash``) is the same in every
-    process.
-    """
-    if dist.single():
-        return SearchSpaceEncoder({name: dist}).decode(np.array([0.5]))[name]
-    key = zlib.crc32(name.encode("utf-8"))
-    rng = np.random.default_rng([seed, number, key])
-    return SearchSpaceEncoder({name: dist}).decode(rng.random(1))[name]
-
-
-def _fallback_count(reason: Any) -> int | None:
-    """Consecutive fallbacks recorded in a reason; ``None`` if it is not a fallback."""
-    if isinstance(reason, dict) and reason.get("source") == "fallback":
-        count = reason.get("consecutive_fallbacks")
-        return int(count) if isinstance(count, int) and count > 0 else 1
-    return None
-
-
-def _refused_by_optuna(dist: BaseDistribution, value: Any) -> bool:
-    """Whether Optuna would refuse ``value`` as the relative value of ``dist`` (the check
-    of ``Trial._is_relative_param``) and sample the parameter independently."""
-    try:
-        return not dist._contains(dist.to_internal_repr(value))
-    except (ValueError, TypeError):
-        return True
-
-
-def _refusal_cause(dist: BaseDistribution, value: Any) -> str:
-    """Why Optuna refuses ``value`` (see :func:`_refused_by_optuna`), with the fix."""
-    step = getattr(dist, "step", None)
-    if isinstance(dist, optuna.distributions.FloatDistribution) and step is not None:
-        return (
-            f"its step {step!r} is too fine for float64 at this magnitude (neighbouring "
-            f"floats are {math.ulp(float(value)):.3g} apart, and Optuna wants a value within "
-            "1e-8 steps of low + k * step); use a coarser step, or no step"
-        )
-    return "the value lies outside the distribution after rounding"
-
-
-def _refused(trial: FrozenTrial, name: str) -> bool:
-    """Whether the relative proposal of ``trial`` for ``name`` was refused by Optuna (read
-    from its reasons)."""
-    reason = trial.system_attrs.get(REASON_KEY)
-    return isinstance(reason, dict) and name in reason.get("refused_by_optuna", ())
-
-
-def _fell_back(trial: FrozenTrial) -> bool:
-    """Whether the relative proposal of ``trial`` failed (read from its reasons)."""
-    return _fallback_count(trial.system_attrs.get(REASON_KEY)) is not None
-
-
-def _previous_fallbacks(study: Study, trial: FrozenTrial) -> int:
-    """Consecutive failed proposals just before ``trial``, read from the storage.
-
-    The latest earlier trial (by number) that holds reasons decides: its recorded count
-    if its proposal failed, else 0. Trials without reasons (startup trials, trials with
-    nothing to propose) are skipped.
-    """
-    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-    for t in sorted(earlier, key=lambda t: t.number, reverse=True):
-        reason = t.system_attrs.get(REASON_KEY)
-        if reason is None or (isinstance(reason, dict) and reason.get("source") in _NO_PROPOSAL):
-            continue
-        count = _fallback_count(reason)
-        return 0 if count is None else count
-    return 0
-
-
-_CONTROLLER: Any = None
-#: Reasons of trials the policy did not propose (skipped when counting fallbacks).
-_NO_PROPOSAL = ("startup", "independent", "enqueued")
-
-
-def _one_blas_thread() -> Any:
-    """A context limiting BLAS to one thread (small dense algebra is faster that way).
-
-    threadpoolctl's controller scans the process's loaded libraries when it is built,
-    which costs milliseconds; it is built once per process and reused. It holds nothing
-    about any study. SciPy's linear algebra brings its own BLAS, loaded on first import:
-    it is imported before the scan, or the controller would not know it and the GP's
-    Cholesky factorisations would run on every core (beside two busy processes on two
-    cores a proposal at 1,000 trials took 36-133 ms instead of 13).
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        import scipy.linalg  # noqa: F401 - load SciPy's BLAS before the controller scans
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
+import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import distribution_to_json
 from optuna.distributions import json_to_distribution
@@ -53,8 +54,10 @@ __all__ = [
     "SourceStudy",
     "builtin_families",
     "builtin_sources_path",
+    "describe_source_studies",
     "load_builtin_sources",
     "load_sources_json",
+    "read_source_studies",
     "save_sources_json",
     "select_auto_sources",
 ]
@@ -392,3 +395,86 @@ def select_auto_sources(
         f"the study records that it tunes {model!r} ({metric}, {wanted}): auto transfer "
         f"from the {len(chosen)} shipped studies of {model!r}"
     )
+
+
+def read_source_studies(
+    spec: Sequence[Study | SourceStudy] | str | None,
+) -> tuple[list[SourceStudy], list[str]]:
+    """The source studies that ``RLSampler(source_studies=spec)`` transfers from.
+
+    Studies are read once, here. ``"auto"``, which chooses per study from the shipped
+    corpus, is not read here (see :func:`select_auto_sources`).
+
+    Args:
+        spec: ``None`` or ``"none"`` (no sources), a model family of the shipped corpus
+            (its studies, see :func:`builtin_families`), or a list of
+            :class:`optuna.study.Study` and :class:`SourceStudy` (a single one is taken
+            as a list of one).
+
+    Returns:
+        The sources, and the names of the given studies left out because they hold no
+        complete trial with a finite value.
+
+    Raises:
+        ValueError: ``spec`` is none of the above (an unknown family name, an item that
+            is not a study), or a study has several objectives; the message says what
+            to pass.
+    """
+    if spec is None:
+        return [], []
+    if isinstance(spec, str):
+        if spec == "none":
+            return [], []
+        bank = load_builtin_sources()
+        families = builtin_families(bank)
+        if spec in families:
+            return [s for s in bank if s.attrs.get("model") == spec], []
+        raise ValueError(
+            f"source_studies must be 'auto', 'none', a model family of the shipped corpus "
+            f"({', '.join(repr(f) for f in families)}), None or a list of studies; got "
+            f"{spec!r}."
+        )
+    if isinstance(spec, (SourceStudy, optuna.Study)):
+        spec = [spec]
+    if not isinstance(spec, Iterable):
+        raise ValueError(
+            f"source_studies must be 'auto', 'none', None or a list of studies, got {spec!r}."
+        )
+    out: list[SourceStudy] = []
+    for i, item in enumerate(spec):
+        if isinstance(item, SourceStudy):
+            out.append(item)
+        elif isinstance(item, optuna.Study):
+            try:
+                source = SourceStudy.from_study(item)
+            except ValueError as err:  # several objectives: the message says what to pass
+                raise ValueError(f"source_studies[{i}]: {err}") from None
+            out.append(source)
+        else:
+            raise ValueError(
+                f"source_studies[{i}] is a {type(item).__name__}; pass optuna.Study objects "
+                "(e.g. optuna.load_study(...)) or optuna_rl_sampler.SourceStudy records."
+            )
+    return _usable(out)
+
+
+def _usable(sources: list[SourceStudy]) -> tuple[list[SourceStudy], list[str]]:
+    """``sources`` with at least one trial, and the names of the others."""
+    return [s for s in sources if len(s) > 0], [s.name for s in sources if len(s) == 0]
+
+
+def describe_source_studies(spec: Any, n_sources: int) -> str:
+    """Why a study transfers from explicit sources (or from none), for the log line.
+
+    Args:
+        spec: The ``source_studies`` argument (not ``"auto"``).
+        n_sources: How many usable sources it gave (:func:`read_source_studies`).
+    """
+    if spec is None or spec == "none":
+        return f"source_studies={spec!r}: transfer off"
+    if isinstance(spec, str):
+        return (
+            f"source_studies={spec!r}: transfer from the {n_sources} shipped studies of "
+            f"that model family"
+        )
+    return f"transfer from the {n_sources} studies passed as source_studies"

@@ -352,7 +352,7 @@ def test_the_one_thread_limit_knows_every_blas_the_proposal_uses():
     # on every core (3-10x slower beside busy processes).
     from threadpoolctl import threadpool_info
 
-    import optuna_rl_sampler.sampler as mod
+    import optuna_rl_sampler.blas as mod
 
     study = optuna.create_study(sampler=RLSampler(seed=0))
     study.optimize(_sphere, n_trials=3)
