@@ -4,7 +4,8 @@ Run ``python -m benchmarks --help`` from the repository root. The pieces:
 
 - :mod:`benchmarks.tasks`: the :class:`~benchmarks.tasks.Task` abstraction and suites
   (BBOB through ``cocoex``; toy tasks).
-- :mod:`benchmarks.harness`: the sampler registry and the multiprocess runner.
+- :mod:`benchmarks.harness`: the samplers by name (built by
+  :mod:`optuna_rl_sampler.sampler_registry`) and the multiprocess runner.
 - :mod:`benchmarks.metrics`: normalised regret, ranks and the summary.
 - :mod:`benchmarks.overhead`: milliseconds per proposal, memory, import time.
 - :mod:`benchmarks.report`: plots and ``summary.md`` from ``results.json.gz``.

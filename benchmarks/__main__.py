@@ -51,7 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark RLSampler against Optuna's samplers (see benchmarks/README.md).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(sub)
+    _add_overhead_parser(sub)
+    _add_plot_parser(sub)
+    _add_report_parsers(sub)
+    return parser
 
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    """``run``: the options every suite shares, then the transfer and multi-objective
+    suites' own."""
     run = sub.add_parser("run", help="run samplers on a suite of tasks and write results")
     run.add_argument(
         "--suite",
@@ -107,9 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-plot", action="store_true", help="write results.json.gz only")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_transfer_v2_arguments(run)
     _add_transfer_arguments(run)
     _add_multiobjective_arguments(run)
 
+
+def _add_overhead_parser(sub: argparse._SubParsersAction) -> None:
+    """``overhead``: which cells to measure and how long."""
     ovh = sub.add_parser("overhead", help="ms per proposal, peak memory, import time")
     ovh.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS))
     ovh.add_argument("--trials", default=None, help="history sizes N (default 100,1000)")
@@ -130,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     ovh.add_argument("--no-plot", action="store_true")
     ovh.add_argument("--no-progress", action="store_true")
 
+
+def _add_plot_parser(sub: argparse._SubParsersAction) -> None:
+    """``plot``: which results file to re-draw, and where."""
     plot = sub.add_parser("plot", help="re-draw plots and summary.md from results.json.gz")
     plot.add_argument(
         "--suite", default=None, help="reads benchmarks/results/<suite>/results.json.gz"
@@ -143,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--out", type=Path, default=None, help="folder (default: the JSON's)")
 
+
+def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
+    """The reports drawn from the committed runs (``first-trials``, ``zero-config``,
+    ``finetune-check``) and ``finetune-sources``."""
     first = sub.add_parser(
         "first-trials",
         help="RLSampler without sources vs Random after 1, 3 and 5 trials, per suite, from "
@@ -178,10 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuned weights (rl-finetuned) vs the shipped ones on the test split, from "
         "the committed runs (see benchmarks/finetune_check.py)",
     )
-    return parser
 
 
-def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
+def _add_transfer_v2_arguments(run: argparse.ArgumentParser) -> None:
+    """``run``'s options of the transfer suite v2 (``--suite transfer``)."""
     v2 = run.add_argument_group(
         "transfer suite v2 (--suite transfer; see benchmarks/README.md, 'Transfer')"
     )
@@ -199,6 +219,11 @@ def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
         "shifted,one-good,refresh)",
     )
     v2.add_argument("--tasks", default=None, help="comma-separated MODEL/DATASET tasks")
+
+
+def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
+    """``run``'s options of both transfer suites (``--suite transfer`` and
+    ``transfer-v1``): corpus, variants, held-out tasks and the real runs."""
     tr = run.add_argument_group(
         "transfer suites (--suite transfer and transfer-v1; see benchmarks/README.md)"
     )

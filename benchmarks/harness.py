@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import gzip
 import json
 import logging
@@ -41,6 +42,8 @@ from optuna.samplers import BaseSampler
 from benchmarks.metrics import DEFAULT_CHECKPOINTS
 from benchmarks.metrics import summarise
 from benchmarks.tasks import TaskSpec
+from optuna_rl_sampler import sampler_registry
+from optuna_rl_sampler.sampler_registry import SamplerOptions
 
 SCHEMA_VERSION = 1
 SamplerFactory = Callable[[int], BaseSampler]
@@ -58,86 +61,96 @@ RESULTS_DIGITS = 10
 # --------------------------------------------------------------------------------------
 
 
-def make_rl(seed: int) -> BaseSampler:
-    """The project's meta-learned sampler with its shipped weights."""
-    from optuna_rl_sampler import RLSampler
+def registry_sampler(name: str, seed: int) -> BaseSampler:
+    """Sampler ``name`` of :mod:`optuna_rl_sampler.sampler_registry`, built with ``seed``.
 
-    return RLSampler(seed=seed)
-
-
-def make_random(seed: int) -> BaseSampler:
-    """Uniform random search."""
-    return optuna.samplers.RandomSampler(seed=seed)
+    The factory behind every registry name in a benchmark: ``functools.partial(
+    registry_sampler, "tpe")`` is a ``factory(seed)`` that pickles by name, so spawned
+    workers build the same sampler from their own copy of the registry.
+    """
+    return sampler_registry.make_sampler(name, seed)
 
 
-def make_tpe(seed: int) -> BaseSampler:
-    """Multivariate TPE (Optuna's default sampler, with ``multivariate=True``)."""
-    return optuna.samplers.TPESampler(multivariate=True, seed=seed)
+def _from_seed_factory(factory: SamplerFactory, options: SamplerOptions) -> BaseSampler:
+    """A benchmark ``factory(seed)`` seen as a registry ``factory(options)``: it takes the
+    run's seed and nothing else."""
+    return factory(options.seed)
 
 
-def make_gp(seed: int) -> BaseSampler:
-    """Optuna's GP-based Bayesian optimisation (needs torch)."""
-    return optuna.samplers.GPSampler(seed=seed)
-
-
-def make_cmaes(seed: int) -> BaseSampler:
-    """CMA-ES (needs the ``cmaes`` package)."""
-    return optuna.samplers.CmaEsSampler(seed=seed)
-
-
-def make_qmc(seed: int) -> BaseSampler:
-    """Scrambled Sobol quasi-Monte Carlo."""
-    return optuna.samplers.QMCSampler(seed=seed, scramble=True)
-
-
-#: name -> factory(seed). Add your own with :func:`register_sampler`; a factory must be
-#: a module-level function (workers receive it by pickling).
-SAMPLERS: dict[str, SamplerFactory] = {
-    "rl": make_rl,
-    "random": make_random,
-    "tpe": make_tpe,
-    "gp": make_gp,
-    "cmaes": make_cmaes,
-    "qmc": make_qmc,
-}
-
+#: The samplers a benchmark runs unless told otherwise.
 DEFAULT_SAMPLERS: tuple[str, ...] = ("rl", "random", "tpe", "gp", "cmaes", "qmc")
 
+#: name -> factory(seed) of the samplers offered by name here: the registry's
+#: (:mod:`optuna_rl_sampler.sampler_registry`; e.g. ``tpe`` is ``TPESampler(seed,
+#: multivariate=True)``) and those added with :func:`register_sampler`. Any other name
+#: of the registry (``nsga2``, ``rl-generic``) is accepted too.
+SAMPLERS: dict[str, SamplerFactory] = {
+    name: functools.partial(registry_sampler, name) for name in DEFAULT_SAMPLERS
+}
 
-def register_sampler(name: str, factory: SamplerFactory, *, replace: bool = False) -> None:
-    """Add a sampler to the registry under ``name``.
+
+def register_sampler(
+    name: str,
+    factory: SamplerFactory,
+    *,
+    replace: bool = False,
+    description: str | None = None,
+) -> None:
+    """Add a sampler under ``name``, here and in the package's sampler registry.
 
     Args:
-        name: Name used on the command line and in the results.
-        factory: Module-level function ``factory(seed) -> BaseSampler``.
+        name: Name used on the command line and in the results; letters, digits, ``-``
+            and ``_``.
+        factory: Module-level function ``factory(seed) -> BaseSampler`` (workers receive
+            it by pickling).
         replace: Allow replacing an existing entry.
+        description: One line for the registry's listings (default: the first line of
+            the factory's docstring).
+
+    Raises:
+        ValueError: ``name`` is taken (here or in the registry) and ``replace`` is off,
+            or it has other characters.
     """
     if name in SAMPLERS and not replace:
         raise ValueError(f"Sampler {name!r} is already registered; pass replace=True.")
+    sampler_registry.register_sampler(
+        name,
+        functools.partial(_from_seed_factory, factory),
+        description or _first_doc_line(factory) or name,
+        replace=replace,
+    )
     SAMPLERS[name] = factory
+
+
+def _first_doc_line(factory: Callable[..., Any]) -> str:
+    """The first line of a factory's docstring (of the wrapped function for a
+    ``functools.partial``), or ``""``."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    doc = (getattr(factory, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def resolve_samplers(names: Sequence[str]) -> tuple[dict[str, SamplerFactory], dict[str, str]]:
     """Factories for ``names`` that can be built here, and a reason for each one skipped.
 
-    A name is a registry key or ``module:function``. A sampler is skipped (with a reason)
-    when its factory fails, e.g. ``rl`` before ``RLSampler`` exists or has weights.
-    """
-    import importlib
+    A name is a key of :data:`SAMPLERS`, a name of the package's sampler registry, or
+    ``module:function`` (a ``factory(seed)``). A sampler is skipped (with a reason) when
+    its factory fails, e.g. ``rl`` before ``RLSampler`` exists or has weights. A name
+    added to the registry directly must be added at import of a module, so that spawned
+    workers know it as well.
 
+    Raises:
+        ValueError: A name is none of these.
+    """
     ok: dict[str, SamplerFactory] = {}
     skipped: dict[str, str] = {}
     for name in names:
-        factory = SAMPLERS.get(name)
-        if factory is None and ":" in name:
-            module, attr = name.split(":", 1)
-            try:
-                factory = getattr(importlib.import_module(module), attr)
-            except Exception as exc:  # reported to the user
-                skipped[name] = f"cannot import {name}: {exc!r}"
-                continue
-        if factory is None:
-            raise ValueError(f"Unknown sampler {name!r}; known: {', '.join(SAMPLERS)}.")
+        try:
+            factory = _factory_of(name)
+        except ImportError as exc:  # reported to the user
+            skipped[name] = str(exc)
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -147,6 +160,25 @@ def resolve_samplers(names: Sequence[str]) -> tuple[dict[str, SamplerFactory], d
             continue
         ok[name] = factory
     return ok, skipped
+
+
+def _factory_of(name: str) -> SamplerFactory:
+    """The ``factory(seed)`` of one name of :func:`resolve_samplers` (raises ImportError
+    when a ``module:function`` cannot be imported)."""
+    import importlib
+
+    if name in SAMPLERS:
+        return SAMPLERS[name]
+    if name in sampler_registry.SAMPLERS:
+        return functools.partial(registry_sampler, name)
+    if ":" in name:
+        module, attr = name.split(":", 1)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except Exception as exc:
+            raise ImportError(f"cannot import {name}: {exc!r}") from exc
+    known = dict.fromkeys([*SAMPLERS, *sampler_registry.SAMPLERS])
+    raise ValueError(f"Unknown sampler {name!r}; known: {', '.join(known)}.")
 
 
 # --------------------------------------------------------------------------------------
@@ -501,11 +533,18 @@ def run_benchmark(
     start = time.perf_counter()
     records = execute(jobs, workers, progress=progress)
     elapsed = time.perf_counter() - start
-    errors = [r for r in records if r["error"]]
-    for r in errors[:5]:
-        log(f"error: {r['sampler']} on {r['task']} seed {r['seed']}: {r['error'].splitlines()[0]}")
-    if errors:
-        log(f"{len(errors)} studies failed; they are excluded from the summary.")
+    log_failures(records, log)
+    config = {
+        "samplers": list(factories),
+        "requested_samplers": list(samplers),
+        "seeds": list(seeds),
+        "n_trials": n_trials,
+        "tasks": [s.name for s in specs],
+        "workers": workers,
+        "checkpoints": list(checkpoints),
+        "group_by": group_by,
+        **(config_extra or {}),
+    }
     summary = summarise(
         records,
         list(factories),
@@ -514,32 +553,44 @@ def run_benchmark(
         group_by=group_by,
         reference=reference,
     )
-    results: dict[str, Any] = {
+    results = benchmark_results(suite, config, records, summary, skipped, elapsed)
+    if out is not None:
+        write_json(results, results_file(out))
+    return results
+
+
+def log_failures(records: Sequence[dict[str, Any]], log: Callable[[str], None]) -> None:
+    """Log the first five failed studies and how many failed in all."""
+    errors = [r for r in records if r["error"]]
+    for r in errors[:5]:
+        log(f"error: {r['sampler']} on {r['task']} seed {r['seed']}: {r['error'].splitlines()[0]}")
+    if errors:
+        log(f"{len(errors)} studies failed; they are excluded from the summary.")
+
+
+def benchmark_results(
+    suite: str,
+    config: dict[str, Any],
+    records: list[dict[str, Any]],
+    summary: dict[str, Any],
+    skipped: dict[str, str],
+    elapsed: float,
+) -> dict[str, Any]:
+    """The results dict of a run (schema in ``benchmarks/README.md``): what ran, on what
+    machine, every run record and their summary; created now."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "kind": "benchmark",
         "suite": suite,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "config": {
-            "samplers": list(factories),
-            "requested_samplers": list(samplers),
-            "seeds": list(seeds),
-            "n_trials": n_trials,
-            "tasks": [s.name for s in specs],
-            "workers": workers,
-            "checkpoints": list(checkpoints),
-            "group_by": group_by,
-            **(config_extra or {}),
-        },
+        "config": config,
         "skipped_samplers": skipped,
         "environment": environment(),
         "total_wall_s": elapsed,
-        "n_failed": len(errors),
+        "n_failed": sum(1 for r in records if r["error"]),
         "runs": records,
         "summary": summary,
     }
-    if out is not None:
-        write_json(results, results_file(out))
-    return results
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

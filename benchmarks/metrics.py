@@ -23,6 +23,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -156,6 +157,24 @@ def _group_sort_key(name: str) -> tuple[int, float | str]:
         return (2, value)
 
 
+@dataclass(frozen=True)
+class _RunCurves:
+    """Per-trial curves of the runs a summary covers, by the run's index.
+
+    Attributes:
+        regret: Normalised regret.
+        loss: Best so far as a lower-is-better loss.
+        log10_regret: log10 simple regret, for the runs whose task knows its optimum.
+        rank: Rank among the samplers with a valid run on the same task, instance and
+            seed.
+    """
+
+    regret: dict[int, np.ndarray]
+    loss: dict[int, np.ndarray]
+    log10_regret: dict[int, np.ndarray]
+    rank: dict[int, np.ndarray]
+
+
 def summarise(
     runs: Sequence[Run],
     samplers: Sequence[str],
@@ -188,69 +207,19 @@ def summarise(
     within_at = min(within_at, n_trials)
     bounds = normalisation_bounds(runs)
     ok = [r for r in runs if r.get("values") is not None and r["sampler"] in samplers]
-
-    # Per-run curves.
-    regret: dict[int, np.ndarray] = {}
-    lossc: dict[int, np.ndarray] = {}
-    logreg: dict[int, np.ndarray] = {}
-    for i, run in enumerate(ok):
-        values = as_array(run["values"])[:n_trials]
-        if values.size < n_trials:
-            values = np.concatenate([values, np.full(n_trials - values.size, np.nan)])
-        bsf = best_so_far(values, run["direction"])
-        b = bounds[group_key(run)]
-        regret[i] = normalised_regret(bsf, b["best"], b["worst"])
-        lossc[i] = loss(bsf, run["direction"])
-        if b["best_source"] == "known":
-            logreg[i] = log10_regret(bsf, b["best"], run["direction"])
-
-    # Ranks per (task, instance, seed): among the samplers with a valid run there.
-    ranks: dict[int, np.ndarray] = {}
-    cells: dict[tuple[str, str, int], list[int]] = defaultdict(list)
-    for i, run in enumerate(ok):
-        cells[(run["task"], run.get("instance", ""), run["seed"])].append(i)
-    for members in cells.values():
-        stacked = np.stack([lossc[i] for i in members])
-        r = rank_losses(stacked)
-        for row, i in enumerate(members):
-            ranks[i] = r[row]
-
+    curves = _run_curves(ok, bounds, n_trials)
     by_group: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for i, run in enumerate(ok):
         for g in _groups_of(run, group_by):
             by_group[g][run["sampler"]].append(i)
     groups = sorted(by_group, key=_group_sort_key)
-
-    # Speed-up: trials needed to reach the reference's final best-so-far.
-    ref_final: dict[tuple[str, str, int], float] = {}
-    for i, run in enumerate(ok):
-        if run["sampler"] == reference:
-            ref_final[(run["task"], run.get("instance", ""), run["seed"])] = lossc[i][-1]
-
-    def to_match(i: int) -> float | None:
-        run = ok[i]
-        target = ref_final.get((run["task"], run.get("instance", ""), run["seed"]))
-        if target is None or math.isnan(target):
-            return None
-        hit = np.nonzero(np.nan_to_num(lossc[i], nan=np.inf) <= target)[0]
-        return float(hit[0] + 1) if hit.size else math.inf
-
+    matches = _trials_to_match(ok, curves.loss, reference)
     summary: dict[str, Any] = {
         "checkpoints": cps,
         "groups": groups,
         "samplers": [s for s in samplers if by_group["all"].get(s)],
         "normalisation": bounds,
-        "definitions": {
-            "normalised_regret": "(best_so_far - best) / (worst - best), clipped to [0, 1]",
-            "best_worst": "task's own when known, else min/max over all evaluations of all "
-            "samplers and seeds on that task|instance in this run",
-            "rank": "per (task, instance, seed, trial) over samplers by best so far; "
-            "ties share the average rank; 1 is best",
-            "se": "standard error over runs (task x seed) in the group",
-            "within": f"share of runs with normalised regret <= {within} at trial {within_at}",
-            "speedup": f"trials each sampler needs to reach {reference!r}'s best after "
-            f"{n_trials} trials, per (task, instance, seed)",
-        },
+        "definitions": _definitions(within, within_at, reference, n_trials),
         "regret": {},
         "log10_regret": {},
         "rank": {},
@@ -267,48 +236,129 @@ def summarise(
     for g in groups:
         for s in summary["samplers"]:
             members = by_group[g].get(s, [])
-            if not members:
-                continue
-            R = np.stack([regret[i] for i in members])
-            K = np.stack([ranks[i] for i in members])
-            summary["regret"].setdefault(s, {})[g] = {str(c): mean_se(R[:, c - 1]) for c in cps}
-            summary["rank"].setdefault(s, {})[g] = {str(c): mean_se(K[:, c - 1]) for c in cps}
-            logged = [logreg[i] for i in members if i in logreg]
-            if logged:
-                L = np.stack(logged)
-                summary["log10_regret"].setdefault(s, {})[g] = {
-                    str(c): mean_se(L[:, c - 1]) for c in cps
-                }
-            hits = R[:, within_at - 1] <= within
-            summary["within"]["share"].setdefault(s, {})[g] = {
-                "share": float(np.mean(hits)),
-                "n": int(hits.size),
-            }
-            for key in ("wall_s", "cpu_s"):
-                times = np.array([_num(ok[i].get(key)) for i in members], dtype=float)
-                stats = mean_se(times)
-                finite = times[~np.isnan(times)]
-                stats["median"] = float(np.median(finite)) if finite.size else None
-                stats["total"] = float(finite.sum())
-                summary[key].setdefault(s, {})[g] = stats
-            matches = [m for m in (to_match(i) for i in members) if m is not None]
-            if matches:
-                arr = np.array(matches)
-                median = float(np.median(arr))
-                summary["speedup"]["by"].setdefault(s, {})[g] = {
-                    "share_matched": float(np.mean(np.isfinite(arr))),
-                    "median_trials_to_match": median if math.isfinite(median) else None,
-                    "median_speedup": n_trials / median if math.isfinite(median) else None,
-                    "n": int(arr.size),
-                }
-            summary["curves"].setdefault(g, {})[s] = {
-                "regret_mean": R.mean(axis=0).tolist(),
-                "regret_se": _se_curve(R).tolist(),
-                "rank_mean": K.mean(axis=0).tolist(),
-                "rank_se": _se_curve(K).tolist(),
-                "n": len(members),
-            }
+            if members:
+                _add_entries(summary, g, s, members, ok, curves, matches)
     return summary
+
+
+def _run_curves(ok: Sequence[Run], bounds: dict[str, dict[str, Any]], n_trials: int) -> _RunCurves:
+    """Each run's curves over ``n_trials`` trials (a shorter run is padded with failed
+    trials); ranks per (task, instance, seed) among the samplers with a valid run there."""
+    regret: dict[int, np.ndarray] = {}
+    lossc: dict[int, np.ndarray] = {}
+    logreg: dict[int, np.ndarray] = {}
+    for i, run in enumerate(ok):
+        values = as_array(run["values"])[:n_trials]
+        if values.size < n_trials:
+            values = np.concatenate([values, np.full(n_trials - values.size, np.nan)])
+        bsf = best_so_far(values, run["direction"])
+        b = bounds[group_key(run)]
+        regret[i] = normalised_regret(bsf, b["best"], b["worst"])
+        lossc[i] = loss(bsf, run["direction"])
+        if b["best_source"] == "known":
+            logreg[i] = log10_regret(bsf, b["best"], run["direction"])
+    ranks: dict[int, np.ndarray] = {}
+    cells: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    for i, run in enumerate(ok):
+        cells[(run["task"], run.get("instance", ""), run["seed"])].append(i)
+    for members in cells.values():
+        r = rank_losses(np.stack([lossc[i] for i in members]))
+        for row, i in enumerate(members):
+            ranks[i] = r[row]
+    return _RunCurves(regret, lossc, logreg, ranks)
+
+
+def _trials_to_match(
+    ok: Sequence[Run], lossc: dict[int, np.ndarray], reference: str
+) -> dict[int, float | None]:
+    """Per run, the first trial whose best so far is at least as good as the
+    ``reference`` sampler's final one on the same task, instance and seed (``inf``:
+    never; ``None``: no reference run there, or it found no value)."""
+    ref_final: dict[tuple[str, str, int], float] = {}
+    for i, run in enumerate(ok):
+        if run["sampler"] == reference:
+            ref_final[(run["task"], run.get("instance", ""), run["seed"])] = lossc[i][-1]
+    out: dict[int, float | None] = {}
+    for i, run in enumerate(ok):
+        target = ref_final.get((run["task"], run.get("instance", ""), run["seed"]))
+        if target is None or math.isnan(target):
+            out[i] = None
+            continue
+        hit = np.nonzero(np.nan_to_num(lossc[i], nan=np.inf) <= target)[0]
+        out[i] = float(hit[0] + 1) if hit.size else math.inf
+    return out
+
+
+def _definitions(within: float, within_at: int, reference: str, n_trials: int) -> dict[str, str]:
+    """What each measure of a summary means."""
+    return {
+        "normalised_regret": "(best_so_far - best) / (worst - best), clipped to [0, 1]",
+        "best_worst": "task's own when known, else min/max over all evaluations of all "
+        "samplers and seeds on that task|instance in this run",
+        "rank": "per (task, instance, seed, trial) over samplers by best so far; "
+        "ties share the average rank; 1 is best",
+        "se": "standard error over runs (task x seed) in the group",
+        "within": f"share of runs with normalised regret <= {within} at trial {within_at}",
+        "speedup": f"trials each sampler needs to reach {reference!r}'s best after "
+        f"{n_trials} trials, per (task, instance, seed)",
+    }
+
+
+def _add_entries(
+    summary: dict[str, Any],
+    g: str,
+    s: str,
+    members: Sequence[int],
+    ok: Sequence[Run],
+    curves: _RunCurves,
+    matches: dict[int, float | None],
+) -> None:
+    """Fill in sampler ``s``'s entries for group ``g`` from its runs ``members``: regret,
+    rank and log10 regret at the checkpoints, the share within the threshold, time,
+    speed-up and the mean curves."""
+    cps = summary["checkpoints"]
+    R = np.stack([curves.regret[i] for i in members])
+    K = np.stack([curves.rank[i] for i in members])
+    summary["regret"].setdefault(s, {})[g] = {str(c): mean_se(R[:, c - 1]) for c in cps}
+    summary["rank"].setdefault(s, {})[g] = {str(c): mean_se(K[:, c - 1]) for c in cps}
+    logged = [curves.log10_regret[i] for i in members if i in curves.log10_regret]
+    if logged:
+        L = np.stack(logged)
+        summary["log10_regret"].setdefault(s, {})[g] = {str(c): mean_se(L[:, c - 1]) for c in cps}
+    within = summary["within"]
+    hits = R[:, within["trial"] - 1] <= within["threshold"]
+    within["share"].setdefault(s, {})[g] = {"share": float(np.mean(hits)), "n": int(hits.size)}
+    for key in ("wall_s", "cpu_s"):
+        times = np.array([_num(ok[i].get(key)) for i in members], dtype=float)
+        stats = mean_se(times)
+        finite = times[~np.isnan(times)]
+        stats["median"] = float(np.median(finite)) if finite.size else None
+        stats["total"] = float(finite.sum())
+        summary[key].setdefault(s, {})[g] = stats
+    found = [m for m in (matches[i] for i in members) if m is not None]
+    if found:
+        summary["speedup"]["by"].setdefault(s, {})[g] = _speedup(
+            np.array(found), summary["speedup"]["n_trials"]
+        )
+    summary["curves"].setdefault(g, {})[s] = {
+        "regret_mean": R.mean(axis=0).tolist(),
+        "regret_se": _se_curve(R).tolist(),
+        "rank_mean": K.mean(axis=0).tolist(),
+        "rank_se": _se_curve(K).tolist(),
+        "n": len(members),
+    }
+
+
+def _speedup(trials: np.ndarray, n_trials: int) -> dict[str, Any]:
+    """The speed-up entry of runs that needed ``trials`` trials to match the reference
+    (``inf``: never matched)."""
+    median = float(np.median(trials))
+    return {
+        "share_matched": float(np.mean(np.isfinite(trials))),
+        "median_trials_to_match": median if math.isfinite(median) else None,
+        "median_speedup": n_trials / median if math.isfinite(median) else None,
+        "n": int(trials.size),
+    }
 
 
 def _num(x: Any) -> float:

@@ -57,6 +57,7 @@ import traceback
 from collections import Counter
 from collections import defaultdict
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -85,6 +86,7 @@ from benchmarks.metrics import mean_se
 from benchmarks.tables import table as _table
 from benchmarks.tasks import parse_int_list
 from benchmarks.tasks import suggest_all
+from optuna_rl_sampler import sampler_registry
 
 SCHEMA_VERSION = 1
 #: Bumped whenever a problem's definition, normalisation or reference point changes, so
@@ -116,6 +118,13 @@ REFERENCE_SAMPLE_LOG2 = 12
 #: The constrained optimum of Gramacy et al.'s toy problem (f at x = (0.1954, 0.4044)).
 GRAMACY_OPTIMUM = 0.5997935
 CONSTRAINTS_ATTR = "constraints"
+#: The reference point rule, as recorded in the results and shown in ``summary.md``.
+REFERENCE_RULE = (
+    f"per objective the worse of nadir + {NADIR_MARGIN:g} x (nadir - ideal) and "
+    f"the objective's {REFERENCE_QUANTILE:g} quantile (median) over "
+    f"{2**REFERENCE_SAMPLE_LOG2:,} scrambled Sobol configurations of the search "
+    "space (seed 0)"
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -667,22 +676,26 @@ def stored_constraints(trial: FrozenTrial) -> Sequence[float]:
 
 
 def make_sampler(name: str, seed: int, n_trials: int, constrained: bool) -> BaseSampler:
-    """The sampler ``name`` for one run. ``constraints_func`` is passed to every sampler
-    that takes one (all but random search) on a constrained problem."""
-    cf = stored_constraints if constrained else None
-    if name == "rl":
-        from optuna_rl_sampler import RLSampler
+    """The sampler ``name`` for one run, from :mod:`optuna_rl_sampler.sampler_registry`.
 
-        return RLSampler(seed=seed, budget=n_trials, constraints_func=cf)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=cf)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=cf)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, constraints_func=cf)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"Unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}.")
+    ``constraints_func`` reaches every sampler that takes one (all but random search) on a
+    constrained problem; ``n_trials`` is RLSampler's budget; TPE keeps Optuna's default
+    ``multivariate`` (:data:`SAMPLER_DESCRIPTIONS`): independent TPE on several
+    objectives, and since Optuna 5 multivariate TPE on one (``gramacy``).
+
+    Raises:
+        ValueError: ``name`` is not one of :data:`SAMPLERS`.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}.")
+    return sampler_registry.make_sampler(
+        name,
+        seed,
+        budget=n_trials,
+        constraints_func=stored_constraints if constrained else None,
+        # None is passed on to TPESampler as is: Optuna's default, whatever its version.
+        multivariate=None,
+    )
 
 
 SAMPLER_DESCRIPTIONS: dict[str, str] = {
@@ -905,16 +918,56 @@ def run_multiobjective(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = str(Path(corpus).resolve())
-    problems = list(problems) if problems else problem_names()
-    for s in samplers:
-        if s not in SAMPLERS:
-            raise ValueError(f"Unknown sampler {s!r}; choose from {', '.join(SAMPLERS)}.")
-    uses_corpus = any(p.startswith("recsys_") for p in problems)
+    config, jobs = plan_run(
+        problems, samplers, seeds, n_trials, sampler_seeds, checkpoints, workers, corpus
+    )
     fp = fingerprint(corpus)
     runs_file = out / "runs.jsonl"
     if fresh and runs_file.is_file():
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs_file.rename(runs_file.with_name(f"runs.{stamp}.old.jsonl"))
+    done = stored_runs(runs_file, fp)
+    to_run = sorted((j for j in jobs if j.key not in done), key=lambda j: (-j.cost, j.key))
+    log(
+        f"{len(jobs)} studies ({len(config['problems'])} problems, samplers "
+        f"{', '.join(samplers)}); {len(jobs) - len(to_run)} already in {runs_file}, "
+        f"{len(to_run)} to run on {workers} worker(s): about "
+        f"{sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min of CPU on an idle "
+        "machine"
+    )
+    infos = {p: _problem_infos(p, config["seed_plan"][p], corpus) for p in config["problems"]}
+    start = time.perf_counter()
+    new = run_and_store(to_run, fp, runs_file, workers, progress)
+    elapsed = time.perf_counter() - start
+    records = [new.get(j.key) or done[j.key] for j in jobs]
+    _log_errors(records, log)
+    results = multiobjective_results(
+        config, records, infos, fp, command, notes, elapsed, len(to_run)
+    )
+    write_json(results, results_file(out))
+    return results
+
+
+def plan_run(
+    problems: Sequence[str] | None,
+    samplers: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    sampler_seeds: dict[str, Sequence[int]] | None,
+    checkpoints: Sequence[int],
+    workers: int,
+    corpus: str,
+) -> tuple[dict[str, Any], list[Job]]:
+    """The ``config`` of a run (arguments of :func:`run_multiobjective`) and its jobs:
+    every problem, sampler and seed of the sampler's seed plan.
+
+    Raises:
+        ValueError: A sampler is not one of :data:`SAMPLERS`.
+    """
+    problems = list(problems) if problems else problem_names()
+    for s in samplers:
+        if s not in SAMPLERS:
+            raise ValueError(f"Unknown sampler {s!r}; choose from {', '.join(SAMPLERS)}.")
     seed_plan = {
         p: {s: seeds_for(sampler_seeds or {}, s, p, seeds) for s in samplers} for p in problems
     }
@@ -924,34 +977,34 @@ def run_multiobjective(
         for s in samplers
         for seed in seed_plan[p][s]
     ]
-    done: dict[str, dict[str, Any]] = {}
-    for r in read_jsonl(runs_file):
-        ok = r.get("error") is None and r.get("values")
-        if ok and same_fingerprint(r.get("fingerprint"), fp, r.get("problem", "")):
-            done[r["key"]] = r
-    to_run = sorted((j for j in jobs if j.key not in done), key=lambda j: (-j.cost, j.key))
-    log(
-        f"{len(jobs)} studies ({len(problems)} problems, samplers {', '.join(samplers)}); "
-        f"{len(jobs) - len(to_run)} already in {runs_file}, {len(to_run)} to run on "
-        f"{workers} worker(s): about {sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} "
-        "min of CPU on an idle machine"
-    )
-    infos = {p: _problem_infos(p, seed_plan[p], corpus) for p in problems}
-    new: dict[str, dict[str, Any]] = {}
+    config = {
+        "problems": problems,
+        "samplers": list(samplers),
+        "sampler_descriptions": {s: SAMPLER_DESCRIPTIONS[s] for s in samplers},
+        "seeds": list(seeds),
+        "sampler_seeds": {k: list(v) for k, v in (sampler_seeds or {}).items()},
+        "seed_plan": seed_plan,
+        "n_trials": n_trials,
+        "checkpoints": [c for c in checkpoints if c <= n_trials],
+        "workers": workers,
+        "corpus": _shown(corpus) if any(p.startswith("recsys_") for p in problems) else None,
+        "reference_rule": REFERENCE_RULE,
+    }
+    return config, jobs
 
-    def on_record(record: dict[str, Any]) -> None:
-        record["fingerprint"] = fp
-        new[record["key"]] = record
-        append_jsonl(runs_file, record)
 
-    start = time.perf_counter()
-    execute(to_run, workers, on_record, progress=progress)
-    elapsed = time.perf_counter() - start
-    records = [new.get(j.key) or done[j.key] for j in jobs]
-    errors = [r for r in records if r.get("error")]
-    for r in errors[:5]:
-        first_line = r["error"].splitlines()[0]
-        log(f"error: {r['sampler']} on {r['problem']} seed {r['seed']}: {first_line}")
+def multiobjective_results(
+    config: dict[str, Any],
+    records: list[dict[str, Any]],
+    infos: dict[str, dict[str, dict[str, Any]]],
+    fp: dict[str, Any],
+    command: str | None,
+    notes: Sequence[str],
+    elapsed: float,
+    n_run_now: int,
+) -> dict[str, Any]:
+    """The results dict of a run (created now): every record with its hypervolume curve
+    (``hv``, added in place to each study that did not fail) and the summary."""
     for r in records:
         if not r.get("error"):
             r["hv"] = run_curve(r, infos[r["problem"]][r["instance"]])
@@ -961,36 +1014,52 @@ def run_multiobjective(
         "suite": "multiobjective",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
-        "config": {
-            "problems": problems,
-            "samplers": list(samplers),
-            "sampler_descriptions": {s: SAMPLER_DESCRIPTIONS[s] for s in samplers},
-            "seeds": list(seeds),
-            "sampler_seeds": {k: list(v) for k, v in (sampler_seeds or {}).items()},
-            "seed_plan": seed_plan,
-            "n_trials": n_trials,
-            "checkpoints": [c for c in checkpoints if c <= n_trials],
-            "workers": workers,
-            "corpus": _shown(corpus) if uses_corpus else None,
-            "reference_rule": (
-                f"per objective the worse of nadir + {NADIR_MARGIN:g} x (nadir - ideal) and "
-                f"the objective's {REFERENCE_QUANTILE:g} quantile (median) over "
-                f"{2**REFERENCE_SAMPLE_LOG2:,} scrambled Sobol configurations of the search "
-                "space (seed 0)"
-            ),
-        },
+        "config": config,
         "notes": list(notes),
         "fingerprint": fp,
         "problems": infos,
         "environment": environment(),
         "total_wall_s": elapsed,
-        "n_run_now": len(to_run),
-        "n_failed": len(errors),
+        "n_run_now": n_run_now,
+        "n_failed": sum(1 for r in records if r.get("error")),
         "runs": records,
     }
     results["summary"] = summarise(results)
-    write_json(results, results_file(out))
     return results
+
+
+def stored_runs(runs_file: Path, fp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The successful runs stored in ``runs_file`` that are still valid
+    (:func:`same_fingerprint`), by key; the latest of a key wins."""
+    done: dict[str, dict[str, Any]] = {}
+    for r in read_jsonl(runs_file):
+        ok = r.get("error") is None and r.get("values")
+        if ok and same_fingerprint(r.get("fingerprint"), fp, r.get("problem", "")):
+            done[r["key"]] = r
+    return done
+
+
+def run_and_store(
+    jobs: Sequence[Job], fp: dict[str, Any], runs_file: Path, workers: int, progress: bool
+) -> dict[str, dict[str, Any]]:
+    """Run ``jobs`` (:func:`execute`), append each record with its fingerprint to
+    ``runs_file`` as it finishes, and return the records by key."""
+    new: dict[str, dict[str, Any]] = {}
+
+    def on_record(record: dict[str, Any]) -> None:
+        record["fingerprint"] = fp
+        new[record["key"]] = record
+        append_jsonl(runs_file, record)
+
+    execute(jobs, workers, on_record, progress=progress)
+    return new
+
+
+def _log_errors(records: Sequence[dict[str, Any]], log: Callable[[str], None]) -> None:
+    """Log the first line of the first five failed studies."""
+    for r in [r for r in records if r.get("error")][:5]:
+        first_line = r["error"].splitlines()[0]
+        log(f"error: {r['sampler']} on {r['problem']} seed {r['seed']}: {first_line}")
 
 
 def problem_group(name: str) -> str:
@@ -1048,6 +1117,19 @@ def _is_single(info_by_instance: dict[str, dict[str, Any]]) -> bool:
     return len(next(iter(info_by_instance.values()))["directions"]) == 1
 
 
+#: What the summary's measures mean (stored with every summary).
+SUMMARY_DEFINITIONS: dict[str, str] = {
+    "hv": "hypervolume of the feasible trials so far in the normalised box "
+    "(ideal 0, reference point 1); higher is better; 1 = a point at the ideal",
+    "regret": "one objective: best feasible normalised regret = 1 - HV, "
+    "clipped to [0, 1], 1 before the first feasible trial; lower is better",
+    "rank": "per (problem, seed, checkpoint) by hypervolume, on the seeds where "
+    "every sampler ran (ties share the average rank); 1 is best",
+    "metric_common_seeds": "metric over the seeds where every sampler ran",
+    "se": "standard error over seeds",
+}
+
+
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
     """Tables of ``summary.md`` from the runs: hypervolume (or, for one objective, best
     feasible normalised regret) per problem, sampler and checkpoint; average ranks;
@@ -1060,19 +1142,58 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
         by[(r["problem"], r["sampler"])].append(r)
+    tables = _per_sampler_tables(results, by, samplers, cps)
+    present = [s for s in samplers if any(k[1] == s for k in by)]
+    ranks = _rank_tables(results, runs, present, cps)
+    total_time = {
+        s: {
+            "wall_s": float(sum(r["wall_s"] or 0.0 for r in runs if r["sampler"] == s)),
+            "cpu_s": float(sum(r["cpu_s"] or 0.0 for r in runs if r["sampler"] == s)),
+            "n_runs": sum(r["sampler"] == s for r in runs),
+        }
+        for s in samplers
+    }
+    return {
+        "checkpoints": cps,
+        "metric": tables["metric"],
+        "metric_common_seeds": ranks["metric_common_seeds"],
+        "curves": tables["curves"],
+        "rank": ranks["rank"],
+        "rank_seeds": ranks["rank_seeds"],
+        "feasibility": tables["feasibility"],
+        "time": tables["time"],
+        "total_time": total_time,
+        "rl_reasons": _rl_reason_totals(runs),
+        "definitions": dict(SUMMARY_DEFINITIONS),
+    }
 
+
+def _shown_metric(hv: np.ndarray, single: bool) -> np.ndarray:
+    """What a table shows of hypervolume curves: HV, or ``1 - HV`` (the best feasible
+    normalised regret) for one objective."""
+    return 1.0 - hv if single else hv
+
+
+def _per_sampler_tables(
+    results: dict[str, Any],
+    by: Mapping[tuple[str, str], list[dict[str, Any]]],
+    samplers: Sequence[str],
+    cps: Sequence[int],
+) -> dict[str, dict[str, Any]]:
+    """Per problem and sampler over its seeds: the metric at each checkpoint
+    (``metric``), the mean curve (``curves``), wall and CPU time (``time``) and, on a
+    constrained problem, feasibility (``feasibility``)."""
     metric: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     feasibility: dict[str, Any] = {}
     times: dict[str, Any] = {}
-    for p in cfg["problems"]:
+    for p in results["config"]["problems"]:
         single = _is_single(results["problems"][p])
         for s in samplers:
             members = by.get((p, s), [])
             if not members:
                 continue
-            hv = np.array([r["hv"] for r in members], dtype=float)
-            shown = 1.0 - hv if single else hv
+            shown = _shown_metric(np.array([r["hv"] for r in members], dtype=float), single)
             metric.setdefault(p, {})[s] = {str(c): mean_se(shown[:, c - 1]) for c in cps}
             curves.setdefault(p, {})[s] = {
                 "mean": shown.mean(axis=0).tolist(),
@@ -1089,10 +1210,19 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             }
             if results["problems"][p][members[0]["instance"]].get("constrained"):
                 feasibility.setdefault(p, {})[s] = _feasibility(members, cps)
+    return {"metric": metric, "curves": curves, "feasibility": feasibility, "time": times}
 
-    # Ranks per (problem, seed, checkpoint), on the seeds where every sampler ran (with
-    # fewer seeds for one sampler, the other seeds would rank fewer samplers).
-    present = [s for s in samplers if any(k[1] == s for k in by)]
+
+def _rank_tables(
+    results: dict[str, Any],
+    runs: Sequence[dict[str, Any]],
+    present: Sequence[str],
+    cps: Sequence[int],
+) -> dict[str, Any]:
+    """Average ranks per group (``rank``) of the samplers that ran (``present``), per
+    (problem, seed, checkpoint) on the seeds where every one of them ran
+    (``rank_seeds``; with fewer seeds for one sampler, the other seeds would rank fewer
+    samplers), and the metric on those seeds (``metric_common_seeds``)."""
     ranks: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
     )
@@ -1114,43 +1244,16 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                     ranks[g][n][str(c)].append(float(rk))
     metric_common: dict[str, Any] = {}
     for (p, s), curves_ in common.items():
-        hv = np.array(curves_, dtype=float)
-        shown = 1.0 - hv if _is_single(results["problems"][p]) else hv
+        shown = _shown_metric(np.array(curves_, dtype=float), _is_single(results["problems"][p]))
         metric_common.setdefault(p, {})[s] = {str(c): mean_se(shown[:, c - 1]) for c in cps}
-    rank_seeds = {p: sorted(seed for (q, seed) in complete if q == p) for p in cfg["problems"]}
-    rank_table = {
-        g: {s: {c: mean_se(v) for c, v in per.items()} for s, per in by_s.items()}
-        for g, by_s in ranks.items()
-    }
-    total_time = {
-        s: {
-            "wall_s": float(sum(r["wall_s"] or 0.0 for r in runs if r["sampler"] == s)),
-            "cpu_s": float(sum(r["cpu_s"] or 0.0 for r in runs if r["sampler"] == s)),
-            "n_runs": sum(r["sampler"] == s for r in runs),
-        }
-        for s in samplers
-    }
+    problems = results["config"]["problems"]
     return {
-        "checkpoints": cps,
-        "metric": metric,
-        "metric_common_seeds": metric_common,
-        "curves": curves,
-        "rank": rank_table,
-        "rank_seeds": rank_seeds,
-        "feasibility": feasibility,
-        "time": times,
-        "total_time": total_time,
-        "rl_reasons": _rl_reason_totals(runs),
-        "definitions": {
-            "hv": "hypervolume of the feasible trials so far in the normalised box "
-            "(ideal 0, reference point 1); higher is better; 1 = a point at the ideal",
-            "regret": "one objective: best feasible normalised regret = 1 - HV, "
-            "clipped to [0, 1], 1 before the first feasible trial; lower is better",
-            "rank": "per (problem, seed, checkpoint) by hypervolume, on the seeds where "
-            "every sampler ran (ties share the average rank); 1 is best",
-            "metric_common_seeds": "metric over the seeds where every sampler ran",
-            "se": "standard error over seeds",
+        "rank": {
+            g: {s: {c: mean_se(v) for c, v in per.items()} for s, per in by_s.items()}
+            for g, by_s in ranks.items()
         },
+        "rank_seeds": {p: sorted(seed for (q, seed) in complete if q == p) for p in problems},
+        "metric_common_seeds": metric_common,
     }
 
 
@@ -1265,10 +1368,25 @@ def _best_marks(values: dict[str, float | None], higher: bool) -> set[str]:
 
 
 def summary_markdown(results: dict[str, Any]) -> str:
-    """The ``summary.md`` text."""
+    """The ``summary.md`` text: the run, hypervolume, ranks, constraints, time, the
+    problems, and RLSampler's proposal sources."""
     cfg, summary = results["config"], results["summary"]
     cps = summary["checkpoints"]
     samplers = cfg["samplers"]
+    lines = _intro_lines(results)
+    lines += _hypervolume_lines(results, samplers, cps)
+    lines += _rank_lines(summary, samplers, cps)
+    if summary["feasibility"]:
+        lines += _constraint_lines(summary, samplers, cps)
+    lines += _time_lines(cfg, summary, samplers)
+    lines += _problem_lines(results)
+    lines += _closing_lines(results)
+    return "\n".join(lines)
+
+
+def _intro_lines(results: dict[str, Any]) -> list[str]:
+    """Title, command, scale and time of the run, the samplers, and the run's notes."""
+    cfg, summary = results["config"], results["summary"]
     lines = [
         "# Multi-objective and constrained benchmark",
         "",
@@ -1286,7 +1404,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
         "runs.jsonl.",
         "",
         "Samplers: "
-        + ", ".join(f"`{s}` = `{cfg['sampler_descriptions'][s]}`" for s in samplers)
+        + ", ".join(f"`{s}` = `{cfg['sampler_descriptions'][s]}`" for s in cfg["samplers"])
         + ". On the constrained problems every sampler but random search gets "
         "`constraints_func` (random search ignores constraints; its feasible trials are "
         "counted all the same).",
@@ -1294,7 +1412,16 @@ def summary_markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("notes"):
         lines += ["**Notes.**", ""] + [f"- {n}" for n in results["notes"]] + [""]
-    lines += [
+    return lines
+
+
+def _hypervolume_lines(
+    results: dict[str, Any], samplers: Sequence[str], cps: Sequence[int]
+) -> list[str]:
+    """The hypervolume tables (:func:`_metric_tables`), and the same on the common seeds
+    when some sampler ran fewer seeds."""
+    cfg, summary = results["config"], results["summary"]
+    lines = [
         "## Hypervolume",
         "",
         "Objectives are scaled per problem so that the ideal point is 0 and the reference "
@@ -1317,7 +1444,12 @@ def summary_markdown(results: dict[str, Any]) -> str:
             "",
         ]
         lines += _metric_tables(results, summary["metric_common_seeds"], samplers, cps)
-    lines += [
+    return lines
+
+
+def _rank_lines(summary: dict[str, Any], samplers: Sequence[str], cps: Sequence[int]) -> list[str]:
+    """Average rank per group, sampler and checkpoint."""
+    lines = [
         "## Average rank",
         "",
         "Per (problem, seed, checkpoint) the samplers are ranked by HV (1 = best, ties "
@@ -1333,37 +1465,47 @@ def summary_markdown(results: dict[str, Any]) -> str:
             per = summary["rank"][g].get(s)
             if per:
                 rows.append([g, s, *[_cell(per.get(str(c)), 2) for c in cps]])
-    lines += _table(["group", "sampler", *[f"rank@{c}" for c in cps]], rows) + [""]
+    return lines + _table(["group", "sampler", *[f"rank@{c}" for c in cps]], rows) + [""]
 
-    if summary["feasibility"]:
-        lines += [
-            "## Constraints",
-            "",
-            "Share of feasible trials among the first t (mean over seeds), median trial of "
-            "the first feasible trial, runs that found no feasible trial.",
-            "",
-        ]
-        rows = []
-        for p, per in summary["feasibility"].items():
-            for s in samplers:
-                if s in per:
-                    e = per[s]
-                    rows.append(
-                        [
-                            p,
-                            s,
-                            *[_f(e["feasible_share"][str(c)]["mean"], 2) for c in cps],
-                            _f(e["median_first_feasible"], 0),
-                            str(e["runs_without_feasible"]),
-                        ]
-                    )
-        lines += _table(
-            ["problem", "sampler", *[f"feasible@{c}" for c in cps], "first feasible", "none"],
-            rows,
-        )
-        lines += [""]
 
-    lines += [
+def _constraint_lines(
+    summary: dict[str, Any], samplers: Sequence[str], cps: Sequence[int]
+) -> list[str]:
+    """Feasible share per checkpoint, first feasible trial and runs without one, per
+    constrained problem and sampler."""
+    lines = [
+        "## Constraints",
+        "",
+        "Share of feasible trials among the first t (mean over seeds), median trial of "
+        "the first feasible trial, runs that found no feasible trial.",
+        "",
+    ]
+    rows = []
+    for p, per in summary["feasibility"].items():
+        for s in samplers:
+            if s in per:
+                e = per[s]
+                rows.append(
+                    [
+                        p,
+                        s,
+                        *[_f(e["feasible_share"][str(c)]["mean"], 2) for c in cps],
+                        _f(e["median_first_feasible"], 0),
+                        str(e["runs_without_feasible"]),
+                    ]
+                )
+    lines += _table(
+        ["problem", "sampler", *[f"feasible@{c}" for c in cps], "first feasible", "none"],
+        rows,
+    )
+    return lines + [""]
+
+
+def _time_lines(
+    cfg: dict[str, Any], summary: dict[str, Any], samplers: Sequence[str]
+) -> list[str]:
+    """Mean wall and CPU seconds per study, per problem and sampler, and the totals."""
+    lines = [
         "## Time",
         "",
         "Mean wall-clock and CPU seconds per study (objective included, one thread per "
@@ -1392,11 +1534,15 @@ def summary_markdown(results: dict[str, Any]) -> str:
             *[f"{tot[s]['wall_s'] / 60:.1f} / {tot[s]['cpu_s'] / 60:.1f}" for s in samplers],
         ]
     )
-    lines += ["wall / CPU s per study:", ""] + _table(header, rows) + [""]
+    return lines + ["wall / CPU s per study:", ""] + _table(header, rows) + [""]
 
-    lines += ["## Problems", ""]
+
+def _problem_lines(results: dict[str, Any]) -> list[str]:
+    """Each problem instance's size, directions, ideal, nadir, reference point and front
+    hypervolume, and the problems' definitions."""
+    lines = ["## Problems", ""]
     rows = []
-    for p in cfg["problems"]:
+    for p in results["config"]["problems"]:
         for inst, info in results["problems"][p].items():
             rows.append(
                 [
@@ -1412,7 +1558,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
     lines += _table(
         ["problem", "d", "directions", "ideal", "nadir", "reference", "front HV"], rows
     )
-    lines += [
+    return lines + [
         "",
         "- ZDT1-3: 5-D, [0, 1]^5. bbob-biobj f01 (sphere/sphere) and f10 (sphere/Gallagher "
         "101 peaks): 5-D, [-5, 5]^5, seed s on instance 1 + s mod 5, ideal = the two "
@@ -1431,7 +1577,13 @@ def summary_markdown(results: dict[str, Any]) -> str:
         "`random`'s); RLSampler with 1.",
         "",
     ]
-    reasons = summary.get("rl_reasons") or {}
+
+
+def _closing_lines(results: dict[str, Any]) -> list[str]:
+    """RLSampler's proposal sources and fallback errors over all its runs, and the
+    environment."""
+    lines: list[str] = []
+    reasons = results["summary"].get("rl_reasons") or {}
     if reasons.get("sources"):
         lines += [
             "RLSampler's proposal sources over all its runs: "
@@ -1446,11 +1598,10 @@ def summary_markdown(results: dict[str, Any]) -> str:
             "",
         ]
     env = results.get("environment", {})
-    lines += [
+    return lines + [
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + ".",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _metric_tables(

@@ -48,6 +48,7 @@ from benchmarks.harness import results_file
 from benchmarks.harness import single_thread_env
 from benchmarks.harness import write_json
 from benchmarks.tasks import suggest_all
+from optuna_rl_sampler.sampler_registry import make_sampler
 
 HISTORY_SEED = 12345
 
@@ -84,7 +85,6 @@ def make_rl_with_sources(seed: int) -> optuna.samplers.BaseSampler:
     The sources cover ``x0 .. x19`` in [-5, 5] (so every dimension here matches them) with
     shifted Rosenbrock values; this measures what transfer adds to a proposal.
     """
-    from optuna_rl_sampler import RLSampler
     from optuna_rl_sampler import SourceStudy
 
     space = search_space(20)
@@ -95,10 +95,15 @@ def make_rl_with_sources(seed: int) -> optuna.samplers.BaseSampler:
         values = np.array([-rosenbrock(x - 0.3 * k) for x in points])
         params = tuple({f"x{i}": float(x[i]) for i in range(20)} for x in points)
         sources.append(SourceStudy(f"rosenbrock-shift{k}", space, params, values))
-    return RLSampler(seed=seed, source_studies=sources)
+    return make_sampler("rl", seed, source_studies=sources)
 
 
-register_sampler("rl-5x200", make_rl_with_sources, replace=True)
+register_sampler(
+    "rl-5x200",
+    make_rl_with_sources,
+    replace=True,
+    description="RLSampler(seed, source_studies=5 shifted Rosenbrock studies of 200 trials)",
+)
 
 
 def _maxrss_mb() -> float:
@@ -269,44 +274,14 @@ def run_overhead(
         progress: Show a tqdm bar.
         log: Where notes go.
     """
-    from tqdm import tqdm
-
     factories, skipped = resolve_samplers(samplers)
     for name, reason in skipped.items():
         log(f"note: skipping sampler {name!r}: {reason}")
-    cells_args: list[tuple[Any, ...]] = []
-    skipped_cells: list[dict[str, Any]] = []
-    for name, factory in factories.items():
-        for dim in dims:
-            for n in n_trials:
-                if f"{name}@{n}" in skip:
-                    skipped_cells.append(
-                        {"sampler": name, "dim": dim, "n_trials": n, "skipped": "--skip"}
-                    )
-                    continue
-                cells_args.append((name, factory, dim, n, repeats, max_seconds))
-    ctx = multiprocessing.get_context("spawn")
-    cells: list[dict[str, Any]] = []
-    bar = tqdm(total=len(cells_args), desc="cells", unit="cell", disable=not progress)
+    cells_args, skipped_cells = plan_cells(factories, dims, n_trials, repeats, max_seconds, skip)
     start = time.perf_counter()
-    # A fresh process per cell, so ru_maxrss is that cell's peak.
-    with (
-        single_thread_env(),
-        ctx.Pool(max(1, workers), initializer=init_worker, maxtasksperchild=1) as pool,
-    ):
-        for cell in pool.imap(_measure_cell_star, cells_args, chunksize=1):
-            cells.append(cell)
-            bar.update()
-    bar.close()
+    cells = measure_cells(cells_args, workers, progress)
     log("measuring import time ...")
     imports = import_times()
-    ratio: dict[str, float | None] = {}
-    by_key = {(c["sampler"], c["dim"], c["n_trials"]): c for c in cells}
-    for dim in dims:
-        rl = by_key.get(("rl", dim, 1000))
-        tpe = by_key.get(("tpe", dim, 1000))
-        if rl and tpe and rl["ms_median"] and tpe["ms_median"]:
-            ratio[f"dim={dim}"] = rl["ms_median"] / tpe["ms_median"]
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "overhead",
@@ -329,8 +304,66 @@ def run_overhead(
         "total_wall_s": time.perf_counter() - start,
         "cells": cells + skipped_cells,
         "imports": imports,
-        "ratio_rl_tpe_at_1000": ratio,
+        "ratio_rl_tpe_at_1000": rl_tpe_ratio(cells, dims),
     }
     if out is not None:
         write_json(results, results_file(out))
     return results
+
+
+def plan_cells(
+    factories: dict[str, SamplerFactory],
+    dims: Sequence[int],
+    n_trials: Sequence[int],
+    repeats: int,
+    max_seconds: float,
+    skip: Sequence[str],
+) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    """The arguments of :func:`measure_cell` for every ``(sampler, dim, N)`` cell, and a
+    record for each cell that ``skip`` (``"sampler@N"``) leaves out."""
+    cells_args: list[tuple[Any, ...]] = []
+    skipped_cells: list[dict[str, Any]] = []
+    for name, factory in factories.items():
+        for dim in dims:
+            for n in n_trials:
+                if f"{name}@{n}" in skip:
+                    skipped_cells.append(
+                        {"sampler": name, "dim": dim, "n_trials": n, "skipped": "--skip"}
+                    )
+                    continue
+                cells_args.append((name, factory, dim, n, repeats, max_seconds))
+    return cells_args, skipped_cells
+
+
+def measure_cells(
+    cells_args: Sequence[tuple[Any, ...]], workers: int, progress: bool
+) -> list[dict[str, Any]]:
+    """Measure each cell in a fresh spawned process (so its peak memory is its own),
+    ``workers`` at once, in the order given."""
+    from tqdm import tqdm
+
+    ctx = multiprocessing.get_context("spawn")
+    cells: list[dict[str, Any]] = []
+    bar = tqdm(total=len(cells_args), desc="cells", unit="cell", disable=not progress)
+    with (
+        single_thread_env(),
+        ctx.Pool(max(1, workers), initializer=init_worker, maxtasksperchild=1) as pool,
+    ):
+        for cell in pool.imap(_measure_cell_star, cells_args, chunksize=1):
+            cells.append(cell)
+            bar.update()
+    bar.close()
+    return cells
+
+
+def rl_tpe_ratio(cells: Sequence[dict[str, Any]], dims: Sequence[int]) -> dict[str, float]:
+    """``rl``'s median ms per proposal over ``tpe``'s at N = 1,000, per dimension where
+    both were measured."""
+    ratio: dict[str, float] = {}
+    by_key = {(c["sampler"], c["dim"], c["n_trials"]): c for c in cells}
+    for dim in dims:
+        rl = by_key.get(("rl", dim, 1000))
+        tpe = by_key.get(("tpe", dim, 1000))
+        if rl and tpe and rl["ms_median"] and tpe["ms_median"]:
+            ratio[f"dim={dim}"] = rl["ms_median"] / tpe["ms_median"]
+    return ratio

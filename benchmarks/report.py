@@ -164,31 +164,14 @@ def plot_overhead(results: dict[str, Any], path: Path) -> Path:
 
 
 def benchmark_markdown(results: dict[str, Any]) -> str:
-    """The benchmark's ``summary.md``."""
+    """The benchmark's ``summary.md``: the run, then per group regret, rank, the share
+    of solved runs, the speed-up over the reference, log10 regret, time and the
+    definitions."""
     s = results["summary"]
-    cfg = results["config"]
     cps = [str(c) for c in s["checkpoints"]]
     samplers = s["samplers"]
     groups = s["groups"]
-    out = [
-        f"# Benchmark `{results['suite']}`",
-        "",
-        f"Created {results.get('created', '?')}. Samplers: {', '.join(samplers)}. "
-        f"{len(cfg['tasks'])} tasks x {len(cfg['seeds'])} seeds x {cfg['n_trials']} trials. "
-        f"Total wall-clock {results.get('total_wall_s', 0) / 60:.1f} min on "
-        f"{cfg['workers']} worker(s). Failed studies: {results.get('n_failed', 0)}.",
-    ]
-    for name, reason in results.get("skipped_samplers", {}).items():
-        out += ["", f"- Skipped `{name}`: {reason}"]
-    failed = {k: v for k, v in s.get("failed_trials", {}).items() if v}
-    if failed:
-        out += [
-            "",
-            "- Trials that failed or returned a non-finite value (counted as trials without "
-            "a value; see each run's `warnings`): "
-            + ", ".join(f"{k} {v}" for k, v in failed.items()),
-        ]
-    out += ["", "All numbers are mean ± standard error over runs (task x seed).", ""]
+    out = _benchmark_intro(results)
     for g in groups:
         out += [f"## Normalised regret ({panel_title(g)})", ""]
         rows = [
@@ -203,8 +186,53 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
             for m in samplers
         ]
         out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    out += _within_lines(s)
+    if s["speedup"]["by"]:
+        out += _speedup_lines(s)
+    if s["log10_regret"]:
+        out += ["## log10 simple regret (f - f_opt, floor 1e-8; tasks with a known optimum)", ""]
+        rows = [
+            [m]
+            + [mean_se_cell(s["log10_regret"].get(m, {}).get("all", {}).get(c), 2) for c in cps]
+            for m in samplers
+        ]
+        out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    out += _time_lines(results)
+    d = s["definitions"]
+    out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
+    return "\n".join(out)
+
+
+def _benchmark_intro(results: dict[str, Any]) -> list[str]:
+    """Title, samplers, scale and wall-clock of the run; skipped samplers and failed
+    trials."""
+    s = results["summary"]
+    cfg = results["config"]
+    out = [
+        f"# Benchmark `{results['suite']}`",
+        "",
+        f"Created {results.get('created', '?')}. Samplers: {', '.join(s['samplers'])}. "
+        f"{len(cfg['tasks'])} tasks x {len(cfg['seeds'])} seeds x {cfg['n_trials']} trials. "
+        f"Total wall-clock {results.get('total_wall_s', 0) / 60:.1f} min on "
+        f"{cfg['workers']} worker(s). Failed studies: {results.get('n_failed', 0)}.",
+    ]
+    for name, reason in results.get("skipped_samplers", {}).items():
+        out += ["", f"- Skipped `{name}`: {reason}"]
+    failed = {k: v for k, v in s.get("failed_trials", {}).items() if v}
+    if failed:
+        out += [
+            "",
+            "- Trials that failed or returned a non-finite value (counted as trials without "
+            "a value; see each run's `warnings`): "
+            + ", ".join(f"{k} {v}" for k, v in failed.items()),
+        ]
+    return out + ["", "All numbers are mean ± standard error over runs (task x seed).", ""]
+
+
+def _within_lines(s: dict[str, Any]) -> list[str]:
+    """Share of runs within the regret threshold by the given trial, per group."""
     w = s["within"]
-    out += [
+    out = [
         f"## Share of runs within {w['threshold']:.0%} normalised regret by trial {w['trial']}",
         "",
     ]
@@ -214,64 +242,62 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
             f"{w['share'][m][g]['share']:.0%} (n={w['share'][m][g]['n']})"
             if g in w["share"].get(m, {})
             else "-"
-            for g in groups
+            for g in s["groups"]
         ]
-        for m in samplers
+        for m in s["samplers"]
     ]
-    out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
+    return out + table(["sampler", *[panel_title(g) for g in s["groups"]]], rows) + [""]
+
+
+def _speedup_lines(s: dict[str, Any]) -> list[str]:
+    """Median trials to match the reference's final best so far, per group."""
     sp = s["speedup"]
-    if sp["by"]:
-        out += [
-            f"## Trials to match `{sp['reference']}` after {sp['n_trials']} trials",
-            "",
-            "Median trials to reach the reference's final best so far (per task and seed), "
-            "the median speed-up n/median, and the share of runs that got there.",
-            "",
-        ]
-        rows = []
-        for m in samplers:
-            row = [m]
-            for g in groups:
-                e = sp["by"].get(m, {}).get(g)
-                if not e:
-                    row.append("-")
-                    continue
-                med = e["median_trials_to_match"]
-                spd = e["median_speedup"]
-                row.append(
-                    f"{fmt(med, 0) if med else '>n'} ({fmt(spd, 2) + 'x' if spd else '-'}; "
-                    f"{e['share_matched']:.0%})"
-                )
-            rows.append(row)
-        out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
-    if s["log10_regret"]:
-        out += ["## log10 simple regret (f - f_opt, floor 1e-8; tasks with a known optimum)", ""]
-        rows = [
-            [m]
-            + [mean_se_cell(s["log10_regret"].get(m, {}).get("all", {}).get(c), 2) for c in cps]
-            for m in samplers
-        ]
-        out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
-    out += [
-        "## Time per study (s)",
+    out = [
+        f"## Trials to match `{sp['reference']}` after {sp['n_trials']} trials",
         "",
-        f"Median wall-clock (median CPU) per study of {cfg['n_trials']} trials, objective "
-        "included; one thread per worker. CPU time is the better guide on a shared machine.",
+        "Median trials to reach the reference's final best so far (per task and seed), "
+        "the median speed-up n/median, and the share of runs that got there.",
         "",
     ]
     rows = []
-    for m in samplers:
+    for m in s["samplers"]:
         row = [m]
-        for g in groups:
+        for g in s["groups"]:
+            e = sp["by"].get(m, {}).get(g)
+            if not e:
+                row.append("-")
+                continue
+            med = e["median_trials_to_match"]
+            spd = e["median_speedup"]
+            row.append(
+                f"{fmt(med, 0) if med else '>n'} ({fmt(spd, 2) + 'x' if spd else '-'}; "
+                f"{e['share_matched']:.0%})"
+            )
+        rows.append(row)
+    return out + table(["sampler", *[panel_title(g) for g in s["groups"]]], rows) + [""]
+
+
+def _time_lines(results: dict[str, Any]) -> list[str]:
+    """Median wall-clock (median CPU) seconds per study, per group."""
+    s = results["summary"]
+    out = [
+        "## Time per study (s)",
+        "",
+        f"Median wall-clock (median CPU) per study of {results['config']['n_trials']} "
+        "trials, objective included; one thread per worker. CPU time is the better guide "
+        "on a shared machine.",
+        "",
+    ]
+    rows = []
+    for m in s["samplers"]:
+        row = [m]
+        for g in s["groups"]:
             e = s["wall_s"].get(m, {}).get(g)
             c = s.get("cpu_s", {}).get(m, {}).get(g)
             cpu = fmt(c["median"], 2) if c else "-"
             row.append(f"{fmt(e['median'], 2)} ({cpu})" if e else "-")
         rows.append(row)
-    out += table(["sampler", *[panel_title(g) for g in groups]], rows) + [""]
-    d = s["definitions"]
-    out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in d.items()] + [""]
-    return "\n".join(out)
+    return out + table(["sampler", *[panel_title(g) for g in s["groups"]]], rows) + [""]
 
 
 def overhead_markdown(results: dict[str, Any]) -> str:

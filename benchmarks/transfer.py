@@ -11,8 +11,7 @@ left out. The samplers:
 
 ==================  =====================================================================
 ``rl-transfer``     ``RLSampler(seed=s, budget=T, source_studies=sources)``
-``rl-generic``      ``RLSampler(seed=s, budget=T)`` (``source_studies=None`` when the
-                    argument exists)
+``rl-generic``      ``RLSampler(seed=s, budget=T, source_studies=None)``
 ``tpe``             ``TPESampler(seed=s, multivariate=True)``
 ``gp``              ``GPSampler(seed=s)``
 ``random``          ``RandomSampler(seed=s)``
@@ -24,6 +23,9 @@ left out. The samplers:
                     source's min-max normalised value) that fit the target space as they
                     are, enqueued, then ``TPESampler(seed=s, multivariate=True)``
 ==================  =====================================================================
+
+Each is built by :func:`optuna_rl_sampler.sampler_registry.make_sampler` (see
+:func:`build_sampler`), the warm-start baselines with what they start from.
 
 A *misleading* variant negates every source's values (a past study whose objective runs
 against the new one), to check that transfer does not hurt when the sources lie.
@@ -84,8 +86,13 @@ from benchmarks.harness import write_json
 from benchmarks.metrics import best_so_far
 from benchmarks.metrics import normalised_regret
 from benchmarks.metrics import summarise
+from benchmarks.tables import fmt as _fmt
+from benchmarks.tables import mean_se_cell as _mean_se_cell
+from benchmarks.tables import panel_title as _panel_title
+from benchmarks.tables import table as _table
 from benchmarks.tasks import suggest_all
 from optuna_rl_sampler.reasons import REASON_KEY
+from optuna_rl_sampler.sampler_registry import make_sampler
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import load_sources_json
 from optuna_rl_sampler.sources import save_sources_json
@@ -113,6 +120,9 @@ REAL_SAMPLERS: tuple[str, ...] = SAMPLERS
 #: Samplers that read the sources; the others run once, whatever the variant.
 USES_SOURCES = frozenset({"rl-transfer", "cmaes-warm", "enqueue5-tpe"})
 VARIANTS: tuple[str, ...] = ("standard", "misleading")
+#: The run files of an output folder: one JSON line per surrogate (real) run.
+RUNS_FILE = "runs.jsonl"
+REAL_RUNS_FILE = "real-runs.jsonl"
 CHECKPOINTS: tuple[int, ...] = (1, 3, 5, 10, 20)
 N_ENQUEUED = 5
 #: Trial system attribute of RLSampler's reasons (optuna_rl_sampler.sampler.REASON_KEY).
@@ -561,6 +571,11 @@ def build_sampler(
 ) -> SamplerSetup:
     """Build sampler ``name`` for one run.
 
+    Every sampler comes from :mod:`optuna_rl_sampler.sampler_registry`: ``rl-transfer``
+    is its ``rl`` with the sources, ``rl-generic`` its ``rl-generic``, ``cmaes-warm``
+    its ``cmaes`` warm-started from a source's trials, and ``enqueue5-tpe`` its ``tpe``
+    after the enqueued configurations.
+
     Args:
         name: One of :data:`SAMPLERS`.
         seed: The run's seed (every sampler gets the same).
@@ -577,45 +592,29 @@ def build_sampler(
     """
     info: dict[str, Any] = {}
     enqueue: list[dict[str, Any]] = []
-    samplers = optuna.samplers
-    if name in ("rl-transfer", "rl-generic"):
-        from optuna_rl_sampler import RLSampler
-
-        supported = rl_supports_transfer()
-        if name == "rl-transfer":
-            if not supported:
-                raise SamplerUnavailable(
-                    "this RLSampler has no source_studies argument (transfer is not "
-                    "implemented in this version)"
-                )
-            sampler: BaseSampler = RLSampler(
-                seed=seed, budget=n_trials, source_studies=list(sources)
+    if name == "rl-transfer":
+        if not rl_supports_transfer():
+            raise SamplerUnavailable(
+                "this RLSampler has no source_studies argument (transfer is not "
+                "implemented in this version)"
             )
-            info["n_sources"] = len(sources)
-        else:
-            kwargs: dict[str, Any] = {"source_studies": None} if supported else {}
-            sampler = RLSampler(seed=seed, budget=n_trials, **kwargs)
-    elif name == "tpe":
-        sampler = samplers.TPESampler(seed=seed, multivariate=True)
-    elif name == "gp":
-        sampler = samplers.GPSampler(seed=seed)
-    elif name == "random":
-        sampler = samplers.RandomSampler(seed=seed)
+        sampler = make_sampler("rl", seed, budget=n_trials, source_studies=list(sources))
+        info["n_sources"] = len(sources)
+    elif name == "rl-generic":
+        sampler = make_sampler("rl-generic", seed, budget=n_trials)
+    elif name in ("tpe", "gp", "random"):
+        sampler = make_sampler(name, seed)
     elif name == "cmaes-warm":
         trials, source = cmaes_source_trials(sources, space, model)
         if not trials:
             raise NoCompatibleSource(
                 f"no source of model {model!r} has trials that fit the target's numeric parameters"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = samplers.CmaEsSampler(
-                seed=seed, source_trials=trials, warn_independent_sampling=False
-            )
+        sampler = make_sampler("cmaes", seed, source_trials=trials)
         info.update(warm_source=source, n_source_trials=len(trials))
     elif name == "enqueue5-tpe":
         enqueue = best_past_configs(sources, space, model)
-        sampler = samplers.TPESampler(seed=seed, multivariate=True)
+        sampler = make_sampler("tpe", seed)
         info["n_enqueued"] = len(enqueue)
     else:
         raise ValueError(f"Unknown transfer sampler {name!r}; known: {', '.join(SAMPLERS)}.")
@@ -1169,6 +1168,31 @@ def real_jobs(
     ]
 
 
+@dataclass
+class TransferPlan:
+    """What one invocation of the transfer benchmark runs (:func:`plan_transfer`).
+
+    Attributes:
+        config: The run's settings as recorded under ``config`` in the results.
+        tasks: Held-out task name -> its model, dataset, sources and warm-start inputs.
+        skipped_tasks: Task name -> why it is left out (too few configurations).
+        usable: The samplers that can be built here.
+        skipped_samplers: Sampler name -> why it cannot be built here.
+        real_datasets: The real datasets to tune (:func:`plan_real`).
+        real_notes: Real dataset -> why it is left out.
+        jobs: Every study of the invocation, those already stored included.
+    """
+
+    config: dict[str, Any]
+    tasks: dict[str, dict[str, Any]]
+    skipped_tasks: dict[str, str]
+    usable: list[str]
+    skipped_samplers: dict[str, str]
+    real_datasets: list[dict[str, Any]]
+    real_notes: dict[str, str]
+    jobs: list[TransferJob]
+
+
 def run_transfer(
     corpus_path: str | Path,
     *,
@@ -1217,88 +1241,82 @@ def run_transfer(
     corpus_path = str(Path(corpus_path).resolve())
     corpus = load_corpus(corpus_path)
     fp = fingerprint(corpus_path)
-    runs_file, real_file = out / "runs.jsonl", out / "real-runs.jsonl"
     if fresh:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        for f in (runs_file, real_file):
-            if f.is_file():
-                f.rename(f.with_name(f"{f.stem}.{stamp}.old.jsonl"))
+        _set_aside(out / RUNS_FILE, out / REAL_RUNS_FILE)
+    plan = plan_transfer(
+        corpus,
+        corpus_path,
+        samplers=samplers,
+        seeds=seeds,
+        n_trials=n_trials,
+        variants=variants,
+        misleading_samplers=misleading_samplers,
+        models=models,
+        datasets=datasets,
+        checkpoints=checkpoints,
+        workers=workers,
+        real=real,
+        log=log,
+    )
+    records, n_run_now, elapsed = run_resumable(plan, fp, out, workers, progress, log)
+    results = transfer_results(plan, records, fp, command, n_run_now, elapsed)
+    if real is not None:
+        results["real"] = write_real_results(plan, real, records, results, out)
+    data_dir = data_dir_from(real.data_dir) if real else None
+    write_json(portable(results, data_dir), results_file(out))
+    return results
+
+
+def _set_aside(*files: Path) -> None:
+    """Rename the stored run files ``<stem>.<time stamp>.old.jsonl`` (``--fresh``)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for f in files:
+        if f.is_file():
+            f.rename(f.with_name(f"{f.stem}.{stamp}.old.jsonl"))
+
+
+def plan_transfer(
+    corpus: Sequence[SourceStudy],
+    corpus_path: str,
+    *,
+    samplers: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    variants: Sequence[str],
+    misleading_samplers: Sequence[str],
+    models: Sequence[str] | None,
+    datasets: Sequence[str] | None,
+    checkpoints: Sequence[int],
+    workers: int,
+    real: RealOptions | None,
+    log: Callable[[str], None],
+) -> TransferPlan:
+    """The held-out tasks, the samplers that can be built here (each left out with a
+    note), the real datasets and every job of a run (arguments of :func:`run_transfer`).
+
+    Raises:
+        ValueError: An unknown variant or sampler.
+        CorpusError: No held-out task matches ``models`` and ``datasets``.
+    """
     for v in variants:
         if v not in VARIANTS:
             raise ValueError(f"Unknown variant {v!r}; choose from {', '.join(VARIANTS)}.")
-
-    tasks = _task_table(corpus, models, datasets)
-    skipped_tasks = {n: t.pop("too_small") for n, t in list(tasks.items()) if "too_small" in t}
-    for n in skipped_tasks:
-        tasks.pop(n)
-    if not tasks:
-        raise CorpusError("No held-out task in the corpus matches --models / --datasets.")
-    example = next(iter(tasks))
+    tasks, skipped_tasks = held_out_tasks(corpus, models, datasets)
     plan = {v: list(samplers if v == "standard" else misleading_samplers) for v in variants}
     wanted = list(dict.fromkeys(s for names in plan.values() for s in names))
     if real is not None:
         wanted += [s for s in real.samplers if s not in wanted]
-    usable, skipped = _check_samplers(wanted, corpus, example)
+    usable, skipped = _check_samplers(wanted, corpus, next(iter(tasks)))
     for name, reason in skipped.items():
         log(f"note: sampler {name!r} is {reason}; it is reported as unavailable")
     plan = {v: [s for s in names if s in usable] for v, names in plan.items()}
     jobs = surrogate_jobs(tasks, corpus_path, plan, seeds, n_trials)
-
     real_plan: list[dict[str, Any]] = []
     real_notes: dict[str, str] = {}
     if real is not None:
-        data_dir = data_dir_from(real.data_dir)
-        if data_dir.is_dir():
-            real_plan, real_notes = plan_real(
-                corpus,
-                data_dir,
-                real.datasets,
-                real.model,
-                real.metric,
-                max_valid_queries=real.max_valid_queries,
-            )
-        else:
-            real_notes["*"] = (
-                f"no data folder at {str(data_dir)!r} (pass --data-dir or set ORS_DATA_DIR)"
-            )
-        for d, why in real_notes.items():
-            log(f"note: real dataset {d}: {why}")
-        log(f"real datasets: {', '.join(i['dataset'] for i in real_plan) or 'none'}")
+        real_plan, real_notes = _plan_real_datasets(corpus, real, log)
         real_samplers = [s for s in real.samplers if s in usable]
         jobs += real_jobs(real_plan, corpus_path, real_samplers, real, real.n_trials or n_trials)
-
-    done = {**completed_runs(runs_file, fp), **completed_runs(real_file, fp)}
-    n_params = {name: t["n_params"] for name, t in tasks.items()}
-    to_run = [
-        dataclasses.replace(j, cost=estimate_cost(j, n_params.get(j.task, 10)))
-        for j in jobs
-        if j.key not in done
-    ]
-    to_run.sort(key=lambda j: (-j.cost, j.dataset, j.task, j.seed, j.sampler))
-    log(
-        f"{len(jobs)} studies ({len(tasks)} surrogate tasks, {len(real_plan)} real datasets); "
-        f"{len(jobs) - len(to_run)} already in {out}, {len(to_run)} to run on {workers} "
-        f"worker(s): about {sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min on an "
-        "idle machine"
-    )
-    new: dict[str, dict[str, Any]] = {}
-
-    def on_record(record: dict[str, Any]) -> None:
-        record["fingerprint"] = run_fingerprint(fp, record["sampler"])
-        new[record["key"]] = record
-        append_jsonl(real_file if record["kind"] == "real" else runs_file, record)
-
-    start = time.perf_counter()
-    execute_jobs(to_run, workers, on_record, progress=progress)
-    elapsed = time.perf_counter() - start
-    records = [new.get(j.key) or done[j.key] for j in jobs]
-    errors = [r for r in records if r.get("error")]
-    unavailable = Counter(r["sampler"] for r in records if r.get("unavailable"))
-    for sampler, n in unavailable.items():
-        log(f"note: {sampler} had nothing to start from in {n} runs (left out)")
-    for r in errors[:5]:
-        log(f"error: {r['sampler']} on {r['task']} seed {r['seed']}: {r['error'].splitlines()[0]}")
-
     config = {
         "corpus": corpus_path,
         "n_corpus_studies": len(corpus),
@@ -1316,10 +1334,126 @@ def run_transfer(
         "datasets": list(datasets) if datasets else None,
         "surrogate_seed": 0,
     }
+    return TransferPlan(config, tasks, skipped_tasks, usable, skipped, real_plan, real_notes, jobs)
+
+
+def held_out_tasks(
+    corpus: Sequence[SourceStudy],
+    models: Sequence[str] | None,
+    datasets: Sequence[str] | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The held-out tasks of ``models`` and ``datasets`` (:func:`_task_table`), and a
+    reason for each one left out as too small.
+
+    Raises:
+        CorpusError: No task is left.
+    """
+    tasks = _task_table(corpus, models, datasets)
+    skipped_tasks = {n: t.pop("too_small") for n, t in list(tasks.items()) if "too_small" in t}
+    for n in skipped_tasks:
+        tasks.pop(n)
+    if not tasks:
+        raise CorpusError("No held-out task in the corpus matches --models / --datasets.")
+    return tasks, skipped_tasks
+
+
+def _plan_real_datasets(
+    corpus: Sequence[SourceStudy], real: RealOptions, log: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The real datasets to tune (:func:`plan_real`) and why the others are left out,
+    logged."""
+    real_plan: list[dict[str, Any]] = []
+    real_notes: dict[str, str] = {}
+    data_dir = data_dir_from(real.data_dir)
+    if data_dir.is_dir():
+        real_plan, real_notes = plan_real(
+            corpus,
+            data_dir,
+            real.datasets,
+            real.model,
+            real.metric,
+            max_valid_queries=real.max_valid_queries,
+        )
+    else:
+        real_notes["*"] = (
+            f"no data folder at {str(data_dir)!r} (pass --data-dir or set ORS_DATA_DIR)"
+        )
+    for d, why in real_notes.items():
+        log(f"note: real dataset {d}: {why}")
+    log(f"real datasets: {', '.join(i['dataset'] for i in real_plan) or 'none'}")
+    return real_plan, real_notes
+
+
+def run_resumable(
+    plan: TransferPlan,
+    fp: dict[str, Any],
+    out: Path,
+    workers: int,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], int, float]:
+    """Run the jobs of ``plan`` that ``out``'s run files do not hold yet, appending each
+    record as it finishes.
+
+    Returns:
+        Every job's record (stored or new, in the order of ``plan.jobs``), the number of
+        studies run now, and their wall-clock seconds.
+    """
+    runs_file, real_file = out / RUNS_FILE, out / REAL_RUNS_FILE
+    done = {**completed_runs(runs_file, fp), **completed_runs(real_file, fp)}
+    n_params = {name: t["n_params"] for name, t in plan.tasks.items()}
+    to_run = [
+        dataclasses.replace(j, cost=estimate_cost(j, n_params.get(j.task, 10)))
+        for j in plan.jobs
+        if j.key not in done
+    ]
+    to_run.sort(key=lambda j: (-j.cost, j.dataset, j.task, j.seed, j.sampler))
+    log(
+        f"{len(plan.jobs)} studies ({len(plan.tasks)} surrogate tasks, "
+        f"{len(plan.real_datasets)} real datasets); {len(plan.jobs) - len(to_run)} already "
+        f"in {out}, {len(to_run)} to run on {workers} worker(s): about "
+        f"{sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min on an idle machine"
+    )
+    new: dict[str, dict[str, Any]] = {}
+
+    def on_record(record: dict[str, Any]) -> None:
+        record["fingerprint"] = run_fingerprint(fp, record["sampler"])
+        new[record["key"]] = record
+        append_jsonl(real_file if record["kind"] == "real" else runs_file, record)
+
+    start = time.perf_counter()
+    execute_jobs(to_run, workers, on_record, progress=progress)
+    elapsed = time.perf_counter() - start
+    records = [new.get(j.key) or done[j.key] for j in plan.jobs]
+    _log_outcomes(records, log)
+    return records, len(to_run), elapsed
+
+
+def _log_outcomes(records: Sequence[dict[str, Any]], log: Callable[[str], None]) -> None:
+    """Log how many runs had nothing to start from, per sampler, and the first failures."""
+    unavailable = Counter(r["sampler"] for r in records if r.get("unavailable"))
+    for sampler, n in unavailable.items():
+        log(f"note: {sampler} had nothing to start from in {n} runs (left out)")
+    for r in [r for r in records if r.get("error")][:5]:
+        log(f"error: {r['sampler']} on {r['task']} seed {r['seed']}: {r['error'].splitlines()[0]}")
+
+
+def transfer_results(
+    plan: TransferPlan,
+    records: Sequence[dict[str, Any]],
+    fp: dict[str, Any],
+    command: str | None,
+    n_run_now: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    """The results dict of the surrogate runs (created now): the plan, every surrogate
+    run with its regret curve, and their summary with the targets."""
+    config = plan.config
     surrogate_records = [
         {**r, "regret": regret_curve(r)} for r in records if r["kind"] == "surrogate"
     ]
-    results: dict[str, Any] = {
+    unavailable = Counter(r["sampler"] for r in records if r.get("unavailable"))
+    return {
         "schema_version": SCHEMA_VERSION,
         "kind": "transfer",
         "suite": "transfer",
@@ -1329,52 +1463,60 @@ def run_transfer(
         "rl_transfer_supported": _safe(rl_supports_transfer),
         "config": config,
         "fingerprint": fp,
-        "skipped_samplers": skipped,
-        "skipped_tasks": skipped_tasks,
+        "skipped_samplers": plan.skipped_samplers,
+        "skipped_tasks": plan.skipped_tasks,
         "environment": environment(),
-        "tasks": tasks,
+        "tasks": plan.tasks,
         "total_wall_s": elapsed,
-        "n_run_now": len(to_run),
-        "n_failed": len(errors),
+        "n_run_now": n_run_now,
+        "n_failed": sum(1 for r in records if r.get("error")),
         "n_unavailable_runs": dict(unavailable),
         "runs": surrogate_records,
         "summary": summarise_transfer(
             surrogate_records,
             config["samplers"],
             config["misleading_samplers"],
-            n_trials,
-            checkpoints,
+            config["n_trials"],
+            config["checkpoints"],
         ),
     }
-    if real is not None:
-        real_trials = real.n_trials or n_trials
-        real_summary, real_records = summarise_real(
-            [r for r in records if r["kind"] == "real"], real_trials, checkpoints
-        )
-        real_results = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": "transfer-real",
-            "created": results["created"],
-            "command": command,
-            "config": {
-                "model": real.model,
-                "metric": real.metric,
-                "samplers": [s for s in real.samplers if s in usable],
-                "seeds": list(real.seeds),
-                "n_trials": real_trials,
-                "datasets": real_plan,
-                "data_dir": str(data_dir_from(real.data_dir)),
-            },
-            "notes": real_notes,
-            "fingerprint": fp,
-            "runs": real_records,
-            "summary": real_summary,
-        }
-        write_json(portable(real_results, data_dir_from(real.data_dir)), out / "real.json")
-        results["real"] = {k: v for k, v in real_results.items() if k != "runs"}
-    data_dir = data_dir_from(real.data_dir) if real else None
-    write_json(portable(results, data_dir), results_file(out))
-    return results
+
+
+def write_real_results(
+    plan: TransferPlan,
+    real: RealOptions,
+    records: Sequence[dict[str, Any]],
+    results: Mapping[str, Any],
+    out: Path,
+) -> dict[str, Any]:
+    """Summarise the real runs, write them to ``out/real.json`` and return that file's
+    content without the runs (the results' ``real`` entry)."""
+    config = results["config"]
+    real_trials = real.n_trials or config["n_trials"]
+    real_summary, real_records = summarise_real(
+        [r for r in records if r["kind"] == "real"], real_trials, config["checkpoints"]
+    )
+    real_results = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "transfer-real",
+        "created": results["created"],
+        "command": results["command"],
+        "config": {
+            "model": real.model,
+            "metric": real.metric,
+            "samplers": [s for s in real.samplers if s in plan.usable],
+            "seeds": list(real.seeds),
+            "n_trials": real_trials,
+            "datasets": plan.real_datasets,
+            "data_dir": str(data_dir_from(real.data_dir)),
+        },
+        "notes": plan.real_notes,
+        "fingerprint": results["fingerprint"],
+        "runs": real_records,
+        "summary": real_summary,
+    }
+    write_json(portable(real_results, data_dir_from(real.data_dir)), out / "real.json")
+    return {k: v for k, v in real_results.items() if k != "runs"}
 
 
 def _safe(fn: Callable[[], Any]) -> Any:
@@ -1503,77 +1645,92 @@ def check_targets(
     6. misleading sources: ``rl-transfer``'s regret@20 <= 1.1 x ``rl-generic``'s;
     7. ``rl-generic``'s regret@5 <= ``random``'s.
     """
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, text: str, value: float | None, bound: float | None, why: str) -> None:
-        note = ""
-        if value is None or bound is None:
-            status, note = "N/A", why
-        else:
-            status = "PASS" if value <= bound + 1e-12 else "FAIL"
-            if abs(value - bound) <= _CLOSE_CALL * abs(bound):
-                # A verdict that a rounding-sized change would flip says so.
-                note = f"within {_CLOSE_CALL:.0%} of the bound: {value:.5f} against {bound:.5f}"
-        out.append(
-            {
-                "target": name,
-                "condition": text,
-                "value": value,
-                "bound": bound,
-                "status": status,
-                "note": note,
-            }
-        )
-
-    for t in (5, 10):
-        mine = _stat(standard, "rank", "rl-transfer", t)
-        others = [
-            (s, _stat(standard, "rank", s, t))
-            for s in (standard or {}).get("samplers", [])
-            if s != "rl-transfer"
-        ]
-        others = [(s, v) for s, v in others if v is not None]
-        best_other = min(others, key=lambda x: x[1]) if others else None
-        add(
-            f"best rank @{t}",
-            f"rl-transfer's average rank at {t} trials <= every other sampler's"
-            + (f" (best other: {best_other[0]})" if best_other else ""),
-            mine,
-            best_other[1] if best_other else None,
-            "needs rl-transfer and at least one other sampler",
-        )
+    out = [_rank_target(standard, t) for t in (5, 10)]
     gp = _stat(standard, "regret", "gp", 10)
-    add(
-        "regret@10 vs GP",
-        "rl-transfer's regret@10 <= 0.5 x gp's",
-        _stat(standard, "regret", "rl-transfer", 10),
-        None if gp is None else 0.5 * gp,
-        "needs rl-transfer and gp",
+    out.append(
+        _verdict(
+            "regret@10 vs GP",
+            "rl-transfer's regret@10 <= 0.5 x gp's",
+            _stat(standard, "regret", "rl-transfer", 10),
+            None if gp is None else 0.5 * gp,
+            "needs rl-transfer and gp",
+        )
     )
     for base in ("cmaes-warm", "enqueue5-tpe"):
-        add(
-            f"regret@10 vs {base}",
-            f"rl-transfer's regret@10 <= {base}'s",
-            _stat(standard, "regret", "rl-transfer", 10),
-            _stat(standard, "regret", base, 10),
-            f"needs rl-transfer and {base}",
+        out.append(
+            _verdict(
+                f"regret@10 vs {base}",
+                f"rl-transfer's regret@10 <= {base}'s",
+                _stat(standard, "regret", "rl-transfer", 10),
+                _stat(standard, "regret", base, 10),
+                f"needs rl-transfer and {base}",
+            )
         )
     generic20 = _stat(misleading, "regret", "rl-generic", 20)
-    add(
-        "misleading regret@20",
-        "with negated sources, rl-transfer's regret@20 <= 1.1 x rl-generic's",
-        _stat(misleading, "regret", "rl-transfer", 20),
-        None if generic20 is None else 1.1 * generic20,
-        "needs the misleading variant with rl-transfer and rl-generic, 20 trials",
+    out.append(
+        _verdict(
+            "misleading regret@20",
+            "with negated sources, rl-transfer's regret@20 <= 1.1 x rl-generic's",
+            _stat(misleading, "regret", "rl-transfer", 20),
+            None if generic20 is None else 1.1 * generic20,
+            "needs the misleading variant with rl-transfer and rl-generic, 20 trials",
+        )
     )
-    add(
-        "generic regret@5 vs random",
-        "rl-generic's regret@5 <= random's",
-        _stat(standard, "regret", "rl-generic", 5),
-        _stat(standard, "regret", "random", 5),
-        "needs rl-generic and random",
+    out.append(
+        _verdict(
+            "generic regret@5 vs random",
+            "rl-generic's regret@5 <= random's",
+            _stat(standard, "regret", "rl-generic", 5),
+            _stat(standard, "regret", "random", 5),
+            "needs rl-generic and random",
+        )
     )
     return out
+
+
+def _rank_target(standard: Mapping[str, Any] | None, t: int) -> dict[str, Any]:
+    """Target "best rank @t": ``rl-transfer``'s average rank at ``t`` trials against the
+    best of the other samplers'."""
+    mine = _stat(standard, "rank", "rl-transfer", t)
+    others = [
+        (s, _stat(standard, "rank", s, t))
+        for s in (standard or {}).get("samplers", [])
+        if s != "rl-transfer"
+    ]
+    known = [(s, v) for s, v in others if v is not None]
+    best_other = min(known, key=lambda x: x[1]) if known else None
+    return _verdict(
+        f"best rank @{t}",
+        f"rl-transfer's average rank at {t} trials <= every other sampler's"
+        + (f" (best other: {best_other[0]})" if best_other else ""),
+        mine,
+        best_other[1] if best_other else None,
+        "needs rl-transfer and at least one other sampler",
+    )
+
+
+def _verdict(
+    name: str, text: str, value: float | None, bound: float | None, why: str
+) -> dict[str, Any]:
+    """One target's verdict: PASS when ``value <= bound``, FAIL otherwise, N/A (noting
+    ``why``) when either is unknown; a verdict within :data:`_CLOSE_CALL` of the bound
+    says so in its note."""
+    note = ""
+    if value is None or bound is None:
+        status, note = "N/A", why
+    else:
+        status = "PASS" if value <= bound + 1e-12 else "FAIL"
+        if abs(value - bound) <= _CLOSE_CALL * abs(bound):
+            # A verdict that a rounding-sized change would flip says so.
+            note = f"within {_CLOSE_CALL:.0%} of the bound: {value:.5f} against {bound:.5f}"
+    return {
+        "target": name,
+        "condition": text,
+        "value": value,
+        "bound": bound,
+        "status": status,
+        "note": note,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -1602,16 +1759,33 @@ def write_transfer_report(results: dict[str, Any], folder: Path | str) -> list[P
 
 
 def transfer_markdown(results: Mapping[str, Any]) -> str:
-    """The transfer benchmark's ``summary.md``."""
-    from benchmarks.tables import fmt as _fmt
-    from benchmarks.tables import mean_se_cell as _mean_se_cell
-    from benchmarks.tables import panel_title as _panel_title
-    from benchmarks.tables import table as _table
-
-    cfg = results["config"]
+    """The transfer benchmark's ``summary.md``: the run, the targets, the standard and
+    misleading tables, the hand-offs, the real runs, the tasks and the time."""
     s = results["summary"]
     std = s.get("standard") or {}
     mis = s.get("misleading") or {}
+    tasks = results.get("tasks", {})
+    out = _intro_lines(results)
+    out += _targets_lines(s.get("targets", []))
+    if std:
+        out += _standard_lines(std)
+    if mis:
+        out += _misleading_lines(mis, std)
+    out += _handoff_lines(results.get("runs", []))
+    real = results.get("real")
+    if real:
+        out += _real_markdown(real)
+    if tasks:
+        out += _tasks_lines(tasks)
+    if std:
+        out += _time_lines(std)
+    return "\n".join(out)
+
+
+def _intro_lines(results: Mapping[str, Any]) -> list[str]:
+    """Title, command, corpus and scale of the run, and its notes (skipped samplers and
+    tasks, runs with nothing to start from)."""
+    cfg = results["config"]
     tasks = results.get("tasks", {})
     created = results.get("created", "?")
     out = [
@@ -1642,7 +1816,12 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
         out.append(f"- Task `{name}` left out: {reason}.")
     for name, n in results.get("n_unavailable_runs", {}).items():
         out.append(f"- `{name}` had nothing to start from in {n} runs; they are left out.")
-    out += ["", "## Targets (issue 6)", ""]
+    return out
+
+
+def _targets_lines(targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The targets table (:func:`check_targets`) and how the numbers are read."""
+    out = ["", "## Targets (issue 6)", ""]
     rows = [
         [
             t["target"],
@@ -1651,7 +1830,7 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
             _fmt(t["bound"]),
             f"**{t['status']}**" + (f" ({t['note']})" if t["note"] else ""),
         ]
-        for t in s.get("targets", [])
+        for t in targets
     ]
     out += _table(["target", "condition", "measured", "bound", "result"], rows) + [""]
     out += [
@@ -1660,110 +1839,114 @@ def transfer_markdown(results: Mapping[str, Any]) -> str:
         "f_min the range of the task's surrogate over all known evaluations.",
         "",
     ]
-    if std:
-        cps = [str(c) for c in std["checkpoints"]]
-        samplers = std["samplers"]
-        for g in std["groups"]:
-            out += [f"## Normalised regret ({_panel_title(g)})", ""]
-            rows = [
-                [m] + [_mean_se_cell(std["regret"].get(m, {}).get(g, {}).get(c)) for c in cps]
-                for m in samplers
-            ]
-            out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
-        rank_cps = [c for c in cps if int(c) in (5, 10, 20)] or cps[-1:]
-        out += ["## Average rank per (task, seed) (1 = best)", ""]
-        header = ["sampler"] + [
-            f"{_panel_title(g)} t={c}" for g in std["groups"] for c in rank_cps
-        ]
+    return out
+
+
+def _standard_lines(std: Mapping[str, Any]) -> list[str]:
+    """Normalised regret per group and checkpoint, then the average ranks at 5, 10 and
+    20 trials, of the standard variant."""
+    cps = [str(c) for c in std["checkpoints"]]
+    samplers = std["samplers"]
+    out: list[str] = []
+    for g in std["groups"]:
+        out += [f"## Normalised regret ({_panel_title(g)})", ""]
         rows = [
-            [m]
-            + [
-                _mean_se_cell(std["rank"].get(m, {}).get(g, {}).get(c), 2)
-                for g in std["groups"]
-                for c in rank_cps
-            ]
+            [m] + [_mean_se_cell(std["regret"].get(m, {}).get(g, {}).get(c)) for c in cps]
             for m in samplers
         ]
-        out += _table(header, rows) + [""]
-    if mis:
-        cps = [str(c) for c in mis["checkpoints"]]
-        out += [
-            "## Misleading sources (every source's values negated)",
-            "",
-            "`rl-transfer` with negated sources against `rl-generic` (which reads no "
-            "sources: the same runs as above); for reference `rl-transfer` with the true "
-            "sources in the last row.",
-            "",
-        ]
-        rows = [
-            [f"{m} (misleading)" if m in USES_SOURCES else m]
-            + [_mean_se_cell(mis["regret"].get(m, {}).get("all", {}).get(c)) for c in cps]
-            for m in mis["samplers"]
-        ]
-        if "rl-transfer" in std.get("regret", {}):
-            rows.append(
-                ["rl-transfer (true sources)"]
-                + [_mean_se_cell(std["regret"]["rl-transfer"]["all"].get(c)) for c in cps]
-            )
         out += _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
-    out += _handoff_lines(results.get("runs", []))
-    real = results.get("real")
-    if real:
-        out += _real_markdown(real)
-    if tasks:
-        out += [
-            "## Held-out tasks and their sources",
-            "",
-            "Sources: corpus studies of the other datasets (all models); the sampler's "
-            "own matching decides what transfers. `cmaes-warm` takes the trials of the "
-            "same-model source with the most trials; `enqueue5-tpe` the best past "
-            "configurations of same-model sources that fit as they are.",
-            "",
+    rank_cps = [c for c in cps if int(c) in (5, 10, 20)] or cps[-1:]
+    out += ["## Average rank per (task, seed) (1 = best)", ""]
+    header = ["sampler"] + [f"{_panel_title(g)} t={c}" for g in std["groups"] for c in rank_cps]
+    rows = [
+        [m]
+        + [
+            _mean_se_cell(std["rank"].get(m, {}).get(g, {}).get(c), 2)
+            for g in std["groups"]
+            for c in rank_cps
         ]
-        rows = [
-            [
-                f"`{n}`",
-                t["model"],
-                t["dataset"],
-                str(t["n_params"]),
-                str(t["n_sources"]),
-                str(t["n_sources_same_model"]),
-                f"`{t['cmaes_warm_source']}` ({t['cmaes_warm_trials']})"
-                if t["cmaes_warm_source"]
-                else "-",
-                str(t["n_enqueued"]),
-            ]
-            for n, t in tasks.items()
+        for m in samplers
+    ]
+    return out + _table(header, rows) + [""]
+
+
+def _misleading_lines(mis: Mapping[str, Any], std: Mapping[str, Any]) -> list[str]:
+    """Regret with negated sources, with ``rl-transfer`` on the true sources last."""
+    cps = [str(c) for c in mis["checkpoints"]]
+    out = [
+        "## Misleading sources (every source's values negated)",
+        "",
+        "`rl-transfer` with negated sources against `rl-generic` (which reads no "
+        "sources: the same runs as above); for reference `rl-transfer` with the true "
+        "sources in the last row.",
+        "",
+    ]
+    rows = [
+        [f"{m} (misleading)" if m in USES_SOURCES else m]
+        + [_mean_se_cell(mis["regret"].get(m, {}).get("all", {}).get(c)) for c in cps]
+        for m in mis["samplers"]
+    ]
+    if "rl-transfer" in std.get("regret", {}):
+        rows.append(
+            ["rl-transfer (true sources)"]
+            + [_mean_se_cell(std["regret"]["rl-transfer"]["all"].get(c)) for c in cps]
+        )
+    return out + _table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+
+
+def _tasks_lines(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One row per held-out task: its model, dataset, size, sources and warm starts."""
+    out = [
+        "## Held-out tasks and their sources",
+        "",
+        "Sources: corpus studies of the other datasets (all models); the sampler's "
+        "own matching decides what transfers. `cmaes-warm` takes the trials of the "
+        "same-model source with the most trials; `enqueue5-tpe` the best past "
+        "configurations of same-model sources that fit as they are.",
+        "",
+    ]
+    rows = [
+        [
+            f"`{n}`",
+            t["model"],
+            t["dataset"],
+            str(t["n_params"]),
+            str(t["n_sources"]),
+            str(t["n_sources_same_model"]),
+            f"`{t['cmaes_warm_source']}` ({t['cmaes_warm_trials']})"
+            if t["cmaes_warm_source"]
+            else "-",
+            str(t["n_enqueued"]),
         ]
-        out += _table(
-            [
-                "task",
-                "model",
-                "dataset",
-                "params",
-                "sources",
-                "same model",
-                "cmaes-warm source (trials)",
-                "enqueued",
-            ],
-            rows,
-        ) + [""]
-    if std:
-        out += [
-            "## Time per study (s)",
-            "",
-            "Median wall-clock (median CPU) per study, one thread per worker.",
-            "",
-        ]
-        rows = []
-        for m in std["samplers"]:
-            e = std["wall_s"].get(m, {}).get("all")
-            c = std["cpu_s"].get(m, {}).get("all")
-            rows.append(
-                [m, f"{_fmt(e['median'], 2)} ({_fmt(c['median'], 2)})" if e and c else "-"]
-            )
-        out += _table(["sampler", "all tasks"], rows) + [""]
-    return "\n".join(out)
+        for n, t in tasks.items()
+    ]
+    header = [
+        "task",
+        "model",
+        "dataset",
+        "params",
+        "sources",
+        "same model",
+        "cmaes-warm source (trials)",
+        "enqueued",
+    ]
+    return out + _table(header, rows) + [""]
+
+
+def _time_lines(std: Mapping[str, Any]) -> list[str]:
+    """Median wall-clock (CPU) seconds per study and sampler."""
+    out = [
+        "## Time per study (s)",
+        "",
+        "Median wall-clock (median CPU) per study, one thread per worker.",
+        "",
+    ]
+    rows = []
+    for m in std["samplers"]:
+        e = std["wall_s"].get(m, {}).get("all")
+        c = std["cpu_s"].get(m, {}).get("all")
+        rows.append([m, f"{_fmt(e['median'], 2)} ({_fmt(c['median'], 2)})" if e and c else "-"])
+    return out + _table(["sampler", "all tasks"], rows) + [""]
 
 
 def _handoff_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -1794,10 +1977,8 @@ def _handoff_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _real_markdown(real: Mapping[str, Any]) -> list[str]:
-    from benchmarks.tables import fmt as _fmt
-    from benchmarks.tables import mean_se_cell as _mean_se_cell
-    from benchmarks.tables import table as _table
-
+    """The real evaluations: datasets and their settings, regret and rank per sampler,
+    and regret per dataset at the last checkpoint."""
     cfg = real["config"]
     out = [
         f"## Real evaluations ({cfg['model']}, {cfg['metric']})",

@@ -90,6 +90,7 @@ from benchmarks.transfer import misleading_sources
 from benchmarks.transfer import real_objective
 from benchmarks.transfer import real_settings
 from benchmarks.transfer import same_model
+from optuna_rl_sampler import sampler_registry
 from optuna_rl_sampler.reasons import REASON_KEY
 from optuna_rl_sampler.sources import SourceStudy
 
@@ -377,26 +378,31 @@ def scenario_sources(corpus: Sequence[PastStudy], task: str, scenario: str) -> l
 def make_sampler(
     name: str, seed: int, n_trials: int, sources: Sequence[SourceStudy], target: Target, model: str
 ) -> tuple[optuna.samplers.BaseSampler, list[dict[str, Any]], dict[str, Any]]:
-    """The sampler of one run, the configurations to enqueue first, and notes."""
-    if name == "rl-finetuned":
-        from optuna_rl_sampler import RLSampler
+    """The sampler of one run, the configurations to enqueue first, and notes.
 
+    The samplers come from :mod:`optuna_rl_sampler.sampler_registry`: ``rl-finetuned`` is
+    its ``rl`` with the sources and :data:`FINETUNED_WEIGHTS`; ``enqueue5-gp`` and
+    ``enqueue3-tpe`` its ``gp`` and ``tpe`` after the 5 (3) best past configurations;
+    the others are :func:`benchmarks.transfer.build_sampler`'s.
+    """
+    if name == "rl-finetuned":
         if not FINETUNED_WEIGHTS.is_file():
             raise FileNotFoundError(
                 f"rl-finetuned needs {FINETUNED_WEIGHTS}; make it with optuna-rl finetune "
                 "(benchmarks/README.md, 'Fine-tuned weights')"
             )
-        sampler_ = RLSampler(
-            seed=seed, budget=n_trials, source_studies=list(sources), meta_model=FINETUNED_WEIGHTS
+        sampler = sampler_registry.make_sampler(
+            "rl",
+            seed,
+            budget=n_trials,
+            source_studies=list(sources),
+            meta_model=FINETUNED_WEIGHTS,
         )
-        return sampler_, [], {"n_sources": len(sources), "weights": FINETUNED_WEIGHTS.name}
+        return sampler, [], {"n_sources": len(sources), "weights": FINETUNED_WEIGHTS.name}
     if name in ("enqueue5-gp", "enqueue3-tpe"):
         k = 3 if name == "enqueue3-tpe" else 5
         enqueue = best_past_configs(sources, target.space, model, k=k)
-        if name == "enqueue5-gp":
-            sampler: optuna.samplers.BaseSampler = optuna.samplers.GPSampler(seed=seed)
-        else:
-            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        sampler = sampler_registry.make_sampler("gp" if name == "enqueue5-gp" else "tpe", seed)
         return sampler, enqueue, {"n_enqueued": len(enqueue)}
     setup = build_sampler(name, seed, n_trials, sources=sources, space=target.space, model=model)
     return setup.sampler, setup.enqueue, setup.info

@@ -134,7 +134,7 @@ def _build(task: _Task) -> tuple[RecsysObjective, dict[str, Any]]:
 
 def _make_sampler(name: str, seed: int, worker: int) -> optuna.samplers.BaseSampler:
     """The optimiser of a past study, from the sampler registry: ``sobol`` is the
-    registry's ``qmc``; TPE is Optuna's default (``multivariate=False``), as most past
+    registry's ``qmc``; TPE keeps Optuna's default ``multivariate``, as most past
     studies were run."""
     from optuna_rl_sampler.sampler_registry import make_sampler
 
@@ -150,7 +150,7 @@ def _make_sampler(name: str, seed: int, worker: int) -> optuna.samplers.BaseSamp
     if worker:
         seed = int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
     # The constant liar keeps parallel TPE workers apart.
-    return make_sampler(name, seed, multivariate=False, constant_liar=worker > 0)
+    return make_sampler(name, seed, multivariate=None, constant_liar=worker > 0)
 
 
 def _count(study: optuna.Study, *states: TrialState) -> int:

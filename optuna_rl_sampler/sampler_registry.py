@@ -57,9 +57,11 @@ class SamplerOptions:
         source_studies: RLSampler's sources: ``"auto"`` (its default), a list of past
             studies, or ``None`` for none. Ignored by the other samplers.
         meta_model: RLSampler's weights file; ``None``: the shipped default.
-        multivariate: TPE's ``multivariate`` (``True`` here; Optuna's own default is
-            ``False``, which the multi-objective benchmark and the corpus sweeps keep).
-        constant_liar: TPE's ``constant_liar`` (parallel workers).
+        multivariate: TPE's ``multivariate``: ``True`` here; ``None`` leaves Optuna's
+            default (in Optuna 5: independent TPE on several objectives, multivariate on
+            one), which the multi-objective benchmark and the corpus sweeps keep.
+        constant_liar: TPE's ``constant_liar`` (parallel workers); ``None`` leaves
+            Optuna's default (``True`` in Optuna 5).
         source_trials: Trials of a past study that warm-start CMA-ES.
     """
 
@@ -68,8 +70,8 @@ class SamplerOptions:
     constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None
     source_studies: Any = "auto"
     meta_model: str | Path | None = None
-    multivariate: bool = True
-    constant_liar: bool = False
+    multivariate: bool | None = True
+    constant_liar: bool | None = None
     source_trials: Sequence[FrozenTrial] | None = field(default=None, repr=False)
 
 
@@ -120,9 +122,11 @@ def make_tpe(options: SamplerOptions) -> BaseSampler:
     """Optuna's TPESampler."""
     import optuna
 
-    kwargs: dict[str, Any] = {"seed": options.seed, "multivariate": options.multivariate}
-    if options.constant_liar:
-        kwargs["constant_liar"] = True
+    kwargs: dict[str, Any] = {"seed": options.seed}
+    if options.multivariate is not None:
+        kwargs["multivariate"] = options.multivariate
+    if options.constant_liar is not None:
+        kwargs["constant_liar"] = options.constant_liar
     if options.constraints_func is not None:
         kwargs["constraints_func"] = options.constraints_func
     return optuna.samplers.TPESampler(**kwargs)
@@ -263,8 +267,8 @@ def make_sampler(
     constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     source_studies: Any = "auto",
     meta_model: str | Path | None = None,
-    multivariate: bool = True,
-    constant_liar: bool = False,
+    multivariate: bool | None = True,
+    constant_liar: bool | None = None,
     source_trials: Sequence[FrozenTrial] | None = None,
 ) -> BaseSampler:
     """Build the sampler registered as ``name`` (see :class:`SamplerOptions` for the

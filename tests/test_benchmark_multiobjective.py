@@ -276,6 +276,8 @@ def test_samplers_get_constraints_func() -> None:
             assert sampler._constraints_func is mo.stored_constraints, name  # type: ignore[attr-defined]
         unconstrained = mo.make_sampler("tpe", 0, 10, constrained=False)
     assert unconstrained._constraints_func is None  # type: ignore[attr-defined]
+    # TPE keeps Optuna's own default for multivariate (the sampler the results record).
+    assert unconstrained._multivariate is optuna.samplers.TPESampler()._multivariate  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="Unknown sampler"):
         mo.make_sampler("cmaes", 0, 10, constrained=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from benchmarks.tasks import TaskSpec
 from benchmarks.tasks import bbob_suite
 from benchmarks.tasks import parse_int_list
 from benchmarks.tasks import toy_suite
+from optuna_rl_sampler import sampler_registry
 
 needs_cocoex = pytest.mark.skipif(
     importlib.util.find_spec("cocoex") is None, reason="needs cocoex (the bench extra)"
@@ -171,6 +173,38 @@ def test_resolve_skips_unavailable_and_registry_accepts_new() -> None:
         register_sampler("random", SAMPLERS["random"])
     with pytest.raises(ValueError, match="Unknown sampler"):
         resolve_samplers(["not-a-sampler"])
+
+
+def test_samplers_come_from_the_package_registry() -> None:
+    # Registry names outside the defaults resolve too, and every factory pickles (the
+    # worker pool receives it) into one that builds the same sampler.
+    factories, skipped = resolve_samplers(["tpe", "nsga2"])
+    assert not skipped
+    tpe = pickle.loads(pickle.dumps(factories["tpe"]))(3)
+    expected = sampler_registry.make_sampler("tpe", 3)
+    assert type(tpe) is type(expected) and tpe._multivariate is expected._multivariate
+    assert type(factories["nsga2"](0)) is optuna.samplers.NSGAIISampler
+
+
+def test_register_sampler_adds_to_the_package_registry() -> None:
+    register_sampler("random-test", _random_of_seed)
+    try:
+        assert SAMPLERS["random-test"] is _random_of_seed
+        entry = sampler_registry.SAMPLERS["random-test"]
+        assert entry.description == "RandomSampler, for the registry test."
+        sampler = sampler_registry.make_sampler("random-test", seed=4, budget=9)
+        assert isinstance(sampler, optuna.samplers.RandomSampler)
+        pickle.dumps(entry.factory)
+        with pytest.raises(ValueError, match="already registered"):
+            register_sampler("nsga2", _random_of_seed)  # a registry name
+    finally:
+        del SAMPLERS["random-test"]
+        del sampler_registry.SAMPLERS["random-test"]
+
+
+def _random_of_seed(seed: int) -> optuna.samplers.BaseSampler:
+    """RandomSampler, for the registry test."""
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 # ------------------------------------------------------------------------- end to end
@@ -329,6 +363,7 @@ def test_failures_are_recorded_not_raised() -> None:
         )
     finally:
         del SAMPLERS["broken-test"]
+        del sampler_registry.SAMPLERS["broken-test"]
     runs = {(r["sampler"], r["seed"]): r for r in results["runs"]}
     rnd = runs[("random", 0)]
     assert rnd["error"] is None

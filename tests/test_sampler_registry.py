@@ -44,7 +44,14 @@ def test_options_reach_the_samplers_that_take_them() -> None:
 
     assert make_sampler("tpe", 0)._multivariate is True
     assert make_sampler("tpe", 0, multivariate=False)._multivariate is False
-    assert make_sampler("tpe", 0, constant_liar=True)._constant_liar is True
+    assert make_sampler("tpe", 0, constant_liar=False)._constant_liar is False
+    # None leaves Optuna's own defaults, which the multi-objective benchmark keeps.
+    default = optuna.samplers.TPESampler(seed=0)
+    kept = make_sampler("tpe", 0, multivariate=None)
+    assert (kept._multivariate, kept._constant_liar) == (
+        default._multivariate,
+        default._constant_liar,
+    )
     # Optuna 5 deprecates constraints_func (for Trial.set_constraint) but still uses it.
     with pytest.warns(FutureWarning, match="constraints_func"):
         nsga2 = make_sampler("nsga2", 0, constraints_func=constraints)
