@@ -20,28 +20,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from benchmarks.harness import DEFAULT_SAMPLERS
 from benchmarks.harness import RESULTS_DIR
-from benchmarks.harness import read_json
 from benchmarks.harness import results_file
-from benchmarks.harness import seeds_from_arg
 from benchmarks.multiobjective import add_arguments as _add_multiobjective_arguments
+from benchmarks.suites import SUITES
+from benchmarks.suites import csv as _csv
+from benchmarks.suites import plot_results_file
+from benchmarks.suites import run_suite
+from benchmarks.suites import write_any_report
 from benchmarks.tasks import BBOB_DEFAULT_FUNCTIONS
-from benchmarks.tasks import SUITES
 from benchmarks.tasks import parse_int_list
 from benchmarks.transfer import MISLEADING_SAMPLERS
 from benchmarks.transfer import REAL_SAMPLERS
 from benchmarks.transfer import SAMPLERS as TRANSFER_SAMPLERS
 
-QUICK_RUN = {"seeds": "2", "trials": 20, "dims": "2", "functions": "1,8,15"}
-QUICK_TRANSFER = {"seeds": "2", "trials": 10}
+__all__ = ["build_parser", "main", "write_any_report"]
+
 QUICK_OVERHEAD = {"trials": "50,200", "dims": "5", "repeats": 5, "max_seconds": 10.0}
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +62,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--suite",
         default="bbob",
-        choices=sorted([*SUITES, "transfer", "transfer-v1", "multiobjective"]),
+        choices=list(SUITES),
         help="task suite",
     )
     run.add_argument(
@@ -290,141 +287,9 @@ def _add_transfer_arguments(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _cmd_run_transfer(args: argparse.Namespace) -> int:
-    from benchmarks import transfer
-
-    if args.quick:
-        for key, value in QUICK_TRANSFER.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-    if args.fake_corpus:
-        out = args.out or transfer.FAKE_OUT
-        corpus = args.corpus or transfer.write_fake_corpus(out / "fake-corpus.json.gz")
-    else:
-        out = args.out or RESULTS_DIR / ("transfer" + ("-quick" if args.quick else ""))
-        corpus = args.corpus or transfer.DEFAULT_CORPUS
-    try:
-        results = transfer.run_transfer(
-            corpus,
-            samplers=_csv(args.samplers or ",".join(TRANSFER_SAMPLERS)),
-            seeds=seeds_from_arg(args.seeds or "5"),
-            n_trials=args.trials or 20,
-            variants=_csv(args.variants),
-            misleading_samplers=_csv(args.misleading_samplers),
-            models=_csv(args.models) if args.models else None,
-            datasets=_csv(args.datasets) if args.datasets else None,
-            checkpoints=parse_int_list(args.checkpoints or "1,3,5,10,20"),
-            workers=args.workers,
-            out=out,
-            real=transfer.RealOptions(
-                data_dir=args.data_dir,
-                datasets=_csv(args.real_datasets) if args.real_datasets else None,
-                seeds=seeds_from_arg(args.real_seeds),
-                samplers=_csv(args.real_samplers),
-                n_trials=args.real_trials,
-                model=args.real_model,
-                metric=args.real_metric,
-                max_valid_queries=args.max_valid_queries,
-            )
-            if args.real
-            else None,
-            fresh=args.fresh,
-            command=" ".join(["python -m benchmarks", *sys.argv[1:]]),
-            progress=not args.no_progress,
-        )
-    except transfer.CorpusError as err:
-        print(f"run --suite transfer: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
-    if not args.no_plot:
-        for path in transfer.write_transfer_report(results, out):
-            print(f"wrote {path}")
-    real = results.get("real")
-    real_missing = args.real and not (real and real.get("summary"))
-    return 1 if results["n_failed"] or real_missing else 0
-
-
-def _cmd_run_transfer_v2(args: argparse.Namespace) -> int:
-    from benchmarks import transfer_v2
-
-    kwargs: dict = transfer_v2.quick_kwargs() if args.quick else {}
-    if args.scenarios:
-        kwargs["scenarios"] = _csv(args.scenarios)
-    if args.samplers:
-        kwargs["samplers"] = _csv(args.samplers)
-    if args.seeds:
-        kwargs["seeds"] = seeds_from_arg(args.seeds)
-    if args.trials:
-        kwargs["n_trials"] = args.trials
-    if args.tasks:
-        kwargs["tasks"] = _csv(args.tasks)
-    out = args.out or (transfer_v2.QUICK_OUT if args.quick else transfer_v2.DEFAULT_OUT)
-    try:
-        result = transfer_v2.run_transfer_v2(
-            corpus=args.corpus or transfer_v2.DEFAULT_CORPUS,
-            out=out,
-            split=args.split,
-            real=args.real,
-            real_datasets=_csv(args.real_datasets) if args.real_datasets else None,
-            data_dir=args.data_dir,
-            workers=args.workers,
-            progress=not args.no_progress,
-            **kwargs,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"run --suite transfer: {err}", file=sys.stderr)
-        return 2
-    bad = {k: c for k, c in result["counts"].items() if c["errors"]}
-    for key, count in bad.items():
-        print(f"run --suite transfer: {count['errors']} failed runs in {key}", file=sys.stderr)
-    print(f"wrote {Path(out) / 'summary.md'} and {Path(out) / 'summary.json'}")
-    return 1 if bad else 0
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    from benchmarks.harness import run_benchmark
-
-    if args.suite == "transfer":
-        return _cmd_run_transfer_v2(args)
-    if args.suite == "transfer-v1":
-        return _cmd_run_transfer(args)
-    if args.suite == "multiobjective":
-        from benchmarks.multiobjective import run_from_args
-
-        return run_from_args(args)
-    if args.quick:
-        for key, value in QUICK_RUN.items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-    seeds = seeds_from_arg(args.seeds or "5")
-    trials = args.trials or 100
-    dims = parse_int_list(args.dims) if args.dims else None
-    functions = parse_int_list(args.functions) if args.functions else None
-    specs = SUITES[args.suite](functions=functions, dims=dims, worst_quantile=args.worst_quantile)
-    out = args.out or RESULTS_DIR / (args.suite + ("-quick" if args.quick else ""))
-    results = run_benchmark(
-        specs,
-        _csv(args.samplers or ",".join(DEFAULT_SAMPLERS)),
-        seeds,
-        trials,
-        suite=args.suite,
-        workers=args.workers,
-        out=out,
-        checkpoints=parse_int_list(args.checkpoints or "5,10,25,50,100"),
-        reference=args.reference,
-        config_extra={
-            "functions": functions,
-            "dims": dims,
-            "worst_quantile": args.worst_quantile,
-            "quick": args.quick,
-        },
-        progress=not args.no_progress,
-    )
-    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
-    if not args.no_plot:
-        for path in write_any_report(results, out):
-            print(f"wrote {path}")
-    return 1 if results["n_failed"] else 0
+    """``run``: the suite of ``--suite`` (:data:`benchmarks.suites.SUITES`)."""
+    return run_suite(SUITES[args.suite], args)
 
 
 def _cmd_overhead(args: argparse.Namespace) -> int:
@@ -454,31 +319,17 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    if args.suite == "transfer" and args.inp is None:
-        from benchmarks.transfer_v2 import DEFAULT_OUT
-        from benchmarks.transfer_v2 import rebuild
-
-        folder = args.out or DEFAULT_OUT
-        rebuild(folder)
-        print(f"wrote {folder / 'summary.md'} and its plots")
-        return 0
+    """``plot``: a results file by the writer of its suite, or a suite's committed
+    results; ``--suite`` with a name of no suite reads ``benchmarks/results/<name>``."""
     if args.inp is not None:
-        path = results_file(args.inp) if args.inp.is_dir() else args.inp
-    elif args.suite is not None:
-        # The leave-one-dataset-out suite (transfer-v1) keeps its results in "transfer".
-        path = results_file(
-            RESULTS_DIR / ("transfer" if args.suite == "transfer-v1" else args.suite)
-        )
-    else:
+        return plot_results_file(args.inp, args.out)
+    if args.suite is None:
         print("plot: give --suite NAME or --in PATH", file=sys.stderr)
         return 2
-    if not path.is_file():
-        print(f"plot: no results file at {path}", file=sys.stderr)
-        return 2
-    out = args.out or path.parent
-    for written in write_any_report(read_json(path), out):
-        print(f"wrote {written}")
-    return 0
+    if args.suite in SUITES:
+        return SUITES[args.suite].plot(args)
+    # Results of a command that is no suite, e.g. "overhead".
+    return plot_results_file(results_file(RESULTS_DIR / args.suite), args.out)
 
 
 def _cmd_first_trials(args: argparse.Namespace) -> int:
@@ -515,21 +366,6 @@ def _cmd_finetune_check(args: argparse.Namespace) -> int:
     for path in write_finetune_check():
         print(f"wrote {path}")
     return 0
-
-
-def write_any_report(results: dict[str, Any], folder: Path) -> list[Path]:
-    """The plots and ``summary.md`` of a results file, by the writer of its suite."""
-    if results.get("kind") == "transfer":
-        from benchmarks.transfer import write_transfer_report
-
-        return write_transfer_report(results, folder)
-    if results.get("kind") == "multiobjective":
-        from benchmarks.multiobjective import write_report as write_multiobjective_report
-
-        return write_multiobjective_report(results, folder)
-    from benchmarks.report import write_report
-
-    return write_report(results, folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -479,6 +479,44 @@ _RECORDED_PACKAGES = (
 )
 
 
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """What a harness run will do (:func:`plan_benchmark`): its tasks, the samplers asked
+    for and those that can be built here, its seeds and trials, and its jobs."""
+
+    specs: tuple[TaskSpec, ...]
+    samplers: tuple[str, ...]
+    factories: dict[str, SamplerFactory]
+    skipped: dict[str, str]
+    seeds: tuple[int, ...]
+    n_trials: int
+    jobs: tuple[Job, ...]
+
+
+def plan_benchmark(
+    specs: Sequence[TaskSpec],
+    samplers: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    log: Callable[[str], None] = print,
+) -> BenchmarkPlan:
+    """Resolve the samplers (logging a note for each one skipped) and make the jobs of
+    a run (arguments of :func:`run_benchmark`).
+
+    Raises:
+        RuntimeError: No sampler can be built here.
+    """
+    factories, skipped = resolve_samplers(samplers)
+    for name, reason in skipped.items():
+        log(f"note: skipping sampler {name!r}: {reason}")
+    if not factories:
+        raise RuntimeError("No sampler could be built; nothing to run.")
+    jobs = make_jobs(specs, factories, seeds, n_trials)
+    return BenchmarkPlan(
+        tuple(specs), tuple(samplers), factories, skipped, tuple(seeds), n_trials, tuple(jobs)
+    )
+
+
 def run_benchmark(
     specs: Sequence[TaskSpec],
     samplers: Sequence[str],
@@ -518,12 +556,37 @@ def run_benchmark(
     Returns:
         The results dict (schema in ``benchmarks/README.md``).
     """
-    factories, skipped = resolve_samplers(samplers)
-    for name, reason in skipped.items():
-        log(f"note: skipping sampler {name!r}: {reason}")
-    if not factories:
-        raise RuntimeError("No sampler could be built; nothing to run.")
-    jobs = make_jobs(specs, factories, seeds, n_trials)
+    return run_plan(
+        plan_benchmark(specs, samplers, seeds, n_trials, log),
+        suite=suite,
+        workers=workers,
+        out=out,
+        checkpoints=checkpoints,
+        group_by=group_by,
+        reference=reference,
+        config_extra=config_extra,
+        progress=progress,
+        log=log,
+    )
+
+
+def run_plan(
+    plan: BenchmarkPlan,
+    *,
+    suite: str,
+    workers: int = 2,
+    out: Path | str | None = None,
+    checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+    group_by: str | None = "dimension",
+    reference: str = "tpe",
+    config_extra: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the jobs of ``plan`` (:func:`plan_benchmark`), summarise them, and write and
+    return the results; the other arguments are :func:`run_benchmark`'s."""
+    specs, factories, seeds, n_trials = plan.specs, plan.factories, plan.seeds, plan.n_trials
+    jobs = plan.jobs
     estimate = sum(j.cost for j in jobs) / max(1, workers)
     log(
         f"{len(jobs)} studies ({len(specs)} tasks x {len(seeds)} seeds x "
@@ -536,7 +599,7 @@ def run_benchmark(
     log_failures(records, log)
     config = {
         "samplers": list(factories),
-        "requested_samplers": list(samplers),
+        "requested_samplers": list(plan.samplers),
         "seeds": list(seeds),
         "n_trials": n_trials,
         "tasks": [s.name for s in specs],
@@ -553,7 +616,7 @@ def run_benchmark(
         group_by=group_by,
         reference=reference,
     )
-    results = benchmark_results(suite, config, records, summary, skipped, elapsed)
+    results = benchmark_results(suite, config, records, summary, plan.skipped, elapsed)
     if out is not None:
         write_json(results, results_file(out))
     return results

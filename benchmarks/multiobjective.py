@@ -51,7 +51,6 @@ import functools
 import hashlib
 import json
 import math
-import sys
 import time
 import traceback
 from collections import Counter
@@ -915,6 +914,62 @@ def run_multiobjective(
         progress: Show a progress bar.
         log: Where messages go.
     """
+    plan = plan_multiobjective(
+        problems=problems,
+        samplers=samplers,
+        seeds=seeds,
+        n_trials=n_trials,
+        sampler_seeds=sampler_seeds,
+        checkpoints=checkpoints,
+        workers=workers,
+        out=out,
+        corpus=corpus,
+        fresh=fresh,
+        log=log,
+    )
+    return run_plan(plan, plan.todo, command=command, notes=notes, progress=progress, log=log)
+
+
+@dataclass(frozen=True)
+class MultiobjectivePlan:
+    """What one invocation runs (:func:`plan_multiobjective`).
+
+    Attributes:
+        config: The run's settings as recorded under ``config`` in the results.
+        jobs: Every study of the run, those already stored included.
+        done: The valid stored runs, by key (:func:`stored_runs`).
+        todo: The jobs still to run, most expensive first.
+        fingerprint: What the runs depend on (:func:`fingerprint`).
+        corpus: The corpus table, as an absolute path.
+        out: The output folder.
+    """
+
+    config: dict[str, Any]
+    jobs: tuple[Job, ...]
+    done: dict[str, dict[str, Any]]
+    todo: tuple[Job, ...]
+    fingerprint: dict[str, Any]
+    corpus: str
+    out: Path
+
+
+def plan_multiobjective(
+    *,
+    problems: Sequence[str] | None = None,
+    samplers: Sequence[str] = SAMPLERS,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    n_trials: int = 100,
+    sampler_seeds: dict[str, Sequence[int]] | None = None,
+    checkpoints: Sequence[int] = CHECKPOINTS,
+    workers: int = 1,
+    out: Path | str = DEFAULT_OUT,
+    corpus: str | Path = DEFAULT_CORPUS,
+    fresh: bool = False,
+    log: Callable[[str], None] = print,
+) -> MultiobjectivePlan:
+    """Plan a run and find what ``out/runs.jsonl`` already holds (setting it aside
+    first when ``fresh``); log how much is left. The arguments are
+    :func:`run_multiobjective`'s."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = str(Path(corpus).resolve())
@@ -935,16 +990,33 @@ def run_multiobjective(
         f"{sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min of CPU on an idle "
         "machine"
     )
+    return MultiobjectivePlan(config, tuple(jobs), done, tuple(to_run), fp, corpus, out)
+
+
+def run_plan(
+    plan: MultiobjectivePlan,
+    todo: Sequence[Job],
+    *,
+    command: str | None = None,
+    notes: Sequence[str] = (),
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``todo`` (the plan's jobs that are not stored yet), storing each run as it
+    finishes; write ``results.json.gz`` with every run of the plan and return it."""
+    config, corpus = plan.config, plan.corpus
     infos = {p: _problem_infos(p, config["seed_plan"][p], corpus) for p in config["problems"]}
     start = time.perf_counter()
-    new = run_and_store(to_run, fp, runs_file, workers, progress)
+    new = run_and_store(
+        todo, plan.fingerprint, plan.out / "runs.jsonl", config["workers"], progress
+    )
     elapsed = time.perf_counter() - start
-    records = [new.get(j.key) or done[j.key] for j in jobs]
+    records = [new.get(j.key) or plan.done[j.key] for j in plan.jobs]
     _log_errors(records, log)
     results = multiobjective_results(
-        config, records, infos, fp, command, notes, elapsed, len(to_run)
+        config, records, infos, plan.fingerprint, command, notes, elapsed, len(todo)
     )
-    write_json(results, results_file(out))
+    write_json(results, results_file(plan.out))
     return results
 
 
@@ -1719,38 +1791,37 @@ def _without_notes(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """``python -m benchmarks run --suite multiobjective ...``."""
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments of :func:`plan_multiobjective` from ``python -m benchmarks run
+    --suite multiobjective ...``; fills in ``--quick``'s values and the output folder on
+    ``args``."""
     if args.quick:
         for key, value in QUICK.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
-    out = args.out or RESULTS_DIR / ("multiobjective" + ("-quick" if args.quick else ""))
+    if args.out is None:
+        args.out = RESULTS_DIR / ("multiobjective" + ("-quick" if args.quick else ""))
     samplers = [s.strip() for s in (args.samplers or ",".join(SAMPLERS)).split(",") if s.strip()]
-    sampler_seeds: dict[str, list[int]] = {}
+    sampler_seeds: dict[str, Sequence[int]] = {}
     for part in (args.sampler_seeds or "").split(";"):
         if "=" in part:
             name, text = part.split("=", 1)
             sampler_seeds[name.strip()] = seeds_from_arg(text)
-    n_trials = args.trials or 100
-    checkpoints = parse_int_list(args.checkpoints) if args.checkpoints else CHECKPOINTS
-    results = run_multiobjective(
-        problems=[p.strip() for p in args.problems.split(",")] if args.problems else None,
-        samplers=samplers,
-        seeds=seeds_from_arg(args.seeds or "5"),
-        n_trials=n_trials,
-        sampler_seeds=sampler_seeds or None,
-        checkpoints=checkpoints,
-        workers=args.workers,
-        out=out,
-        corpus=args.corpus or DEFAULT_CORPUS,
-        fresh=args.fresh,
-        command=" ".join(["python -m benchmarks", *_without_notes(sys.argv[1:])]),
-        notes=args.note,
-        progress=not args.no_progress,
-    )
-    print(f"wrote {results_file(out)} ({results['total_wall_s'] / 60:.1f} min)")
-    if not args.no_plot:
-        for path in write_report(results, out):
-            print(f"wrote {path}")
-    return 1 if results["n_failed"] else 0
+    return {
+        "problems": [p.strip() for p in args.problems.split(",")] if args.problems else None,
+        "samplers": samplers,
+        "seeds": seeds_from_arg(args.seeds or "5"),
+        "n_trials": args.trials or 100,
+        "sampler_seeds": sampler_seeds or None,
+        "checkpoints": parse_int_list(args.checkpoints) if args.checkpoints else CHECKPOINTS,
+        "workers": args.workers,
+        "out": args.out,
+        "corpus": args.corpus or DEFAULT_CORPUS,
+        "fresh": args.fresh,
+    }
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command recorded in the results: ``python -m benchmarks`` and ``argv``
+    without its notes."""
+    return " ".join(["python -m benchmarks", *_without_notes(argv)])

@@ -49,7 +49,7 @@ def _colour(name: str, index: int) -> str:
 def write_report(results: dict[str, Any], folder: Path | str) -> list[Path]:
     """Write the plots and ``summary.md`` for a results dict of the harness's suites
     (BBOB, toy, overhead); return the paths written. The transfer and multi-objective
-    suites write their own (:func:`benchmarks.__main__.write_any_report` picks)."""
+    suites write their own (:func:`benchmarks.suites.write_any_report` picks)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if results.get("kind") == "overhead":

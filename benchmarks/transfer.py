@@ -1236,6 +1236,72 @@ def run_transfer(
         The results dict (also written to ``out/results.json.gz``; with ``real``, the real
         runs go to ``out/real.json`` and their summary into the results too).
     """
+    invocation = prepare_transfer(
+        corpus_path,
+        samplers=samplers,
+        seeds=seeds,
+        n_trials=n_trials,
+        variants=variants,
+        misleading_samplers=misleading_samplers,
+        models=models,
+        datasets=datasets,
+        checkpoints=checkpoints,
+        workers=workers,
+        out=out,
+        real=real,
+        fresh=fresh,
+        log=log,
+    )
+    return run_prepared(invocation, invocation.todo, command=command, progress=progress, log=log)
+
+
+@dataclass(frozen=True)
+class TransferInvocation:
+    """One invocation of the transfer benchmark (:func:`prepare_transfer`): its plan,
+    what the stored runs already hold, and what is still to run.
+
+    Attributes:
+        plan: The tasks, samplers and jobs (:func:`plan_transfer`).
+        fingerprint: What the runs depend on (:func:`fingerprint`).
+        out: The output folder.
+        real: The options of the real runs (``None``: none).
+        done: The valid stored runs, by key (:func:`completed_runs`).
+        todo: The jobs still to run, most expensive first, with their estimated cost.
+    """
+
+    plan: TransferPlan
+    fingerprint: dict[str, Any]
+    out: Path
+    real: RealOptions | None
+    done: dict[str, dict[str, Any]]
+    todo: tuple[TransferJob, ...]
+
+
+def prepare_transfer(
+    corpus_path: str | Path,
+    *,
+    samplers: Sequence[str] = SAMPLERS,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    n_trials: int = 20,
+    variants: Sequence[str] = VARIANTS,
+    misleading_samplers: Sequence[str] = MISLEADING_SAMPLERS,
+    models: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    checkpoints: Sequence[int] = CHECKPOINTS,
+    workers: int = 2,
+    out: Path | str = DEFAULT_OUT,
+    real: RealOptions | None = None,
+    fresh: bool = False,
+    log: Callable[[str], None] = print,
+) -> TransferInvocation:
+    """Read the corpus, plan the run (:func:`plan_transfer`) and find which of its jobs
+    the run files in ``out`` do not hold yet (set aside first when ``fresh``); the
+    arguments are :func:`run_transfer`'s.
+
+    Raises:
+        CorpusError: The corpus is missing, or no held-out task matches.
+        ValueError: An unknown variant or sampler.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus_path = str(Path(corpus_path).resolve())
@@ -1258,8 +1324,25 @@ def run_transfer(
         real=real,
         log=log,
     )
-    records, n_run_now, elapsed = run_resumable(plan, fp, out, workers, progress, log)
-    results = transfer_results(plan, records, fp, command, n_run_now, elapsed)
+    done, todo = pending_jobs(plan, fp, out, workers, log)
+    return TransferInvocation(plan, fp, out, real, done, tuple(todo))
+
+
+def run_prepared(
+    invocation: TransferInvocation,
+    todo: Sequence[TransferJob],
+    *,
+    command: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``todo`` (the invocation's jobs not stored yet), then summarise every run of
+    the plan and write ``results.json.gz`` (and ``real.json`` with real runs)."""
+    plan, fp, out, real = invocation.plan, invocation.fingerprint, invocation.out, invocation.real
+    records, elapsed = run_pending(
+        plan, invocation.done, todo, fp, out, plan.config["workers"], progress, log
+    )
+    results = transfer_results(plan, records, fp, command, len(todo), elapsed)
     if real is not None:
         results["real"] = write_real_results(plan, real, records, results, out)
     data_dir = data_dir_from(real.data_dir) if real else None
@@ -1384,20 +1467,15 @@ def _plan_real_datasets(
     return real_plan, real_notes
 
 
-def run_resumable(
+def pending_jobs(
     plan: TransferPlan,
     fp: dict[str, Any],
     out: Path,
     workers: int,
-    progress: bool,
     log: Callable[[str], None],
-) -> tuple[list[dict[str, Any]], int, float]:
-    """Run the jobs of ``plan`` that ``out``'s run files do not hold yet, appending each
-    record as it finishes.
-
-    Returns:
-        Every job's record (stored or new, in the order of ``plan.jobs``), the number of
-        studies run now, and their wall-clock seconds.
+) -> tuple[dict[str, dict[str, Any]], list[TransferJob]]:
+    """The runs of ``plan`` that ``out``'s run files already hold (by key), and the jobs
+    still to run (most expensive first, with their estimated cost); logs how many.
     """
     runs_file, real_file = out / RUNS_FILE, out / REAL_RUNS_FILE
     done = {**completed_runs(runs_file, fp), **completed_runs(real_file, fp)}
@@ -1414,6 +1492,26 @@ def run_resumable(
         f"in {out}, {len(to_run)} to run on {workers} worker(s): about "
         f"{sum(j.cost for j in to_run) / max(1, workers) / 60:.1f} min on an idle machine"
     )
+    return done, to_run
+
+
+def run_pending(
+    plan: TransferPlan,
+    done: Mapping[str, dict[str, Any]],
+    to_run: Sequence[TransferJob],
+    fp: dict[str, Any],
+    out: Path,
+    workers: int,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], float]:
+    """Run ``to_run``, appending each record to ``out``'s run files as it finishes.
+
+    Returns:
+        Every job's record (stored or new, in the order of ``plan.jobs``) and the
+        wall-clock seconds of the runs.
+    """
+    runs_file, real_file = out / RUNS_FILE, out / REAL_RUNS_FILE
     new: dict[str, dict[str, Any]] = {}
 
     def on_record(record: dict[str, Any]) -> None:
@@ -1426,7 +1524,7 @@ def run_resumable(
     elapsed = time.perf_counter() - start
     records = [new.get(j.key) or done[j.key] for j in plan.jobs]
     _log_outcomes(records, log)
-    return records, len(to_run), elapsed
+    return records, elapsed
 
 
 def _log_outcomes(records: Sequence[dict[str, Any]], log: Callable[[str], None]) -> None:

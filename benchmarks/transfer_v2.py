@@ -663,7 +663,47 @@ def run_transfer_v2(
     """Plan, run (resuming) and summarise; writes the report into ``out``."""
     from benchmarks.transfer_v2_report import write_report
 
-    folder = Path(out)
+    jobs, missing = plan_invocation(
+        corpus=corpus,
+        split=split,
+        scenarios=scenarios,
+        samplers=samplers,
+        seeds=seeds,
+        n_trials=n_trials,
+        tasks=tasks,
+        real=real,
+        real_datasets=real_datasets,
+        data_dir=data_dir,
+    )
+    records, meta = run_invocation(
+        jobs,
+        missing,
+        corpus=corpus,
+        out=out,
+        split=split,
+        real=real,
+        workers=workers,
+        progress=progress,
+    )
+    return write_report(records, read_split(), meta, Path(out))
+
+
+def plan_invocation(
+    *,
+    corpus: str | Path = DEFAULT_CORPUS,
+    split: str = "dev",
+    scenarios: Sequence[str] = SCENARIOS,
+    samplers: Sequence[str] | None = None,
+    seeds: Sequence[int] = range(5),
+    n_trials: int = 20,
+    tasks: Sequence[str] | None = None,
+    real: bool = False,
+    real_datasets: Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+) -> tuple[list[Job], list[str]]:
+    """Every job of one invocation (:func:`plan`, and :func:`plan_real` when ``real``)
+    and the real datasets left out because their folder is missing; the arguments are
+    :func:`run_transfer_v2`'s."""
     jobs = plan(
         corpus,
         split=split,
@@ -686,6 +726,30 @@ def run_transfer_v2(
             scenarios=scenarios,
         )
         jobs += real_jobs
+    return jobs, missing
+
+
+def pending(jobs: Sequence[Job], folder: Path) -> list[Job]:
+    """The jobs that ``folder``'s records (:func:`read_records`) do not hold yet."""
+    done = done_keys(read_records(folder))
+    return [j for j in jobs if (j.key, j.fingerprint) not in done]
+
+
+def run_invocation(
+    jobs: Sequence[Job],
+    missing: Sequence[str],
+    *,
+    corpus: str | Path = DEFAULT_CORPUS,
+    out: str | Path = DEFAULT_OUT,
+    split: str = "dev",
+    real: bool = False,
+    workers: int = 2,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the jobs not done yet (:func:`execute`), pack every record of ``out`` into
+    ``runs.jsonl.gz`` and return the records with the report's metadata (the corpus,
+    the split, the fingerprints, this invocation and the earlier ones)."""
+    folder = Path(out)
     start = time.time()
     ran = execute(jobs, folder, workers, progress)
     records = read_records(folder)
@@ -697,12 +761,12 @@ def run_transfer_v2(
         "split_file": SPLIT_FILE.name,
         "split_frozen_at": split_commit(),
         "fingerprints": fingerprints(corpus),
-        "real_missing": missing,
+        "real_missing": list(missing),
         "environment": environment(),
         "last_invocation": {"split": split, "ran": ran, "minutes": (time.time() - start) / 60},
         "invocations": _invocations(folder, split, ran, start, real),
     }
-    return write_report(records, read_split(), meta, folder)
+    return records, meta
 
 
 def rebuild(folder: Path) -> dict[str, Any]:

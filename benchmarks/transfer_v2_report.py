@@ -361,10 +361,15 @@ def current_records(
 
 
 def write_report(
-    records: Sequence[Record], split: Mapping[str, str], meta: Mapping[str, Any], folder: Path
+    records: Sequence[Record],
+    split: Mapping[str, str],
+    meta: Mapping[str, Any],
+    folder: Path,
+    written: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Write ``summary.json``, ``summary.md``, ``headline-<split>.md`` (the tables the
-    README and the docs copy) and the plots; returns the summary.
+    README and the docs copy) and the plots; returns the summary, and appends the paths
+    written to ``written`` when it is given.
 
     Only the records made by the code and corpus of ``meta["fingerprints"]`` (sampler
     -> fingerprint, those of the last run) count, in the curves and in each task's best
@@ -374,11 +379,15 @@ def write_report(
     records = current_records(records, meta.get("fingerprints"))
     summary = summarise(records, split)
     result = {"meta": dict(meta), **summary}
-    write_json(result, folder / "summary.json")
-    (folder / "summary.md").write_text(markdown(summary, meta))
+    paths = [folder / "summary.json", folder / "summary.md"]
+    write_json(result, paths[0])
+    paths[1].write_text(markdown(summary, meta))
     for part in summary["regret"]:
-        (folder / f"headline-{part}.md").write_text(headline(summary, part))
-    plot(summary, folder)
+        paths.append(folder / f"headline-{part}.md")
+        paths[-1].write_text(headline(summary, part))
+    paths += plot(summary, folder)
+    if written is not None:
+        written += paths
     return result
 
 

@@ -376,3 +376,78 @@ def test_failures_are_recorded_not_raised() -> None:
     assert results["n_failed"] == 1
     assert results["summary"]["regret"]["broken-test"]["all"]["8"]["n"] == 1
     assert results["summary"]["failed_trials"]["broken-test"] == 8
+
+
+# ------------------------------------------------------------------------------ suites
+
+
+def test_every_suite_satisfies_the_protocol() -> None:
+    from benchmarks.__main__ import build_parser
+    from benchmarks.suites import SUITES
+    from benchmarks.suites import Suite
+
+    assert set(SUITES) == {"bbob", "toy", "transfer", "transfer-v1", "multiobjective"}
+    for name, suite in SUITES.items():
+        assert isinstance(suite, Suite)
+        assert suite.name == name
+        assert suite.description and "\n" not in suite.description
+    # `run --suite` offers exactly the registry, in its (sorted) order.
+    run = build_parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    choices = next(a.choices for a in run._actions if a.dest == "suite")
+    assert list(choices) == list(SUITES) == sorted(SUITES)
+
+
+def test_write_any_report_dispatches_by_the_results_suite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benchmarks import multiobjective
+    from benchmarks import report
+    from benchmarks import transfer
+    from benchmarks.__main__ import write_any_report
+    from benchmarks.suites import SUITES
+    from benchmarks.suites import suite_for
+
+    calls: list[str] = []
+
+    def writer(label: str) -> Any:
+        def write(results: dict[str, Any], folder: Path) -> list[Path]:
+            calls.append(label)
+            return [Path(folder) / label]
+
+        return write
+
+    monkeypatch.setattr(report, "write_report", writer("harness"))
+    monkeypatch.setattr(transfer, "write_transfer_report", writer("transfer-v1"))
+    monkeypatch.setattr(multiobjective, "write_report", writer("multiobjective"))
+    # The kind and suite of each committed results file, and the writer it must get:
+    # transfer v1's results call their suite "transfer"; overhead's are no suite's.
+    cases = [
+        ({"kind": "benchmark", "suite": "bbob"}, "bbob", "harness"),
+        ({"kind": "benchmark", "suite": "toy"}, "bbob", "harness"),
+        ({"kind": "transfer", "suite": "transfer"}, "transfer-v1", "transfer-v1"),
+        (
+            {"kind": "multiobjective", "suite": "multiobjective"},
+            "multiobjective",
+            "multiobjective",
+        ),
+        ({"kind": "overhead", "suite": "overhead"}, None, "harness"),
+    ]
+    for results, suite, label in cases:
+        found = suite_for(results)
+        assert (found.name if found else None) == suite
+        assert write_any_report(results, tmp_path) == [tmp_path / label]
+    assert calls == [label for *_, label in cases]
+    assert suite_for({"kind": SUITES["transfer"].kind}) is SUITES["transfer"]
+
+
+def test_run_and_plot_go_through_the_suite(tmp_path: Path) -> None:
+    from benchmarks.__main__ import main
+
+    out = tmp_path / "toy"
+    argv = ["run", "--suite", "toy", "--samplers", "random", "--seeds", "1", "--trials", "4"]
+    assert main([*argv, "--workers", "0", "--out", str(out), "--no-progress"]) == 0
+    results = read_json(results_file(out))
+    assert results["suite"] == "toy" and results["config"]["quick"] is False
+    assert {p.name for p in out.iterdir()} >= {"results.json.gz", "summary.md"}
+    assert main(["plot", "--in", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "summary.md").read_text() == (out / "summary.md").read_text()
