@@ -434,6 +434,7 @@ _PRETRAIN_OPTIONS = {
     "--prune-prob": "prune_prob",
     "--prior-startup": "prior_startup",
     "--handoff": "handoff",
+    "--families": "families",
     "--workers": "workers",
 }
 #: ``optuna-rl finetune`` options: flag -> PPOConfig field.

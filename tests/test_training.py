@@ -433,3 +433,129 @@ def test_the_source_kind_mix_comes_from_the_config():
     # The default mix draws every kind.
     kinds = {k for _ in range(400) for k in _source_kinds(rng, PPOConfig())}
     assert kinds == {"related", "unrelated", "misleading"}
+
+
+# --- task families: the default mix replays, the extra families show their traits ---------
+
+
+@pytest.mark.parametrize(
+    ("seed", "n_params", "family", "f_max", "f_min", "noise", "next_draw"),
+    [
+        # Computed with the code before the extra families and the `families` field.
+        (0, 3, "plateau", 0.5010403317910657, -1.113707975289694, 0.07566899017869497,
+         0.17565562060255901),
+        (1, 5, "bumps", 2.135945939778107, 0.46551246211784586, 0.0, 0.2600974477372232),
+        (3, 8, "plateau", 0.9806670706658337, -1.130435075346902, 0.0, 0.7732770096488164),
+        (4, 1, "ripples", 0.23551973319486486, -0.9334908156482216, 0.08844717467688908,
+         0.5439414007634982),
+    ],
+)  # fmt: skip
+def test_the_default_family_mix_draws_exactly_as_before(
+    seed, n_params, family, f_max, f_min, noise, next_draw
+):
+    from optuna_rl_sampler.training.config import pretrain_config
+
+    assert PPOConfig().families == pretrain_config().families == FAMILIES
+    for families in ({}, {"families": FAMILIES}, {"families": PPOConfig().families}):
+        rng = np.random.default_rng(seed)
+        task = sample_task(
+            rng, n_params=n_params, style_weights=(0.35, 0.2, 0.15, 0.3), **families
+        )
+        assert (task.family, task.f_max, task.f_min, task.noise) == (family, f_max, f_min, noise)
+        # The stream is left where it was: the rest of the episode replays too.
+        assert rng.random() == next_draw
+
+
+def _extra_task(family: str, seed: int, n_params: int = 4):
+    """A task of ``family`` and its noiseless values at 1,000 uniform points."""
+    task = sample_task(np.random.default_rng([seed, 11]), n_params=n_params, family=family)
+    x = np.random.default_rng(seed).random((1000, n_params))
+    return task, task.f(task.encoder.embed(task.encoder.snap(x)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_table_tasks_tie_exactly(seed):
+    task, y = _extra_task("table", seed)
+    # Accuracies on at most 200 validation examples: at most 10% distinct values, all
+    # multiples of 1/200 in [0.5, 0.95].
+    assert len(np.unique(y)) <= 100
+    np.testing.assert_allclose(y * 200, np.round(y * 200), atol=1e-9)
+    assert 0.5 <= y.min() and y.max() <= 0.95
+    assert task.f_min == 0.5 or task.f_min == pytest.approx(y.min(), abs=0.05)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_heavy_tasks_have_a_long_tail_that_sets_no_scale(seed):
+    task, y = _extra_task("heavy", seed)
+    loss = -y
+    assert np.isfinite(y).all() and loss.max() <= 1e4 + 100
+    # A log loss that explodes: the worst loss is over 100 times the median one, and
+    # the tail lies far below the bulk's worst value (f_min), so a point in it has
+    # regret 1 while the bulk spans the [0, 1] regret range.
+    assert loss.max() / abs(np.median(loss)) > 100
+    assert task.f_min - y.min() > 5 * np.std(y[y >= task.f_min])
+    assert task.regret(float(y.min())) == 1.0
+    assert 0.05 < np.mean(y < task.f_min) < 0.5
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cliff_tasks_diverge_to_one_bad_value_past_a_threshold(seed):
+    task, y = _extra_task("cliff", seed)
+    assert np.isfinite(y).all()
+    bad = y == y.min()
+    # 10-40% of the space (on the embedding) diverges, to one constant far below the rest.
+    assert 0.05 < bad.mean() < 0.5
+    assert task.f_min > y.min()
+    assert task.f_min - y.min() > 5 * np.std(y[~bad])
+    assert task.regret(float(y.min())) == 1.0
+
+
+@pytest.mark.parametrize("family", ["table", "heavy", "cliff"])
+def test_extra_families_are_deterministic_per_seed_and_run_episodes(family):
+    a, ya = _extra_task(family, 3, n_params=30)
+    b, yb = _extra_task(family, 3, n_params=30)
+    np.testing.assert_array_equal(ya, yb)
+    assert (a.f_max, a.f_min, a.noise) == (b.f_max, b.f_min, b.noise)
+    _, yc = _extra_task(family, 4, n_params=30)
+    assert not np.array_equal(ya, yc)
+    assert a.f_max > a.f_min
+    ep = run_episode(a, PolicyNet(N_FEATURES, 8).to_weights(), np.random.default_rng(0),
+                     budget=6, n_candidates=16)  # fmt: skip
+    assert np.all(np.diff(ep.regrets) <= 1e-12)
+    assert np.all((ep.regrets >= 0) & (ep.regrets <= 1))
+
+
+def test_the_family_mix_is_checked_and_reaches_the_episodes():
+    from optuna_rl_sampler.training.ppo import _episode_job
+    from optuna_rl_sampler.training.ppo import _trained_on
+    from optuna_rl_sampler.training.tasks import ALL_FAMILIES
+
+    assert ALL_FAMILIES == (*FAMILIES, "table", "heavy", "cliff")
+    with pytest.raises(ValueError, match=r"Unknown task families \['nope'\]"):
+        sample_task(np.random.default_rng(0), n_params=2, families=("gp", "nope"))
+    with pytest.raises(ValueError, match="family mix is empty"):
+        sample_task(np.random.default_rng(0), n_params=2, families=())
+    drawn = {sample_task(np.random.default_rng(s), n_params=2, families=("heavy", "cliff")).family
+             for s in range(12)}  # fmt: skip
+    assert drawn == {"heavy", "cliff"}
+    cfg = _tiny_config(families=("cliff",), source_prob=0.0)
+    weights = PolicyNet(N_FEATURES, 8).to_weights()
+    assert {_episode_job((0, i, weights, cfg, ())).family for i in range(3)} == {"cliff"}
+    assert "cliffs (a divergence region" in _trained_on(cfg, [], None)
+    assert _trained_on(PPOConfig(), [], None).startswith(
+        "synthetic tasks (optuna_rl_sampler.training.tasks): GP-prior draws, bowls, bumps, "
+        "ripples, plateaus; mixed, grid, categorical and float search spaces of 1-20 parameters"
+    )
+
+
+def test_pretrain_takes_the_family_mix_from_the_command_line():
+    from optuna_rl_sampler.cli import _PRETRAIN_OPTIONS
+    from optuna_rl_sampler.cli import _config_from_args
+    from optuna_rl_sampler.cli import build_parser
+    from optuna_rl_sampler.training.config import pretrain_config
+
+    args = build_parser().parse_args(
+        ["pretrain", "--out", "w.safetensors", "--families", "gp", "table", "cliff"]
+    )
+    cfg = _config_from_args(args, pretrain_config(), _PRETRAIN_OPTIONS)
+    assert cfg.families == ("gp", "table", "cliff")

@@ -35,6 +35,20 @@ class PPOConfig:
     #: Task dimensions, drawn with weights favouring 2-10 parameters.
     dims: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 14, 20)
     dim_weights: tuple[float, ...] = (0.5, 1.5, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 0.5, 0.5)
+    #: Task families of the synthetic episodes, drawn uniformly (a name given twice is
+    #: drawn twice as often); see :mod:`~optuna_rl_sampler.training.tasks`. The default
+    #: is :data:`~optuna_rl_sampler.training.tasks.FAMILIES` (``generic-v1``'s mix), which
+    #: draws exactly as before the field existed; the other families are ``table``
+    #: (ties), ``heavy`` (heavy-tailed losses) and ``cliff`` (divergence regions).
+    families: tuple[str, ...] = field(
+        default=("gp", "bowl", "bumps", "ripples", "plateau"),
+        metadata={
+            "help": (
+                "task families of the synthetic episodes, drawn uniformly: gp bowl bumps "
+                "ripples plateau table heavy cliff (see optuna_rl_sampler.training.tasks)"
+            )
+        },
+    )
     n_candidates: int = field(default=256, metadata={"help": "candidates per proposal"})
     hidden: int = 64
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam step"})

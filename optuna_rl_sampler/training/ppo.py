@@ -229,7 +229,9 @@ def _episode_job(
                 k = min(len(others), int(rng.integers(1, cfg.max_sources + 1)))
                 sources = [others[i] for i in rng.choice(len(others), k, replace=False)]
         else:
-            task = sample_task(rng, n_params=n_params, style_weights=cfg.style_weights)
+            task = sample_task(
+                rng, n_params=n_params, style_weights=cfg.style_weights, families=cfg.families
+            )
             if rng.random() < cfg.source_prob:
                 sources = sample_sources(task, rng, _source_kinds(rng, cfg))
         return run_episode(
@@ -366,11 +368,24 @@ def _start_from(net: PolicyNet, path: str | None) -> str | None:
     return str(card.get("name", file.stem))
 
 
+#: How the card names each task family (``cfg.families``, in that order).
+_FAMILY_WORDS = {
+    "gp": "GP-prior draws",
+    "bowl": "bowls",
+    "bumps": "bumps",
+    "ripples": "ripples",
+    "plateau": "plateaus",
+    "table": "tables (quantised values, exact ties)",
+    "heavy": "heavy-tailed log-loss-like losses",
+    "cliff": "cliffs (a divergence region of one bad value)",
+}
+
+
 def _trained_on(cfg: PPOConfig, corpus: list[SourceStudy], start: str | None) -> str:
+    families = ", ".join(_FAMILY_WORDS.get(f, f) for f in dict.fromkeys(cfg.families))
     parts = [
-        "synthetic tasks (optuna_rl_sampler.training.tasks): GP-prior draws, bowls, bumps, "
-        "ripples, plateaus; mixed, grid, categorical and float search spaces of "
-        f"{min(cfg.dims)}-{max(cfg.dims)} parameters"
+        f"synthetic tasks (optuna_rl_sampler.training.tasks): {families}; mixed, grid, "
+        f"categorical and float search spaces of {min(cfg.dims)}-{max(cfg.dims)} parameters"
     ]
     if cfg.source_prob > 0:
         parts.append(

@@ -18,6 +18,32 @@ Families (each with random scale, offset and optional observation noise):
 * ``plateau``: a smooth tanh ridge with flat regions and a narrow good region, like a
   learning-rate sweep.
 
+Families of what users' tuning problems show and the five above lack (not drawn unless
+asked for: the default mix :data:`FAMILIES` is unchanged, so earlier runs replay exactly;
+:data:`ALL_FAMILIES` lists every family):
+
+* ``table``: a metric read off a finite validation set or a table of configurations:
+  a GP-prior draw mapped to an accuracy-like value and rounded to ``1 / n_val``
+  (``n_val`` from 10 to 200), sometimes on inputs snapped to a coarse grid, so that
+  many configurations tie exactly and whole regions are flat;
+* ``heavy``: minus a log-loss-like value: a smooth bowl plus a term that grows
+  exponentially in a bad region of 10-40% of the space (as a log loss explodes when
+  the model grows confident and wrong), capped at ``1e4`` times the bulk's spread so it
+  stays finite; the value distribution has a long tail of very bad values;
+* ``cliff``: a smooth landscape (a GP-prior draw or a bowl) with a divergence region:
+  beyond a random threshold of one parameter, or of the sum of two (a learning rate or
+  a learning rate times a batch size too large), the value is one very bad constant,
+  as when a training run diverges and the objective reports a fixed penalty. Half the
+  time the optimum sits just inside the safe side of the threshold.
+
+For ``heavy`` and ``cliff``, :attr:`SyntheticTask.f_min` is the worst value of the
+*bulk* of the landscape (outside the exploding tail, on the safe side of the cliff),
+not the extreme value: the normalised regret stays a measure of progress on the
+landscape, and a point in the tail or past the cliff has regret 1 (regret is clipped
+to ``[0, 1]``). The extra families scale themselves on 512 embedded points of the
+task's own space (drawn from the task's stream), so the tail and the cliff cover a
+known share of the configurations whatever the mix of parameter kinds.
+
 No public benchmark suite is used here, so benchmarks on BBOB and others stay held-out.
 """
 
@@ -37,6 +63,8 @@ from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.sources import SourceStudy
 
 __all__ = [
+    "ALL_FAMILIES",
+    "EXTRA_FAMILIES",
     "FAMILIES",
     "SOURCE_KINDS",
     "SPACE_STYLES",
@@ -46,7 +74,14 @@ __all__ = [
     "sample_task",
 ]
 
+#: The default family mix (what ``generic-v1`` was trained on); ``sample_task`` draws
+#: one uniformly from it unless given another mix.
 FAMILIES = ("gp", "bowl", "bumps", "ripples", "plateau")
+#: Families of ties, heavy tails and divergence (see the module docstring); drawn only
+#: when a mix names them.
+EXTRA_FAMILIES = ("table", "heavy", "cliff")
+#: Every family :func:`sample_task` knows.
+ALL_FAMILIES = FAMILIES + EXTRA_FAMILIES
 #: Kinds of search space: mixed kinds, grids (ints, log ints, stepped floats), mostly
 #: categorical, and plain floats.
 SPACE_STYLES = ("mixed", "grid", "categorical", "float")
@@ -67,7 +102,8 @@ class SyntheticTask:
             (higher is better).
         noise: Standard deviation of observation noise, in units of the value range.
         f_max: Best value (max over a dense Sobol sample and known optima).
-        f_min: Low reference value (min over the same sample).
+        f_min: Low reference value (min over the same sample; for ``heavy`` and
+            ``cliff``, min over the sample's points in the landscape's bulk).
     """
 
     family: str
@@ -199,7 +235,144 @@ def _plateau(dim: int, rng: np.random.Generator) -> Callable[[np.ndarray], np.nd
     return f
 
 
-_BUILDERS = {"gp": _rff, "bowl": _bowl, "bumps": _bumps, "ripples": _ripples, "plateau": _plateau}
+class _Landscape:
+    """An objective with a *bulk*: the points where it is a plain landscape, as opposed
+    to an exploding tail or a divergence region. :attr:`SyntheticTask.f_min` is the
+    worst value of the bulk, so the normalised regret measures progress on the
+    landscape and a point in the tail or past the cliff has regret 1."""
+
+    def __init__(
+        self,
+        f: Callable[[np.ndarray], np.ndarray],
+        in_bulk: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self._f = f
+        self._in_bulk = in_bulk
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return self._f(z)
+
+    def in_bulk(self, z: np.ndarray) -> np.ndarray:
+        """``(n,)`` bool: which of ``(n, embed_dim)`` points are in the bulk."""
+        if self._in_bulk is None:
+            return np.ones(len(z), dtype=bool)
+        return self._in_bulk(z)
+
+
+def _table(dim: int, rng: np.random.Generator, probe: np.ndarray) -> _Landscape:
+    """An accuracy on ``n_val`` validation examples: a GP-prior draw squashed into
+    ``[0.5, 0.95]`` and rounded down to a multiple of ``1 / n_val``; with probability
+    one half the inputs are first snapped to a grid of 3 to 8 levels per coordinate (a
+    coarse lookup table). Many configurations give exactly the same value. ``probe``:
+    embedded points of the space, to put the draw on a scale."""
+    g = _rff(dim, rng)
+    probe_values = g(probe)
+    centre, scale = float(np.median(probe_values)), float(np.std(probe_values)) + 1e-12
+    n_val = int(rng.choice([10, 20, 50, 100, 200]))
+    levels = int(rng.integers(3, 9)) if rng.random() < 0.5 else 0
+
+    def f(z: np.ndarray) -> np.ndarray:
+        if levels:
+            z = np.floor(z * levels).clip(0, levels - 1) / (levels - 1)
+        acc = 0.5 + 0.45 / (1.0 + np.exp(-1.5 * (g(z) - centre) / scale))
+        return np.floor(acc * n_val) / n_val
+
+    return _Landscape(f)
+
+
+#: Largest tail term of ``heavy``, in units of the bulk's spread: values stay finite.
+_HEAVY_CAP = 1e4
+
+
+def _heavy(dim: int, rng: np.random.Generator, probe: np.ndarray) -> _Landscape:
+    """Minus a log-loss-like value: a bowl scaled to unit spread on ``probe`` (the loss
+    of a well-behaved model) plus ``exp(k u)`` with ``u = (q - q0) / (q99 - q0)`` for a
+    second quadratic ``q`` over a random subset of the coordinates, ``q0`` its 60-90%
+    quantile on ``probe``, ``q99`` its 99% quantile and ``k`` from 4 to 9: past ``q0``
+    the loss explodes (``e^4``-``e^9`` at ``q99``), as a log loss does when predictions
+    grow confidently wrong. The tail term is capped at :data:`_HEAVY_CAP`. The bulk is
+    ``u <= 0``."""
+    bowl = _bowl(dim, rng)
+    opt = rng.uniform(0.1, 0.9, dim)
+    mask = _active_mask(dim, rng)
+
+    def q(z: np.ndarray) -> np.ndarray:
+        return (((z - opt) * mask) ** 2).sum(1)
+
+    q_probe = q(probe)
+    q0 = float(np.quantile(q_probe, rng.uniform(0.6, 0.9)))
+    q_span = max(float(np.quantile(q_probe, 0.99)) - q0, 1e-12)
+    k = float(rng.uniform(4.0, 9.0))
+    base_scale = float(np.std(bowl(probe))) + 1e-12
+
+    def f(z: np.ndarray) -> np.ndarray:
+        tail = np.exp(np.minimum(k * (q(z) - q0) / q_span, np.log(_HEAVY_CAP)))
+        return bowl(z) / base_scale - tail
+
+    return _Landscape(f, lambda z: q(z) <= q0)
+
+
+def _cliff(dim: int, rng: np.random.Generator, probe: np.ndarray) -> _Landscape:
+    """A smooth landscape (a GP-prior draw or a bowl) that diverges past a threshold:
+    where ``z_i > t`` (one coordinate) or ``z_i + z_j > t`` (two), with ``t`` leaving
+    10-40% of ``probe`` on the bad side, the value is one constant far below the
+    landscape (5 to 100 spreads under its worst value on ``probe``). Half the time the
+    landscape's optimum along ``z_i`` is moved just inside the safe side (the best
+    learning rate is the largest one that does not diverge). The bulk is the safe side."""
+    smooth = _rff(dim, rng) if rng.random() < 0.5 else _bowl(dim, rng)
+    axes = rng.choice(dim, size=min(dim, int(rng.integers(1, 3))), replace=False)
+    load = probe[:, axes].sum(1)
+    threshold = float(np.quantile(load, 1.0 - rng.uniform(0.1, 0.4)))
+    values = smooth(probe)
+    lo, spread = float(values.min()), float(np.std(values)) + 1e-12
+    cliff_value = lo - float(rng.uniform(5.0, 100.0)) * spread
+    # Moving the optimum: the landscape is read at a shifted point along the first axis.
+    shift = np.zeros(dim)
+    if rng.random() < 0.5:
+        peak = probe[int(np.argmax(values))]
+        target = threshold - 0.05 * float(load.std()) - (peak[axes].sum() - peak[axes[0]])
+        shift[axes[0]] = peak[axes[0]] - float(np.clip(target, 0.0, 1.0))
+
+    def safe(z: np.ndarray) -> np.ndarray:
+        return z[:, axes].sum(1) <= threshold
+
+    def f(z: np.ndarray) -> np.ndarray:
+        return np.where(safe(z), smooth(z + shift), cliff_value)
+
+    return _Landscape(f, safe)
+
+
+def _build(
+    family: str, dim: int, rng: np.random.Generator, probe: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The objective of a family on a ``dim``-dimensional embedding; ``probe`` (embedded
+    points of the space) scales the :data:`EXTRA_FAMILIES`. The five families of
+    :data:`FAMILIES` neither read ``probe`` nor draw from ``rng`` for it, so their draws
+    are those of every earlier version."""
+    if family in _EXTRA_BUILDERS:
+        return _EXTRA_BUILDERS[family](dim, rng, probe)
+    return _BUILDERS[family](dim, rng)
+
+
+def _bulk_low(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, values: np.ndarray) -> float:
+    """:attr:`SyntheticTask.f_min` from embedded points ``z`` and their values: the
+    minimum over the points of the landscape's bulk (:class:`_Landscape`), or over all
+    of them when it has none there or is a plain function."""
+    if isinstance(f, _Landscape):
+        bulk = f.in_bulk(z)
+        if bulk.any():
+            return float(values[bulk].min())
+    return float(values.min())
+
+
+_BUILDERS = {
+    "gp": _rff,
+    "bowl": _bowl,
+    "bumps": _bumps,
+    "ripples": _ripples,
+    "plateau": _plateau,
+}
+_EXTRA_BUILDERS = {"table": _table, "heavy": _heavy, "cliff": _cliff}
 
 
 def sample_task(
@@ -209,30 +382,46 @@ def sample_task(
     family: str | None = None,
     noise_prob: float = 0.3,
     style_weights: tuple[float, ...] = (0.5, 0.0, 0.0, 0.5),
+    families: tuple[str, ...] = FAMILIES,
 ) -> SyntheticTask:
     """Draw one task.
 
     Args:
         rng: Random stream (one per episode).
         n_params: Number of parameters.
-        family: One of :data:`FAMILIES`; ``None`` draws one uniformly.
+        family: One of :data:`ALL_FAMILIES`; ``None`` draws one uniformly from
+            ``families``.
         noise_prob: Probability that observations carry noise (1-10% of the range).
         style_weights: Probabilities of the :data:`SPACE_STYLES` (mixed, grid,
             categorical, float). Defaults to half mixed, half plain floats.
+        families: The mix ``family=None`` draws from (a name given twice is drawn twice
+            as often). Defaults to :data:`FAMILIES`, which draws exactly as before the
+            extra families existed.
     """
     if family is None:
-        family = str(rng.choice(FAMILIES))
-    if family not in _BUILDERS:
-        raise ValueError(f"Unknown task family {family!r}; choose one of {FAMILIES}.")
+        unknown = [name for name in families if name not in ALL_FAMILIES]
+        if unknown or not families:
+            raise ValueError(
+                f"Unknown task families {unknown}; choose among {ALL_FAMILIES}."
+                if unknown
+                else f"The family mix is empty; name at least one of {ALL_FAMILIES}."
+            )
+        family = str(rng.choice(families))
+    if family not in ALL_FAMILIES:
+        raise ValueError(f"Unknown task family {family!r}; choose one of {ALL_FAMILIES}.")
     w = np.asarray(style_weights, dtype=float)
     style = SPACE_STYLES[int(rng.choice(len(SPACE_STYLES), p=w / w.sum()))]
     space = sample_search_space(n_params, rng, style)
     encoder = SearchSpaceEncoder(space)
-    f = _BUILDERS[family](encoder.embed_dim, rng)
+    probe = np.empty((0, encoder.embed_dim))
+    if family in _EXTRA_BUILDERS:
+        probe = encoder.embed(encoder.snap(rng.random((512, n_params))))
+    f = _build(family, encoder.embed_dim, rng, probe)
     sobol = qmc.Sobol(d=n_params, scramble=True, seed=rng).random_base2(11)
-    values = f(encoder.embed(encoder.snap(sobol)))
+    z = encoder.embed(encoder.snap(sobol))
+    values = f(z)
     noise = float(rng.uniform(0.01, 0.1)) if rng.random() < noise_prob else 0.0
-    return SyntheticTask(family, encoder, f, noise, float(values.max()), float(values.min()))
+    return SyntheticTask(family, encoder, f, noise, float(values.max()), _bulk_low(f, z, values))
 
 
 def _normalised(
@@ -277,12 +466,12 @@ def sample_sources(
     enc = task.encoder
     probe = enc.embed(enc.snap(rng.random((512, enc.n_params))))
     f = _normalised(task.f, probe)
-    family = task.family if task.family in _BUILDERS else "gp"
+    family = task.family if task.family in ALL_FAMILIES else "gp"
     out: list[SourceStudy] = []
     for i, kind in enumerate(kinds):
         if kind not in SOURCE_KINDS:
             raise ValueError(f"Unknown source kind {kind!r}; choose one of {SOURCE_KINDS}.")
-        g = _normalised(_BUILDERS[family](enc.embed_dim, rng), probe)
+        g = _normalised(_build(family, enc.embed_dim, rng, probe), probe)
         if kind == "related":
             rho = float(rng.uniform(0.6, 1.0))
             shift = rng.normal(0.0, 0.05, enc.embed_dim)
