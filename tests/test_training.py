@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -542,6 +543,9 @@ def test_the_family_mix_is_checked_and_reaches_the_episodes():
     weights = PolicyNet(N_FEATURES, 8).to_weights()
     assert {_episode_job((0, i, weights, cfg, ())).family for i in range(3)} == {"cliff"}
     assert "cliffs (a divergence region" in _trained_on(cfg, [], None)
+    # The prior-startup phase is named only when some episodes have sources.
+    assert "prior-startup" not in _trained_on(replace(cfg, prior_startup=5), [], None)
+    assert "prior-startup" in _trained_on(replace(cfg, prior_startup=5, source_prob=0.5), [], None)
     assert _trained_on(PPOConfig(), [], None).startswith(
         "synthetic tasks (optuna_rl_sampler.training.tasks): GP-prior draws, bowls, bumps, "
         "ripples, plateaus; mixed, grid, categorical and float search spaces of 1-20 parameters"

@@ -398,7 +398,8 @@ def _trained_on(cfg: PPOConfig, corpus: list[SourceStudy], start: str | None) ->
             f"{cfg.corpus_prob:.0%} of episodes on GP surrogates of {len(corpus)} corpus "
             f"studies (datasets: {', '.join(names)}), each with the others as sources"
         )
-    if cfg.prior_startup > 0:
+    has_sources = cfg.source_prob > 0 or bool(corpus and cfg.corpus_prob > 0)
+    if cfg.prior_startup > 0 and has_sources:
         parts.append(
             f"episodes with sources start with the sampler's {cfg.prior_startup}-trial "
             "prior-startup phase"
