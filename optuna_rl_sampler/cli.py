@@ -435,6 +435,8 @@ _PRETRAIN_OPTIONS = {
     "--prior-startup": "prior_startup",
     "--handoff": "handoff",
     "--families": "families",
+    "--dims": "dims",
+    "--dim-weights": "dim_weights",
     "--workers": "workers",
 }
 #: ``optuna-rl finetune`` options: flag -> PPOConfig field.

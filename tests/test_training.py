@@ -563,3 +563,27 @@ def test_pretrain_takes_the_family_mix_from_the_command_line():
     )
     cfg = _config_from_args(args, pretrain_config(), _PRETRAIN_OPTIONS)
     assert cfg.families == ("gp", "table", "cliff")
+
+
+def test_pretrain_takes_the_dimensions_and_refuses_a_mismatch(capsys):
+    from optuna_rl_sampler.cli import _PRETRAIN_OPTIONS
+    from optuna_rl_sampler.cli import _config_from_args
+    from optuna_rl_sampler.cli import build_parser
+    from optuna_rl_sampler.cli import main
+    from optuna_rl_sampler.training.config import pretrain_config
+
+    argv = ["pretrain", "--out", "w.safetensors", "--dims", "2", "30", "--dim-weights", "1", "0.5"]
+    cfg = _config_from_args(build_parser().parse_args(argv), pretrain_config(), _PRETRAIN_OPTIONS)
+    assert (cfg.dims, cfg.dim_weights) == ((2, 30), (1.0, 0.5))
+    assert main([*argv[:-1]]) == 2  # one weight for two dimensions
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "optuna-rl: error: dims (2, 30) and dim_weights (1.0,) differ in length; give one "
+        "weight per dimension (e.g. --dims 2 5 30 --dim-weights 1 1 0.5)."
+    )
+    for bad, match in [
+        ({"dims": (0, 2), "dim_weights": (1.0, 1.0)}, "dimensions of at least 1"),
+        ({"dims": (2,), "dim_weights": (0.0,)}, "positive sum"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            pretrain_config(**bad)

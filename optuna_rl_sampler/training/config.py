@@ -33,8 +33,15 @@ class PPOConfig:
         default=(15, 25, 40, 60), metadata={"help": "episode lengths in trials, drawn uniformly"}
     )
     #: Task dimensions, drawn with weights favouring 2-10 parameters.
-    dims: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 14, 20)
-    dim_weights: tuple[float, ...] = (0.5, 1.5, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 0.5, 0.5)
+    dims: tuple[int, ...] = field(
+        default=(1, 2, 3, 4, 5, 6, 8, 10, 14, 20),
+        metadata={"help": "numbers of parameters of the synthetic tasks"},
+    )
+    #: Relative frequency of each of ``dims`` (one weight per dimension).
+    dim_weights: tuple[float, ...] = field(
+        default=(0.5, 1.5, 1.5, 1.5, 1.5, 1.0, 1.0, 1.0, 0.5, 0.5),
+        metadata={"help": "relative frequency of each of --dims, one weight per dimension"},
+    )
     #: Task families of the synthetic episodes, drawn uniformly (a name given twice is
     #: drawn twice as often); see :mod:`~optuna_rl_sampler.training.tasks`. The default
     #: is :data:`~optuna_rl_sampler.training.tasks.FAMILIES` (``generic-v1``'s mix), which
@@ -137,6 +144,19 @@ class PPOConfig:
         metadata={"help": "stop after this many minutes of training (unset: run every iteration)"},
     )
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.dims) != len(self.dim_weights):
+            raise ValueError(
+                f"dims {tuple(self.dims)} and dim_weights {tuple(self.dim_weights)} differ in "
+                "length; give one weight per dimension (e.g. --dims 2 5 30 --dim-weights 1 1 0.5)."
+            )
+        if not self.dims or any(int(d) < 1 for d in self.dims):
+            raise ValueError(f"dims {tuple(self.dims)}: give dimensions of at least 1.")
+        if any(w < 0 for w in self.dim_weights) or sum(self.dim_weights) <= 0:
+            raise ValueError(
+                f"dim_weights {tuple(self.dim_weights)}: weights must be >= 0 with a positive sum."
+            )
 
 
 def pretrain_config(**changes: Any) -> PPOConfig:
