@@ -68,10 +68,18 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
+#: Value types that convert to float64 in one step with :func:`is_number`'s meaning
+#: (never ``bool``; a non-finite value ends up outside every range either way).
+_PLAIN_NUMBERS = frozenset(
+    {float, int, np.float64, np.float32, np.int64, np.int32, np.int16, np.int8}
+    | {np.uint64, np.uint32, np.uint16, np.uint8}
+)
+
+
 def _as_numbers(values: list[Any]) -> np.ndarray:
     """``values`` as floats, NaN where a value is not a number (:func:`is_number`); plain
-    ``float``/``int`` columns, the usual case, convert in one step."""
-    if set(map(type, values)) <= {float, int}:
+    Python or NumPy number columns, the usual case, convert in one step."""
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
         try:
             return np.asarray(values, dtype=float)  # inf stays inf: outside every range
         except OverflowError:  # an int beyond float64

@@ -149,6 +149,26 @@ def test_encode_many_matches_encode_and_flags_rows_outside():
     assert empty.shape == (0, 3) and ok_empty.shape == (0,)
 
 
+def test_numpy_typed_values_encode_as_python_numbers():
+    space = {"x": FloatDistribution(-5, 5), "k": IntDistribution(0, 9)}
+    enc = SearchSpaceEncoder(space)
+    plain = [{"x": 2.5, "k": 3}, {"x": -5.0, "k": 9}, {"x": math.inf, "k": 1}, {"x": 1.0, "k": 10}]
+    typed = [
+        {"x": np.float64(2.5), "k": np.int64(3)},
+        {"x": np.float32(-5.0), "k": np.uint8(9)},
+        {"x": np.float64(np.inf), "k": np.int32(1)},
+        {"x": np.float64(1.0), "k": np.int16(10)},
+    ]
+    points, ok = enc.encode_many(typed)
+    expected, expected_ok = enc.encode_many(plain)
+    np.testing.assert_array_equal(ok, [True, True, False, False])
+    np.testing.assert_array_equal(ok, expected_ok)
+    np.testing.assert_array_equal(points, expected)
+    # A bool is never a number, whatever its type.
+    _, ok_bool = enc.encode_many([{"x": np.bool_(True), "k": 1}, {"x": 1.0, "k": True}])
+    np.testing.assert_array_equal(ok_bool, [False, False])
+
+
 def test_a_float_range_wider_than_float64_maps_without_overflow():
     # high - low = 2e308 overflows; the map is the same, computed in halved units.
     enc = SearchSpaceEncoder({"x": FloatDistribution(-1e308, 1e308)})
