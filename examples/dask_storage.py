@@ -33,11 +33,13 @@ from optuna_rl_sampler.sampler import REASON_KEY
 
 
 def objective(trial: optuna.Trial) -> float:
-    """A stand-in for training a model: a formula, and half a second of "training" during
-    which the other workers' proposals see this trial as running."""
+    """A stand-in for training a model: a formula, and 0.4-0.7 s of "training" during
+    which the other workers' proposals see this trial as running. The durations differ
+    from trial to trial, as real training times do, so the workers do not run in lockstep
+    (finishing and asking at the same instant, each would miss the other's trial)."""
     x = trial.suggest_float("x", -10.0, 10.0)
     lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
-    time.sleep(0.5)
+    time.sleep(0.4 + 0.1 * (trial.number % 4))
     return (x - 2.0) ** 2 + (math.log10(lr) + 3.0) ** 2
 
 
