@@ -927,7 +927,7 @@ def run_multiobjective(
         fresh=fresh,
         log=log,
     )
-    return run_plan(plan, plan.todo, command=command, notes=notes, progress=progress, log=log)
+    return run_plan(plan, plan.to_run, command=command, notes=notes, progress=progress, log=log)
 
 
 @dataclass(frozen=True)
@@ -938,7 +938,7 @@ class MultiobjectivePlan:
         config: The run's settings as recorded under ``config`` in the results.
         jobs: Every study of the run, those already stored included.
         done: The valid stored runs, by key (:func:`stored_runs`).
-        todo: The jobs still to run, most expensive first.
+        to_run: The jobs still to run, most expensive first.
         fingerprint: What the runs depend on (:func:`fingerprint`).
         corpus: The corpus table, as an absolute path.
         out: The output folder.
@@ -947,7 +947,7 @@ class MultiobjectivePlan:
     config: dict[str, Any]
     jobs: tuple[Job, ...]
     done: dict[str, dict[str, Any]]
-    todo: tuple[Job, ...]
+    to_run: tuple[Job, ...]
     fingerprint: dict[str, Any]
     corpus: str
     out: Path
@@ -995,26 +995,26 @@ def plan_multiobjective(
 
 def run_plan(
     plan: MultiobjectivePlan,
-    todo: Sequence[Job],
+    to_run: Sequence[Job],
     *,
     command: str | None = None,
     notes: Sequence[str] = (),
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run ``todo`` (the plan's jobs that are not stored yet), storing each run as it
+    """Run ``to_run`` (the plan's jobs that are not stored yet), storing each run as it
     finishes; write ``results.json.gz`` with every run of the plan and return it."""
     config, corpus = plan.config, plan.corpus
     infos = {p: _problem_infos(p, config["seed_plan"][p], corpus) for p in config["problems"]}
     start = time.perf_counter()
     new = run_and_store(
-        todo, plan.fingerprint, plan.out / "runs.jsonl", config["workers"], progress
+        to_run, plan.fingerprint, plan.out / "runs.jsonl", config["workers"], progress
     )
     elapsed = time.perf_counter() - start
     records = [new.get(j.key) or plan.done[j.key] for j in plan.jobs]
     _log_errors(records, log)
     results = multiobjective_results(
-        config, records, infos, plan.fingerprint, command, notes, elapsed, len(todo)
+        config, records, infos, plan.fingerprint, command, notes, elapsed, len(to_run)
     )
     write_json(results, results_file(plan.out))
     return results

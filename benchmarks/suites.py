@@ -110,21 +110,21 @@ class Jobs(Sequence[JobT], Generic[JobT]):
     that :meth:`Suite.run` needs around them (what ran before, the run's settings).
 
     Attributes:
-        todo: The jobs still to run, in the order they are handed to the pool.
+        to_run: The jobs still to run, in the order they are handed to the pool.
         plan: The suite module's plan of the whole run.
     """
 
-    todo: tuple[JobT, ...]
+    to_run: tuple[JobT, ...]
     plan: Any = None
 
     def __len__(self) -> int:
-        return len(self.todo)
+        return len(self.to_run)
 
     def __getitem__(self, index: Any) -> Any:
-        return self.todo[index]
+        return self.to_run[index]
 
     def __iter__(self) -> Iterator[JobT]:
-        return iter(self.todo)
+        return iter(self.to_run)
 
 
 def csv(text: str) -> list[str]:
@@ -317,7 +317,7 @@ class TransferV1Suite(ResultsFileSuite):
             invocation = transfer.prepare_transfer(corpus, **self._options(args))
         except transfer.CorpusError as err:
             raise SuiteError(f"run --suite transfer: {err}") from err
-        return Jobs(invocation.todo, invocation)
+        return Jobs(invocation.to_run, invocation)
 
     def _options(self, args: argparse.Namespace) -> dict[str, Any]:
         """The arguments of :func:`benchmarks.transfer.prepare_transfer` but the corpus."""
@@ -399,7 +399,7 @@ class MultiobjectiveSuite(ResultsFileSuite):
         from benchmarks import multiobjective
 
         plan = multiobjective.plan_multiobjective(**multiobjective.options_from_args(args))
-        return Jobs(plan.todo, plan)
+        return Jobs(plan.to_run, plan)
 
     def run(self, jobs: Sequence[Any], args: argparse.Namespace) -> Results:
         """Run them and write the results (:func:`benchmarks.multiobjective.run_plan`)."""

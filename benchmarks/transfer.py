@@ -1252,7 +1252,7 @@ def run_transfer(
         fresh=fresh,
         log=log,
     )
-    return run_prepared(invocation, invocation.todo, command=command, progress=progress, log=log)
+    return run_prepared(invocation, invocation.to_run, command=command, progress=progress, log=log)
 
 
 @dataclass(frozen=True)
@@ -1266,7 +1266,7 @@ class TransferInvocation:
         out: The output folder.
         real: The options of the real runs (``None``: none).
         done: The valid stored runs, by key (:func:`completed_runs`).
-        todo: The jobs still to run, most expensive first, with their estimated cost.
+        to_run: The jobs still to run, most expensive first, with their estimated cost.
     """
 
     plan: TransferPlan
@@ -1274,7 +1274,7 @@ class TransferInvocation:
     out: Path
     real: RealOptions | None
     done: dict[str, dict[str, Any]]
-    todo: tuple[TransferJob, ...]
+    to_run: tuple[TransferJob, ...]
 
 
 def prepare_transfer(
@@ -1324,25 +1324,25 @@ def prepare_transfer(
         real=real,
         log=log,
     )
-    done, todo = pending_jobs(plan, fp, out, workers, log)
-    return TransferInvocation(plan, fp, out, real, done, tuple(todo))
+    done, to_run = pending_jobs(plan, fp, out, workers, log)
+    return TransferInvocation(plan, fp, out, real, done, tuple(to_run))
 
 
 def run_prepared(
     invocation: TransferInvocation,
-    todo: Sequence[TransferJob],
+    to_run: Sequence[TransferJob],
     *,
     command: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run ``todo`` (the invocation's jobs not stored yet), then summarise every run of
+    """Run ``to_run`` (the invocation's jobs not stored yet), then summarise every run of
     the plan and write ``results.json.gz`` (and ``real.json`` with real runs)."""
     plan, fp, out, real = invocation.plan, invocation.fingerprint, invocation.out, invocation.real
     records, elapsed = run_pending(
-        plan, invocation.done, todo, fp, out, plan.config["workers"], progress, log
+        plan, invocation.done, to_run, fp, out, plan.config["workers"], progress, log
     )
-    results = transfer_results(plan, records, fp, command, len(todo), elapsed)
+    results = transfer_results(plan, records, fp, command, len(to_run), elapsed)
     if real is not None:
         results["real"] = write_real_results(plan, real, records, results, out)
     data_dir = data_dir_from(real.data_dir) if real else None
