@@ -135,6 +135,13 @@ def _add_overhead_parser(sub: argparse._SubParsersAction) -> None:
         "--skip", default="", help="cells to skip as sampler@N, e.g. gp@1000 (default none)"
     )
     ovh.add_argument("--workers", type=int, default=1, help="cells at once (keep 1 for timing)")
+    ovh.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="busy processes running beside the cells, as an objective training on the "
+        "same cores would (default 0: a quiet machine)",
+    )
     ovh.add_argument("--out", type=Path, default=None, help="output folder")
     ovh.add_argument("--quick", action="store_true", help="smoke run: N=50,200, 5-D, 5 calls")
     ovh.add_argument("--no-plot", action="store_true")
@@ -308,6 +315,7 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds if args.max_seconds is not None else 60.0,
         skip=_csv(args.skip),
         workers=args.workers,
+        busy=args.busy,
         out=out,
         progress=not args.no_progress,
     )

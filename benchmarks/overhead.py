@@ -22,15 +22,18 @@ attribute access (the lazy import of the sampler module), then ``RLSampler()``; 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import multiprocessing
+import os
 import resource
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -255,6 +258,7 @@ def run_overhead(
     max_seconds: float = 60.0,
     skip: Sequence[str] = (),
     workers: int = 1,
+    busy: int = 0,
     out: Path | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -270,6 +274,9 @@ def run_overhead(
             made; GP at 1,000 trials needs seconds per proposal).
         skip: Cells not to measure, as ``"sampler@N"`` (e.g. ``"gp@1000"``).
         workers: Cells measured at once; keep 1 for clean timings.
+        busy: Busy processes (each a pure-Python loop on one core) kept running while
+            the cells are measured, as when the objective trains on the same cores; the
+            load average they caused is recorded.
         out: Folder for ``results.json.gz``; ``None`` writes nothing.
         progress: Show a tqdm bar.
         log: Where notes go.
@@ -279,7 +286,8 @@ def run_overhead(
         log(f"note: skipping sampler {name!r}: {reason}")
     cells_args, skipped_cells = plan_cells(factories, dims, n_trials, repeats, max_seconds, skip)
     start = time.perf_counter()
-    cells = measure_cells(cells_args, workers, progress)
+    with background_load(busy) as load:
+        cells = measure_cells(cells_args, workers, progress)
     log("measuring import time ...")
     imports = import_times()
     results: dict[str, Any] = {
@@ -298,7 +306,9 @@ def run_overhead(
             "workers": workers,
             "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d), Rosenbrock(x/2)",
             "threads": 1,
+            "busy_processes": busy,
         },
+        "load_average": load,
         "skipped_samplers": skipped,
         "environment": environment(),
         "total_wall_s": time.perf_counter() - start,
@@ -309,6 +319,43 @@ def run_overhead(
     if out is not None:
         write_json(results, results_file(out))
     return results
+
+
+_BUSY_LOOP = "while True:\n    pass\n"
+
+
+@contextlib.contextmanager
+def background_load(n: int) -> Iterator[dict[str, Any]]:
+    """Keep ``n`` busy Python processes running inside the block.
+
+    Yields a dict with the busy processes' ids and, after the block, the 1-minute load
+    average at its start (a lagging figure: it climbs for a minute after the processes
+    start) and end (``None`` where the platform has none), so a summary can say how
+    loaded the machine was.
+    """
+    if n < 0:
+        raise ValueError(f"busy={n}: the number of busy processes must be 0 or more.")
+    record: dict[str, Any] = {"busy_processes": n}
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP]) for _ in range(n)]
+    record["pids"] = [proc.pid for proc in procs]
+    try:
+        if procs:
+            time.sleep(2.0)  # let the scheduler spread them before the first cell
+        record["start"] = _load_average()
+        yield record
+    finally:
+        record["end"] = _load_average()
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def plan_cells(

@@ -300,6 +300,19 @@ def _time_lines(results: dict[str, Any]) -> list[str]:
     return out + table(["sampler", *[panel_title(g) for g in s["groups"]]], rows) + [""]
 
 
+def _load_sentence(results: dict[str, Any]) -> str:
+    """How loaded the machine was (runs with ``--busy``); empty for a quiet run."""
+    busy = results["config"].get("busy_processes", 0)
+    if not busy:
+        return ""
+    load = results.get("load_average", {})
+    return (
+        f" **Under load:** {busy} busy processes (pure-Python loops) ran beside every cell, "
+        f"as an objective training on the same cores would; 1-minute load average "
+        f"{load.get('start')} at the start, {load.get('end')} at the end."
+    )
+
+
 def overhead_markdown(results: dict[str, Any]) -> str:
     """The overhead run's ``summary.md``."""
     cfg = results["config"]
@@ -310,7 +323,7 @@ def overhead_markdown(results: dict[str, Any]) -> str:
         f"parameters, with N completed trials in the study ({cfg['history']}); up to "
         f"{cfg['repeats']} timed calls after one first call, capped at {cfg['max_seconds']:.0f} "
         "s per cell; one thread. Peak RSS is the whole process (Python, Optuna, torch when "
-        "loaded).",
+        "loaded)." + _load_sentence(results),
         "",
     ]
     for name, reason in results.get("skipped_samplers", {}).items():

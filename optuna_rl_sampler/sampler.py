@@ -51,6 +51,7 @@ from optuna_rl_sampler.arguments import check_sampler
 from optuna_rl_sampler.blas import one_blas_thread
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
+from optuna_rl_sampler.evidence import EvidenceCache
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
 from optuna_rl_sampler.fallbacks import fallback_reason
@@ -349,6 +350,8 @@ class RLSampler(BaseSampler):
         # Which trials already hold a reason written by this process (saves rewriting
         # the first trial's reason once per parameter); never read for a decision.
         self._recorded: dict[int, str] = {}
+        # What earlier proposals read from finished trials (they never change).
+        self._evidence = EvidenceCache()
         # The shipped default is a pair (transfer weights for studies with matching
         # sources, generic ones for the others); the weights' card may name others that
         # choose while the sources are distrusted (config.handoff: generic-v1 shipped).
@@ -548,7 +551,9 @@ class RLSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         encoder = SearchSpaceEncoder(search_space)
-        points, objective_values, violations, pending = read_evidence(study, trial, encoder)
+        points, objective_values, violations, pending = read_evidence(
+            study, trial, encoder, self._evidence
+        )
         if len(objective_values) < self._n_startup_trials:
             self._record_independent(study, trial)
             return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,33 @@ def test_overhead_cell_and_plot(tmp_path: Path) -> None:
     results = {"config": {"samplers": ["random"]}, "cells": [cell]}
     path = plot_overhead(results, tmp_path / "overhead.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_background_load_runs_busy_processes_and_the_summary_says_so() -> None:
+    from benchmarks.overhead import background_load
+    from benchmarks.report import overhead_markdown
+
+    def cpu_ticks(pid: int) -> int:  # user time, from /proc (Linux)
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11])
+
+    with background_load(2) as load:
+        assert len(load["pids"]) == 2
+        for pid in load["pids"]:
+            os.kill(pid, 0)  # running
+            if Path("/proc").is_dir():
+                assert cpu_ticks(pid) > 0  # busy for the 2 s before the block
+    for pid in load["pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # stopped and reaped
+    assert "end" in load
+    with pytest.raises(ValueError, match="busy=-1"):
+        with background_load(-1):
+            pass
+    cfg = {"history": "h", "repeats": 1, "max_seconds": 1.0, "busy_processes": 2}
+    text = overhead_markdown({"config": cfg, "cells": [], "load_average": load})
+    assert "**Under load:** 2 busy processes" in text
+    cfg["busy_processes"] = 0
+    assert "Under load" not in overhead_markdown({"config": cfg, "cells": []})
 
 
 def _flaky_task(seed: int) -> Task:

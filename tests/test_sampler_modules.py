@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import optuna
@@ -15,6 +16,7 @@ from optuna.trial import create_trial
 
 from optuna_rl_sampler.arguments import check_int
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.evidence import EvidenceCache
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
 from optuna_rl_sampler.fallbacks import MAX_ERROR_CHARS
@@ -51,6 +53,57 @@ def test_evidence_keeps_complete_and_reported_pruned_trials_and_the_running_ones
     assert evidence.values.tolist() == [[2.0], [-math.inf]]  # maximised: sign kept
     assert np.isnan(evidence.violations).all()
     np.testing.assert_allclose(evidence.pending[:, 0], [0.6])
+
+
+def _assert_same_evidence(a, b) -> None:
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_evidence_cache_reads_each_finished_trial_once_and_gives_the_uncached_result():
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    enc = SearchSpaceEncoder({"x": _X})
+    cache = EvidenceCache()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        x = float(rng.uniform())
+        if i % 7 == 3:
+            study.add_trial(_trial(TrialState.PRUNED, x, intermediate_values={0: 1.0}))
+        elif i % 11 == 5:
+            study.add_trial(_trial(TrialState.FAIL, x))
+        else:
+            attrs = {"constraints": [x - 0.5]} if i % 2 else {}
+            study.add_trial(_trial(TrialState.COMPLETE, x, values=[x, -x], system_attrs=attrs))
+        current = study.ask()._cached_frozen_trial
+        cached = read_evidence(study, current, enc, cache)
+        _assert_same_evidence(cached, read_evidence(study, current, enc))
+        study.tell(current.number, state=TrialState.FAIL)
+    assert len(cached.points) == 30 - 3  # all but the three FAIL trials (i = 5, 16, 27)
+    # A trial already read is not read again: change a cached row and it stays changed.
+    cache._values[0] = 99.0
+    current = study.ask()._cached_frozen_trial
+    assert read_evidence(study, current, enc, cache).values[0, 0] == -99.0
+    # A narrower search space encodes the points again and leaves out what it excludes.
+    narrow = SearchSpaceEncoder({"x": FloatDistribution(0.0, 0.5)})
+    _assert_same_evidence(
+        read_evidence(study, current, narrow, cache), read_evidence(study, current, narrow)
+    )
+
+
+def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
+    enc = SearchSpaceEncoder({"x": _X})
+    cache = EvidenceCache()
+    evidence = []
+    for value in (1.0, 2.0):
+        study = optuna.create_study()
+        study.add_trial(_trial(TrialState.COMPLETE, 0.25, value=value))
+        current = study.ask()._cached_frozen_trial
+        evidence.append(read_evidence(study, current, enc, cache))
+    # Both in-memory studies have trial id 0; the second is not read from the first's.
+    assert [e.values.tolist() for e in evidence] == [[[-1.0]], [[-2.0]]]
+    copy = pickle.loads(pickle.dumps(cache))
+    assert copy._rows == {} and len(cache._rows) == 1
+    assert read_evidence(study, current, enc, copy).values.tolist() == [[-2.0]]
 
 
 def test_scalarise_records_the_weights_and_the_feasibility_counts():
