@@ -142,6 +142,13 @@ def _add_overhead_parser(sub: argparse._SubParsersAction) -> None:
         help="busy processes running beside the cells, as an objective training on the "
         "same cores would (default 0: a quiet machine)",
     )
+    ovh.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every cell this many times, interleaved, and pool the timings "
+        "(default 1); for ratios that a drifting machine would blur",
+    )
     ovh.add_argument("--out", type=Path, default=None, help="output folder")
     ovh.add_argument("--quick", action="store_true", help="smoke run: N=50,200, 5-D, 5 calls")
     ovh.add_argument("--no-plot", action="store_true")
@@ -316,6 +323,7 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
         skip=_csv(args.skip),
         workers=args.workers,
         busy=args.busy,
+        rounds=args.rounds,
         out=out,
         progress=not args.no_progress,
     )

@@ -259,6 +259,7 @@ def run_overhead(
     skip: Sequence[str] = (),
     workers: int = 1,
     busy: int = 0,
+    rounds: int = 1,
     out: Path | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -277,6 +278,10 @@ def run_overhead(
         busy: Busy processes (each a pure-Python loop on one core) kept running while
             the cells are measured, as when the objective trains on the same cores; the
             load average they caused is recorded.
+        rounds: Times each cell is measured, each time in a fresh process; a round
+            measures every cell once, the samplers of one ``(dim, N)`` one after
+            another, so that drifts of the machine's speed hit them alike. A cell's
+            timings are pooled over rounds and each round's median is kept.
         out: Folder for ``results.json.gz``; ``None`` writes nothing.
         progress: Show a tqdm bar.
         log: Where notes go.
@@ -284,10 +289,12 @@ def run_overhead(
     factories, skipped = resolve_samplers(samplers)
     for name, reason in skipped.items():
         log(f"note: skipping sampler {name!r}: {reason}")
+    if rounds < 1:
+        raise ValueError(f"rounds={rounds}: measure every cell at least once (rounds >= 1).")
     cells_args, skipped_cells = plan_cells(factories, dims, n_trials, repeats, max_seconds, skip)
     start = time.perf_counter()
     with background_load(busy) as load:
-        cells = measure_cells(cells_args, workers, progress)
+        cells = pool_rounds(measure_cells(cells_args * rounds, workers, progress))
     log("measuring import time ...")
     imports = import_times()
     results: dict[str, Any] = {
@@ -307,6 +314,7 @@ def run_overhead(
             "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d), Rosenbrock(x/2)",
             "threads": 1,
             "busy_processes": busy,
+            "rounds": rounds,
         },
         "load_average": load,
         "skipped_samplers": skipped,
@@ -315,6 +323,7 @@ def run_overhead(
         "cells": cells + skipped_cells,
         "imports": imports,
         "ratio_rl_tpe_at_1000": rl_tpe_ratio(cells, dims),
+        "ratio_rl_tpe_at_1000_rounds": rl_tpe_round_ratios(cells, dims),
     }
     if out is not None:
         write_json(results, results_file(out))
@@ -366,13 +375,14 @@ def plan_cells(
     max_seconds: float,
     skip: Sequence[str],
 ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-    """The arguments of :func:`measure_cell` for every ``(sampler, dim, N)`` cell, and a
-    record for each cell that ``skip`` (``"sampler@N"``) leaves out."""
+    """The arguments of :func:`measure_cell` for every ``(sampler, dim, N)`` cell, the
+    samplers of one ``(dim, N)`` next to each other, and a record for each cell that
+    ``skip`` (``"sampler@N"``) leaves out."""
     cells_args: list[tuple[Any, ...]] = []
     skipped_cells: list[dict[str, Any]] = []
-    for name, factory in factories.items():
-        for dim in dims:
-            for n in n_trials:
+    for dim in dims:
+        for n in n_trials:
+            for name, factory in factories.items():
                 if f"{name}@{n}" in skip:
                     skipped_cells.append(
                         {"sampler": name, "dim": dim, "n_trials": n, "skipped": "--skip"}
@@ -401,6 +411,56 @@ def measure_cells(
             bar.update()
     bar.close()
     return cells
+
+
+def pool_rounds(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per ``(sampler, dim, N)`` from its measurements in several rounds.
+
+    Timed calls are pooled (median and mean over all of them), ``round_medians`` keeps
+    each round's median, the first call is the median of the rounds' first calls,
+    memory the largest of any round; an error in any round is reported. One round's
+    record comes back as it was, with ``round_medians`` added.
+    """
+    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    for cell in cells:
+        groups.setdefault((cell["sampler"], cell["dim"], cell["n_trials"]), []).append(cell)
+    pooled = []
+    for group in groups.values():
+        good = [c for c in group if c["ms_median"] is not None]
+        merged = dict(group[0])
+        merged["round_medians"] = [c["ms_median"] for c in good]
+        if len(group) > 1:
+            timings = [t for c in good for t in c["ms"]]
+            firsts = [c["first_call_ms"] for c in good]
+            merged.update(
+                ms=timings,
+                repeats=len(timings),
+                ms_median=float(np.median(timings)) if timings else None,
+                ms_mean=float(np.mean(timings)) if timings else None,
+                first_call_ms=float(np.median(firsts)) if firsts else None,
+                capped=any(c["capped"] for c in group),
+                build_s=max((c["build_s"] or 0.0) for c in group),
+                rss_after_build_mb=max((c["rss_after_build_mb"] or 0.0) for c in group),
+                peak_rss_mb=max((c["peak_rss_mb"] or 0.0) for c in group),
+                error=next((c["error"] for c in group if c["error"]), None),
+            )
+        pooled.append(merged)
+    return pooled
+
+
+def rl_tpe_round_ratios(
+    cells: Sequence[dict[str, Any]], dims: Sequence[int]
+) -> dict[str, list[float]]:
+    """``rl``'s median over ``tpe``'s at N = 1,000 in each round (rounds pair the two:
+    they ran one after the other), per dimension where both have every round."""
+    ratios: dict[str, list[float]] = {}
+    by_key = {(c["sampler"], c["dim"], c["n_trials"]): c for c in cells}
+    for dim in dims:
+        rl = by_key.get(("rl", dim, 1000), {}).get("round_medians", [])
+        tpe = by_key.get(("tpe", dim, 1000), {}).get("round_medians", [])
+        if rl and len(rl) == len(tpe):
+            ratios[f"dim={dim}"] = [a / b for a, b in zip(rl, tpe, strict=True)]
+    return ratios
 
 
 def rl_tpe_ratio(cells: Sequence[dict[str, Any]], dims: Sequence[int]) -> dict[str, float]:

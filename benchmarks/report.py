@@ -301,12 +301,21 @@ def _time_lines(results: dict[str, Any]) -> list[str]:
 
 
 def _load_sentence(results: dict[str, Any]) -> str:
-    """How loaded the machine was (runs with ``--busy``); empty for a quiet run."""
+    """How many rounds were pooled and how loaded the machine was (``--rounds``,
+    ``--busy``); empty for one round on a quiet machine."""
+    rounds = results["config"].get("rounds", 1)
+    text = ""
+    if rounds > 1:
+        text = (
+            f" Every cell was measured in {rounds} rounds, each in a fresh process, the "
+            "samplers of one (dim, N) one after the other; the median pools all rounds' "
+            "calls, the note gives the range of the rounds' medians."
+        )
     busy = results["config"].get("busy_processes", 0)
     if not busy:
-        return ""
+        return text
     load = results.get("load_average", {})
-    return (
+    return text + (
         f" **Under load:** {busy} busy processes (pure-Python loops) ran beside every cell, "
         f"as an objective training on the same cores would; 1-minute load average "
         f"{load.get('start')} at the start, {load.get('end')} at the end."
@@ -335,6 +344,9 @@ def overhead_markdown(results: dict[str, Any]) -> str:
             rows.append([*skipped, "skipped"])
             continue
         note = c["error"] or ("capped" if c.get("capped") else "")
+        if len(c.get("round_medians", [])) > 1:
+            low, high = min(c["round_medians"]), max(c["round_medians"])
+            note = f"rounds {fmt(low, 2)}-{fmt(high, 2)}" + (f"; {note}" if note else "")
         rows.append(
             [
                 c["sampler"],
@@ -361,10 +373,21 @@ def overhead_markdown(results: dict[str, Any]) -> str:
         rows,
     ) + [""]
     ratio = results.get("ratio_rl_tpe_at_1000") or {}
+    by_round = results.get("ratio_rl_tpe_at_1000_rounds") or {}
+
+    def with_rounds(key: str, value: float) -> str:
+        rounds = by_round.get(key, [])
+        if len(rounds) < 2:
+            return f"{panel_title(key)}: {value:.2f}x"
+        return (
+            f"{panel_title(key)}: {value:.2f}x (round by round {min(rounds):.2f}x to "
+            f"{max(rounds):.2f}x, above 1 in {sum(r > 1 for r in rounds)} of {len(rounds)})"
+        )
+
     if ratio:
         out += [
             "RL / TPE proposal time at N=1000: "
-            + ", ".join(f"{panel_title(k)}: {v:.2f}x" for k, v in ratio.items()),
+            + ", ".join(with_rounds(k, v) for k, v in ratio.items()),
             "",
         ]
     else:

@@ -348,6 +348,32 @@ def test_background_load_runs_busy_processes_and_the_summary_says_so() -> None:
     assert "Under load" not in overhead_markdown({"config": cfg, "cells": []})
 
 
+def test_rounds_pool_timings_and_pair_the_ratio_round_by_round() -> None:
+    from benchmarks.overhead import pool_rounds
+    from benchmarks.overhead import rl_tpe_round_ratios
+    from benchmarks.overhead import run_overhead
+
+    def cell(sampler: str, ms: list[float], rss: float) -> dict[str, Any]:
+        return {
+            "sampler": sampler, "dim": 5, "n_trials": 1000, "ms": ms,
+            "ms_median": float(np.median(ms)), "ms_mean": float(np.mean(ms)),
+            "first_call_ms": 10 * ms[0], "repeats": len(ms), "capped": False,
+            "build_s": 1.0, "rss_after_build_mb": rss, "peak_rss_mb": rss, "error": None,
+        }  # fmt: skip
+
+    rounds = [cell("rl", [1.0, 3.0], 100), cell("tpe", [2.0, 2.0], 90)]
+    rounds += [cell("rl", [5.0, 7.0], 120), cell("tpe", [4.0, 4.0], 80)]
+    rl, tpe = pool_rounds(rounds)
+    assert rl["ms"] == [1.0, 3.0, 5.0, 7.0] and rl["ms_median"] == 4.0
+    assert rl["round_medians"] == [2.0, 6.0] and rl["peak_rss_mb"] == 120
+    assert rl["first_call_ms"] == 30.0 and rl["repeats"] == 4
+    assert rl_tpe_round_ratios([rl, tpe], [5]) == {"dim=5": [1.0, 1.5]}
+    (single,) = pool_rounds([cell("rl", [1.0, 3.0], 100)])
+    assert single["ms"] == [1.0, 3.0] and single["round_medians"] == [2.0]
+    with pytest.raises(ValueError, match="rounds=0"):
+        run_overhead(["random"], [10], [2], rounds=0, progress=False, log=lambda _: None)
+
+
 def _flaky_task(seed: int) -> Task:
     def objective(params: dict[str, Any]) -> float:
         if params["x"] > 0.5:
