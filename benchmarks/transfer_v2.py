@@ -155,6 +155,9 @@ _RL_CODE = (
     "surrogate.py",
     "objectives.py",
     "search_space.py",
+    "evidence.py",
+    "fallbacks.py",
+    "_sobol.py",
 )
 
 

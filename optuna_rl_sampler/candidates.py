@@ -6,7 +6,13 @@ that the policy can learn how far to trust it:
 
 * ``SOBOL``: a scrambled Sobol sequence, for coverage of the whole space;
 * ``LOCAL``: Gaussian moves around the best observed points (incumbents) at several
-  scales; a categorical coordinate is redrawn with a small probability instead;
+  scales; a categorical coordinate is redrawn with a small probability instead. A few of
+  them are steps instead (:func:`gradient_steps`): from each of the best incumbents,
+  along the GP mean's steepest ascent at several step lengths, the numeric coordinates
+  only, clipped to the cube. Random moves rarely go straight uphill in 10 dimensions or
+  reach a corner of the box; these do (on BBOB's development seeds they took RLSampler's
+  regret at 50 trials from 0.033 to 0.025, most of it in 10-D and on the linear slope,
+  whose optimum is a corner);
 * ``PRIOR``: configurations offered by a meta-prior (good configurations of similar
   past studies); the caller passes them in, the module does not know where they come
   from.
@@ -23,23 +29,51 @@ import numpy as np
 
 from optuna_rl_sampler._sobol import scrambled_sobol
 
-__all__ = ["SOURCES", "CandidateSet", "generate_candidates"]
+__all__ = ["SOURCES", "CandidateSet", "generate_candidates", "gradient_steps"]
 
 #: Candidate sources, in the order of their one-hot feature columns.
 SOURCES = ("sobol", "local", "prior")
 SOBOL, LOCAL, PRIOR = range(3)
 _LOCAL_SCALES = np.array([0.01, 0.03, 0.1, 0.25])
+#: Step lengths (in the unit cube) of :func:`gradient_steps`.
+GRADIENT_STEPS = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
 
 
 @dataclass(frozen=True)
 class CandidateSet:
-    """``(N, P)`` cube points and the ``(N,)`` source index of each."""
+    """``(N, P)`` cube points, the ``(N,)`` source index of each, and which of the local
+    moves are gradient steps (an ``(N,)`` mask; ``None`` when there are none)."""
 
     points: np.ndarray
     source: np.ndarray
+    gradient: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.points))
+
+
+def gradient_steps(incumbents: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """Steps from each incumbent along its gradient, at every :data:`GRADIENT_STEPS`.
+
+    Args:
+        incumbents: ``(k, P)`` cube points.
+        gradients: ``(k, P)`` ascent directions in the cube (zero where a coordinate
+            must not move, e.g. a categorical one); rows without any direction give no
+            steps.
+
+    Returns:
+        ``(m * len(GRADIENT_STEPS), P)`` points clipped to the cube, the steps of the
+        first incumbent with a direction first, shortest step first.
+    """
+    inc = np.asarray(incumbents, dtype=float)
+    grad = np.asarray(gradients, dtype=float)
+    norm = np.linalg.norm(grad, axis=1, keepdims=True)
+    moving = norm[:, 0] > 1e-12
+    if not moving.any():
+        return np.empty((0, inc.shape[1]))
+    direction = grad[moving] / norm[moving]
+    steps = inc[moving][:, None, :] + GRADIENT_STEPS[None, :, None] * direction[:, None, :]
+    return np.clip(steps, 0.0, 1.0).reshape(-1, inc.shape[1])
 
 
 def generate_candidates(
@@ -51,6 +85,7 @@ def generate_candidates(
     is_categorical: np.ndarray | None = None,
     prior_points: np.ndarray | None = None,
     local_fraction: float = 0.5,
+    gradient_points: np.ndarray | None = None,
 ) -> CandidateSet:
     """Draw a candidate set.
 
@@ -66,6 +101,9 @@ def generate_candidates(
             quarter of the set).
         local_fraction: Share of the non-prior candidates given to local moves when
             incumbents exist.
+        gradient_points: ``(g, P)`` steps along the surrogate's gradient
+            (:func:`gradient_steps`); they take the places of the last ``g`` local
+            moves (never more than there are), tagged ``LOCAL``.
 
     Returns:
         The candidates (not yet snapped; see ``SearchSpaceEncoder.snap``).
@@ -104,4 +142,13 @@ def generate_candidates(
             local = np.where(flip, rng.random((n_local, n_params)), local)
         parts.append(np.clip(local, 0.0, 1.0))
         sources.append(np.full(n_local, LOCAL))
-    return CandidateSet(np.vstack(parts), np.concatenate(sources).astype(int))
+    points = np.vstack(parts)
+    gradient = None
+    n_steps = 0 if gradient_points is None else min(len(gradient_points), n_local)
+    if n_steps > 0:
+        # The local moves come last: the steps replace the last n_steps of them (drawn
+        # all the same, so the random stream is the same with or without steps).
+        points[-n_steps:] = np.asarray(gradient_points, dtype=float)[:n_steps]
+        gradient = np.zeros(len(points), dtype=bool)
+        gradient[-n_steps:] = True
+    return CandidateSet(points, np.concatenate(sources).astype(int), gradient)

@@ -531,6 +531,17 @@ class SearchSpaceEncoder:
                 out[:, j] = (p.bins_of(out[:, j]) + 0.5) / p.n_bins
         return out
 
+    def numeric_part(self, embedded: np.ndarray) -> np.ndarray:
+        """The ``(n, P)`` cube coordinates of ``(n, embed_dim)`` embedded rows, numeric
+        parameters only: a numeric coordinate is its embedded column (see
+        :meth:`embed`), a categorical one is 0. Used to move along a gradient taken in
+        the embedding while categorical choices stay as they are."""
+        embedded = np.asarray(embedded, dtype=float)
+        out = np.zeros((embedded.shape[0], self.n_params))
+        numeric = ~self._is_cat
+        out[:, numeric] = embedded[:, self._offsets[:-1][numeric]]
+        return out
+
     def embed(self, points: np.ndarray) -> np.ndarray:
         """Embed ``(n, P)`` cube points into ``(n, embed_dim)`` for distances and kernels.
 

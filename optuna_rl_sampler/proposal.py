@@ -14,7 +14,8 @@ The step, top to bottom:
 3. the meta-prior (when there are source studies) weights its sources by how well they
    rank the study's trials, then offers prior candidates (never a configuration the
    study has evaluated or is evaluating) and a score per candidate;
-4. candidates are drawn (Sobol, local moves around the incumbents, prior) and snapped;
+4. candidates are drawn (Sobol, local moves around the incumbents and steps up the GP
+   mean from the best of them, prior) and snapped;
 5. the features of every candidate are computed and the policy scores them;
 6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); a
    draw that repeats a configuration the study has (evaluated or running) is drawn
@@ -44,6 +45,7 @@ import numpy as np
 
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.candidates import generate_candidates
+from optuna_rl_sampler.candidates import gradient_steps
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import candidate_features
@@ -60,6 +62,8 @@ from optuna_rl_sampler.surrogate import select_points
 __all__ = ["Proposal", "propose"]
 
 N_INCUMBENTS = 5
+#: Incumbents from which candidates step up the GP mean (:func:`~.candidates.gradient_steps`).
+N_GRADIENT_INCUMBENTS = 4
 #: Share of the candidate set offered to the meta-prior's configurations.
 PRIOR_SHARE = 8
 #: Least total source weight for which a prior-startup trial keeps to prior candidates.
@@ -106,6 +110,7 @@ def propose(
     greedy: bool = False,
     prior_startup: int = 0,
     handoff: PolicyWeights | None = None,
+    gradient_moves: bool = True,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -151,13 +156,25 @@ def propose(
             with misleading sources this took regret at 20 trials from 0.166 to 0.137
             (generic alone: 0.146), and with helpful sources from 0.111 to 0.103.
             ``None`` (or the same weights) turns it off. Defaults to ``None``.
+        gradient_moves: Whether some local moves are steps up the GP mean
+            (:func:`~.candidates.gradient_steps`). The sampler turns them off in
+            multi-objective and constrained studies, where the GP models a scalarised
+            or penalised score: on the multi-objective benchmark they lowered the
+            hypervolume at 100 trials on bbob-biobj f10 (0.852 to 0.701) and on the
+            constrained Gramacy problem (0.984 to 0.919).
     """
     observed = _observe(encoder, points, values, pending, max_observations, rng)
     prior_weights, distrusted = _weigh_sources(
         prior, observed, rng, weights=weights, handoff=handoff, prior_startup=prior_startup
     )
     cands = _score_candidates(
-        encoder, observed, n_candidates, rng, prior, None if distrusted else prior_weights
+        encoder,
+        observed,
+        n_candidates,
+        rng,
+        prior,
+        None if distrusted else prior_weights,
+        gradient_moves=gradient_moves,
     )
     phase = _phase(
         observed.n_obs,
@@ -289,6 +306,7 @@ class _Candidates:
             say.
         prior_total: The sources' total weight that the policy sees (0 when they have
             no say).
+        gradient: ``(N,)`` which local moves are steps up the GP mean, or ``None``.
     """
 
     source: np.ndarray
@@ -298,6 +316,7 @@ class _Candidates:
     std: np.ndarray
     prior_score: np.ndarray | None
     prior_total: float
+    gradient: np.ndarray | None = None
 
 
 def _score_candidates(
@@ -307,6 +326,8 @@ def _score_candidates(
     rng: np.random.Generator,
     prior: MetaPrior | None,
     prior_weights: PriorWeights | None,
+    *,
+    gradient_moves: bool = True,
 ) -> _Candidates:
     """Steps 3 and 4: the candidates (Sobol, local moves around the incumbents, and up
     to one in :data:`PRIOR_SHARE` offered by the sources), snapped, with the GP's
@@ -332,6 +353,7 @@ def _score_candidates(
         incumbents=observed.incumbents,
         is_categorical=encoder.is_categorical,
         prior_points=prior_points,
+        gradient_points=_gradient_points(encoder, observed) if gradient_moves else None,
     )
     cand_points = encoder.snap(cands.points)
     cand_embedded = encoder.embed(cand_points)
@@ -345,8 +367,26 @@ def _score_candidates(
         prior_score = prior.scores(cand_points, prior_weights)
         prior_total = prior_weights.total
     return _Candidates(
-        cands.source, cand_points, cand_embedded, mean, std, prior_score, prior_total
+        cands.source,
+        cand_points,
+        cand_embedded,
+        mean,
+        std,
+        prior_score,
+        prior_total,
+        cands.gradient,
     )
+
+
+def _gradient_points(encoder: SearchSpaceEncoder, observed: _Observed) -> np.ndarray | None:
+    """Steps up the GP mean from the best :data:`N_GRADIENT_INCUMBENTS` incumbents
+    (:func:`~.candidates.gradient_steps`), moving numeric parameters only; ``None``
+    without a GP."""
+    if observed.gp is None or len(observed.incumbents) == 0:
+        return None
+    incumbents = observed.incumbents[:N_GRADIENT_INCUMBENTS]
+    gradient = observed.gp.mean_gradient(encoder.embed(incumbents))
+    return gradient_steps(incumbents, encoder.numeric_part(gradient))
 
 
 @dataclass(frozen=True)
@@ -509,6 +549,8 @@ def _reason(
         reason["distrusted"] = prior_weights.distrusted or (
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
+    if cands.gradient is not None and cands.gradient[index]:
+        reason["move"] = "gradient-step"
     if choice.avoided:
         reason["avoided_repeat"] = True
     # Said when the choice repeats a configuration the study has: only when every

@@ -58,6 +58,10 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         >>> summarise_reason({"source": "local", "probability": 0.31, "probability_rank": 1,
         ...     "n_candidates": 256, "gp_mean": 0.52, "gp_std": 0.11, "weights": "generic-v1"})
         'local move chosen by generic-v1 (p=0.31, rank 1/256; GP 0.52 +- 0.11)'
+        >>> summarise_reason({"source": "local", "move": "gradient-step", "probability": 0.2,
+        ...     "probability_rank": 2, "n_candidates": 256, "gp_mean": 0.9, "gp_std": 0.05,
+        ...     "weights": "generic-v1"})[:50]
+        'gradient step (up the GP mean from an incumbent) c'
     """
     source = reason.get("source")
     if source == "startup":
@@ -78,8 +82,11 @@ def summarise_reason(reason: dict[str, Any]) -> str:
             "prior-probe: the Sobol point farthest from the trials so far, to test the "
             f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
         )
+    what = _SOURCE_WORDS.get(str(source), source)
+    if reason.get("move") == "gradient-step":
+        what = "gradient step (up the GP mean from an incumbent)"
     text = (
-        f"{_SOURCE_WORDS.get(str(source), source)} chosen by {reason.get('weights')} "
+        f"{what} chosen by {reason.get('weights')} "
         f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"
         f"{reason.get('n_candidates')}; GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
     )

@@ -575,6 +575,9 @@ class RLSampler(BaseSampler):
             greedy=self._greedy,
             prior_startup=self._prior_startup_trials,
             handoff=self._handoff_weights if prior is not None else None,
+            # A scalarised or penalised score: no steps up its GP mean (see propose).
+            gradient_moves=objective_values.shape[1] == 1
+            and "constraints" not in objective_reason,
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

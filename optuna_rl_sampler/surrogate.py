@@ -108,6 +108,19 @@ class GPPosterior:
         """Posterior mean only at ``(k, D)`` points (skips the variance solve)."""
         return _matern52(_sq_dist(x_new, self.x), self.length_scale) @ self.alpha
 
+    def mean_gradient(self, x_new: np.ndarray) -> np.ndarray:
+        """Gradient of the posterior mean at ``(k, D)`` points, ``(k, D)``.
+
+        For the Matern-5/2 kernel ``k(r) = (1 + sqrt(5) r/l + 5 r^2/(3 l^2))
+        exp(-sqrt(5) r/l)``, ``dk/dx = -(5 / (3 l^2)) (1 + sqrt(5) r/l) exp(-sqrt(5) r/l)
+        (x - x_i)``, which is finite at ``r = 0``.
+        """
+        x_new = np.asarray(x_new, dtype=float)
+        diff = x_new[:, None, :] - self.x[None, :, :]
+        r = np.sqrt(np.maximum((diff * diff).sum(-1), 0.0)) / self.length_scale
+        coef = -(5.0 / (3.0 * self.length_scale**2)) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)
+        return np.einsum("kn,knd,n->kd", coef, diff, self.alpha)
+
     def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``(k, D)`` points."""
         from scipy.linalg import solve_triangular

@@ -342,3 +342,17 @@ def test_wide_integer_ranges_in_a_study():
     study.optimize(lambda t: t.suggest_int("x", 0, 2**63 - 1) / 2**63, n_trials=4)
     assert all(0 <= t.params["x"] <= 2**63 - 1 for t in study.trials)
     assert all(t.system_attrs[REASON_KEY]["source"] != "fallback" for t in study.trials[1:])
+
+
+def test_numeric_part_reads_numeric_columns_and_zeroes_categorical_ones():
+    enc = SearchSpaceEncoder(
+        {
+            "a": FloatDistribution(0.0, 1.0),
+            "b": CategoricalDistribution(["x", "y", "z"]),
+            "c": IntDistribution(1, 10),
+        }
+    )
+    embedded = enc.embed(np.array([[0.25, 0.5, 0.75]]))
+    assert embedded.shape == (1, 5)  # a, b's three choices, c
+    np.testing.assert_allclose(enc.numeric_part(embedded), [[0.25, 0.0, 0.75]])
+    np.testing.assert_allclose(enc.numeric_part(np.arange(5.0)[None]), [[0.0, 0.0, 4.0]])

@@ -139,3 +139,64 @@ def test_without_a_handoff_policy_the_transfer_weights_always_choose(monkeypatch
     proposal, _ = _run(6, handoff=None)
     assert "handoff" not in proposal.reason
     assert proposal.reason["weights"] == "transfer-v2"
+
+
+def _slope_study(seed: int) -> tuple[float, int]:
+    import optuna
+
+    from optuna_rl_sampler import RLSampler
+
+    study = optuna.create_study(sampler=RLSampler(seed=seed))
+
+    def slope(trial: optuna.Trial) -> float:  # BBOB-like linear slope: optimum at a corner
+        x = np.array([trial.suggest_float(f"x{i}", -5.0, 5.0) for i in range(8)])
+        return float(np.sum(5.0 - x))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(slope, n_trials=40)
+    steps = sum(
+        t.system_attrs["rl_sampler:reason"].get("move") == "gradient-step"
+        for t in study.trials[1:]
+    )
+    return study.best_value, steps
+
+
+def test_gradient_steps_reach_a_corner_optimum_that_random_local_moves_do_not(monkeypatch):
+    # An 8-D linear slope's optimum is the corner x = 5: a local move reaches it only if
+    # all eight coordinates clip at once; steps up the GP mean go straight there.
+    with_steps = [_slope_study(seed) for seed in range(3)]
+    assert sum(best < 1e-9 for best, _ in with_steps) >= 2
+    assert all(steps > 0 for _, steps in with_steps)  # and the reasons say so
+    monkeypatch.setattr(prop, "N_GRADIENT_INCUMBENTS", 0)
+    without = [_slope_study(seed) for seed in range(3)]
+    assert not any(best < 1e-9 for best, _ in without)
+    assert all(steps == 0 for _, steps in without)
+
+
+def test_multi_objective_and_constrained_studies_take_no_gradient_steps():
+    import optuna
+
+    from optuna_rl_sampler import RLSampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def point(trial: optuna.Trial) -> np.ndarray:
+        return np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(4)])
+
+    def moves(study: optuna.Study) -> int:
+        reasons = [t.system_attrs.get("rl_sampler:reason", {}) for t in study.trials]
+        return sum(r.get("move") == "gradient-step" for r in reasons)
+
+    single = optuna.create_study(sampler=RLSampler(seed=0))
+    single.optimize(lambda t: float(np.sum(point(t))), n_trials=30)
+    assert moves(single) > 0
+    multi = optuna.create_study(directions=["minimize", "minimize"], sampler=RLSampler(seed=0))
+    multi.optimize(lambda t: tuple(float(v) for v in point(t)[:2]), n_trials=30)
+    assert moves(multi) == 0
+
+    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+        return [trial.params["x0"] - 0.5]
+
+    constrained = optuna.create_study(sampler=RLSampler(seed=0, constraints_func=constraints))
+    constrained.optimize(lambda t: float(np.sum(point(t))), n_trials=30)
+    assert moves(constrained) == 0

@@ -151,3 +151,61 @@ def test_gp_on_many_points_picks_hyperparameters_on_a_subset_and_fits_all():
     assert gp.x.shape == (300, 2)
     mean, _ = gp.predict(x[:20])
     assert np.corrcoef(mean, y[:20])[0, 1] > 0.99
+
+
+def test_mean_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 3))
+    y = -((x - 0.3) ** 2).sum(1)
+    gp = fit_gp(x, (y - y.mean()) / y.std())
+    at = np.vstack([rng.random((3, 3)), x[:1]])  # an observed point too (r = 0)
+    eps = 1e-6
+    numeric = np.array(
+        [
+            [
+                (gp.predict_mean(p[None] + eps * e) - gp.predict_mean(p[None] - eps * e))[0]
+                / (2 * eps)
+                for e in np.eye(3)
+            ]
+            for p in at
+        ]
+    )
+    np.testing.assert_allclose(gp.mean_gradient(at), numeric, rtol=1e-5, atol=1e-7)
+    # The fitted mean rises towards the optimum at 0.3 from a point beyond it.
+    assert (gp.mean_gradient(np.array([[0.9, 0.9, 0.9]])) < 0).all()
+
+
+def test_gradient_steps_go_along_the_direction_clip_and_skip_flat_rows():
+    from optuna_rl_sampler.candidates import GRADIENT_STEPS
+    from optuna_rl_sampler.candidates import gradient_steps
+
+    inc = np.array([[0.5, 0.5], [0.2, 0.99], [0.3, 0.3]])
+    grad = np.array([[3.0, 4.0], [0.0, 7.0], [0.0, 0.0]])  # the third has no direction
+    steps = gradient_steps(inc, grad)
+    n = len(GRADIENT_STEPS)
+    assert steps.shape == (2 * n, 2)
+    np.testing.assert_allclose(steps[:n], 0.5 + GRADIENT_STEPS[:, None] * [[0.6, 0.8]])
+    np.testing.assert_allclose(steps[n:, 0], 0.2)
+    np.testing.assert_allclose(steps[n:, 1], np.minimum(0.99 + GRADIENT_STEPS, 1.0))
+    assert gradient_steps(inc[2:], grad[2:]).shape == (0, 2)
+
+
+def test_gradient_points_take_the_last_local_places_and_keep_the_random_stream():
+    inc = np.array([[0.2, 0.8, 0.5]])
+    plain = generate_candidates(64, 3, np.random.default_rng(5), incumbents=inc)
+    steps = np.full((4, 3), 0.25)
+    with_steps = generate_candidates(
+        64, 3, np.random.default_rng(5), incumbents=inc, gradient_points=steps
+    )
+    assert plain.gradient is None
+    np.testing.assert_array_equal(with_steps.points[:-4], plain.points[:-4])
+    np.testing.assert_array_equal(with_steps.points[-4:], steps)
+    assert with_steps.gradient.tolist() == [False] * 60 + [True] * 4
+    assert (with_steps.source[-4:] == LOCAL).all()
+    # Never more steps than local moves; none without incumbents.
+    many = generate_candidates(
+        8, 3, np.random.default_rng(5), incumbents=inc, gradient_points=np.zeros((50, 3))
+    )
+    assert many.gradient.sum() == (many.source == LOCAL).sum() == 4
+    none = generate_candidates(8, 3, np.random.default_rng(5), gradient_points=steps)
+    assert none.gradient is None and (none.source == SOBOL).all()
