@@ -45,7 +45,8 @@ configurations of same-model sources enqueued, then TPE or GP) and ``enqueue3-tp
 
 Every run is appended to ``runs.jsonl`` as it finishes; an invocation skips the runs
 already there with the same fingerprint (corpus file, and for RLSampler its weights and
-code), so an interrupted run resumes. ``runs.jsonl.gz`` (committed) holds them all;
+code), so an interrupted run resumes. ``runs.jsonl.gz`` (committed) holds the runs of
+the current fingerprints (those of an older RLSampler stay in git history);
 ``summary.json``, ``summary.md`` and one plot per scenario are made from it by
 :mod:`benchmarks.transfer_v2_report`.
 """
@@ -756,7 +757,11 @@ def run_invocation(
     start = time.time()
     ran = execute(jobs, folder, workers, progress)
     records = read_records(folder)
-    pack_records(folder, records)
+    # The committed copy keeps what the report is made of: runs of an older RLSampler
+    # (another fingerprint) stay in the resume log and in git history only.
+    from benchmarks.transfer_v2_report import current_records
+
+    pack_records(folder, current_records(records, fingerprints(corpus)))
     meta = {
         "schema": SCHEMA_VERSION,
         "corpus": Path(corpus).name,
