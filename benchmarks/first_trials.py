@@ -7,6 +7,8 @@ and has almost nothing to model). This report reads the committed results of eve
 trials, paired by task and seed:
 
 - ``bbob``: 45 BBOB tasks, normalised regret (``benchmarks.metrics``);
+- ``tabular``: LightGBM tuned on six small generated tables (``benchmarks.tabular``),
+  normalised regret, by split;
 - ``transfer-v1``: the leave-one-dataset-out tasks (``rl-generic`` vs ``random``);
 - ``transfer-v2/<split>/<kind>``: the v2 benchmark's tasks without sources, by split
   (dev, test) and kind (surrogate, real LightGBM), range-normalised regret;
@@ -23,6 +25,7 @@ Run ``python -m benchmarks first-trials``; it writes ``summary.md``, ``summary.j
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,7 @@ from benchmarks.metrics import normalised_regret
 from benchmarks.tables import fmt
 from benchmarks.tables import table
 
-__all__ = ["CHECKPOINTS", "compare", "suites", "write_first_trials"]
+__all__ = ["CHECKPOINTS", "SEED_CLUSTERED", "compare", "suites", "write_first_trials"]
 
 CHECKPOINTS = (1, 3, 5)
 DEFAULT_OUT = RESULTS_DIR / "first-trials"
@@ -49,7 +52,11 @@ DEFAULT_OUT = RESULTS_DIR / "first-trials"
 Curves = dict[tuple[str, int], np.ndarray]
 
 
-def _bbob(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
+def _harness(
+    results: Mapping[str, Any], suite: str, group: Callable[[Mapping[str, Any]], str]
+) -> dict[str, dict[str, Curves]]:
+    """The curves of a harness suite (BBOB, tabular): normalised regret per (task, seed),
+    for the whole suite and per group (``group(meta)``)."""
     bounds = normalisation_bounds(results["runs"])
     out: dict[str, dict[str, Curves]] = defaultdict(lambda: defaultdict(dict))
     for run in results["runs"]:
@@ -59,13 +66,20 @@ def _bbob(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
         curve = normalised_regret(
             best_so_far(run["values"], run["direction"]), b["best"], b["worst"]
         )
-        dim = run.get("meta", {}).get("dimension")
-        # A task is a function and dimension; its instances vary with the seed.
+        # A BBOB task is a function and dimension; its instances vary with the seed.
         key = (str(run["task"]), int(run["seed"]))
         side = "rl" if run["sampler"] == "rl" else "random"
-        out["bbob"][side][key] = curve
-        out[f"bbob, {dim}-D"][side][key] = curve
+        out[suite][side][key] = curve
+        out[f"{suite}, {group(run.get('meta', {}))}"][side][key] = curve
     return out
+
+
+def _bbob(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
+    return _harness(results, "bbob", lambda meta: f"{meta.get('dimension')}-D")
+
+
+def _tabular(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
+    return _harness(results, "tabular", lambda meta: f"{meta.get('split')} split")
 
 
 def _transfer_v1(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
@@ -134,6 +148,7 @@ def suites(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Curves]]:
     found: dict[str, dict[str, Curves]] = {}
     readers = (
         ("bbob", _bbob),
+        ("tabular", _tabular),
         ("transfer", _transfer_v1),
         ("multiobjective", _multiobjective),
     )
@@ -147,23 +162,36 @@ def suites(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Curves]]:
     return found
 
 
-def compare(rl: Curves, random: Curves, t: int) -> dict[str, Any] | None:
+#: Suites whose tasks share one search space, so that a seed gives every task the same
+#: first configurations (the samplers' streams depend on the seed and the parameter
+#: names only): their runs are not independent across tasks, and the interval is taken
+#: over seeds (each seed's mean difference over the tasks) instead of over tasks.
+SEED_CLUSTERED = ("tabular",)
+
+
+def compare(rl: Curves, random: Curves, t: int, by: str = "task") -> dict[str, Any] | None:
     """RL minus Random after ``t`` trials: the mean over tasks of each task's mean paired
     difference, a 95% percentile-bootstrap interval over tasks (over runs, marked, with
-    fewer than 5 tasks), and both means."""
+    fewer than 5 tasks), and both means. ``by="seed"`` groups the runs by seed instead
+    (unit ``"seeds"``; see :data:`SEED_CLUSTERED`)."""
     from optuna_rl_sampler.recsys.stats import bootstrap_ci
 
-    per: dict[str, list[float]] = defaultdict(list)
-    rl_at: dict[str, list[float]] = defaultdict(list)
-    rnd_at: dict[str, list[float]] = defaultdict(list)
+    if by not in ("task", "seed"):
+        raise ValueError(f"by must be 'task' or 'seed', got {by!r}.")
+    part = 0 if by == "task" else 1
+    per: dict[Any, list[float]] = defaultdict(list)
+    rl_at: dict[Any, list[float]] = defaultdict(list)
+    rnd_at: dict[Any, list[float]] = defaultdict(list)
+    tasks: set[str] = set()
     for key in sorted(set(rl) & set(random)):
         a, b = rl[key], random[key]
         if len(a) >= t and len(b) >= t and np.isfinite(a[t - 1]) and np.isfinite(b[t - 1]):
-            per[key[0]].append(float(a[t - 1] - b[t - 1]))
-            rl_at[key[0]].append(float(a[t - 1]))
-            rnd_at[key[0]].append(float(b[t - 1]))
+            per[key[part]].append(float(a[t - 1] - b[t - 1]))
+            rl_at[key[part]].append(float(a[t - 1]))
+            rnd_at[key[part]].append(float(b[t - 1]))
+            tasks.add(key[0])
     diffs = [float(np.mean(v)) for v in per.values()]
-    unit = "tasks"
+    unit = "tasks" if by == "task" else "seeds"
     if len(diffs) < 5:
         diffs, unit = [d for v in per.values() for d in v], "runs"
     if len(diffs) < 2:
@@ -175,7 +203,7 @@ def compare(rl: Curves, random: Curves, t: int) -> dict[str, Any] | None:
         "mean": ci.mean,
         "low": ci.low,
         "high": ci.high,
-        "n_tasks": len(per),
+        "n_tasks": len(tasks),
         "unit": unit,
         "verdict": "better" if ci.high < 0 else "worse" if ci.low > 0 else "tie",
     }
@@ -185,7 +213,13 @@ def summarise(found: Mapping[str, Mapping[str, Curves]]) -> dict[str, Any]:
     """Suite -> checkpoint -> :func:`compare`."""
     return {
         name: {
-            str(t): compare(sides.get("rl", {}), sides.get("random", {}), t) for t in CHECKPOINTS
+            str(t): compare(
+                sides.get("rl", {}),
+                sides.get("random", {}),
+                t,
+                by="seed" if name.split(",")[0] in SEED_CLUSTERED else "task",
+            )
+            for t in CHECKPOINTS
         }
         for name, sides in found.items()
     }
@@ -202,7 +236,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
                 cells.append("-")
                 continue
             mark = f" **{c['verdict']}**" if c["verdict"] != "tie" else ""
-            runs = " (runs)" if c["unit"] == "runs" else ""
+            runs = f" ({c['unit']})" if c["unit"] != "tasks" else ""
             cells.append(
                 f"{fmt(c['rl'])} vs {fmt(c['random'])}: {c['mean']:+.3f} "
                 f"[{c['low']:+.3f}, {c['high']:+.3f}]{runs}{mark}"
@@ -228,7 +262,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
         "(BBOB, transfer), `1 - HV/HV(front)` (multi-objective), after 1, 3 and 5 trials; "
         "RLSampler without sources (the generic policy) against RandomSampler, paired by "
         "task and seed. Cells: RL vs Random, then RL minus Random with its 95% bootstrap "
-        "interval over tasks (over runs with fewer than 5 tasks, marked); **better**/"
+        "interval over tasks (over runs with fewer than 5 tasks, over seeds where every "
+        "task shares one search space, as in `tabular`; both marked); **better**/"
         "**worse** only when the interval excludes 0. GP and TPE draw their first 10 "
         "trials from Random's stream, so these are their first trials too.",
         "",

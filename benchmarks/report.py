@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 from benchmarks.tables import fmt
 from benchmarks.tables import mean_se_cell
@@ -186,6 +187,7 @@ def benchmark_markdown(results: dict[str, Any]) -> str:
             for m in samplers
         ]
         out += table(["sampler", *[f"t={c}" for c in cps]], rows) + [""]
+    out += paired_lines(results)
     out += _within_lines(s)
     if s["speedup"]["by"]:
         out += _speedup_lines(s)
@@ -226,7 +228,90 @@ def _benchmark_intro(results: dict[str, Any]) -> list[str]:
             "a value; see each run's `warnings`): "
             + ", ".join(f"{k} {v}" for k, v in failed.items()),
         ]
+    for note in results.get("notes", []):
+        out += ["", note]
     return out + ["", "All numbers are mean ± standard error over runs (task x seed).", ""]
+
+
+#: Harness suites whose tasks share one search space, so that a seed gives a sampler
+#: the same first configurations on every task: paired intervals resample seeds there.
+SEED_CLUSTERED_SUITES = ("tabular", "tabular-dev", "tabular-test")
+
+
+def paired_lines(results: dict[str, Any], sampler: str = "rl") -> list[str]:
+    """``sampler`` minus each other sampler in normalised regret at every checkpoint,
+    per group, with a 95% percentile-bootstrap interval.
+
+    The unit resampled is the task (each task's mean paired difference over seeds), or
+    the seed (each seed's mean over tasks) for :data:`SEED_CLUSTERED_SUITES`, whose runs
+    are not independent across tasks. Empty when ``sampler`` did not run.
+    """
+    from benchmarks.metrics import best_so_far
+    from benchmarks.metrics import group_key
+    from benchmarks.metrics import normalisation_bounds
+    from benchmarks.metrics import normalised_regret
+    from optuna_rl_sampler.recsys.stats import bootstrap_ci
+
+    s = results["summary"]
+    samplers = s["samplers"]
+    if sampler not in samplers or len(samplers) < 2:
+        return []
+    by_seed = results.get("suite") in SEED_CLUSTERED_SUITES
+    group_by = results["config"].get("group_by", "dimension")
+    bounds = normalisation_bounds(results["runs"])
+    curves: dict[tuple[str, str, str, int], np.ndarray] = {}
+    groups: dict[tuple[str, str], str] = {}
+    for run in results["runs"]:
+        if run.get("values") is None:
+            continue
+        b = bounds[group_key(run)]
+        curve = normalised_regret(
+            best_so_far(run["values"], run["direction"]), b["best"], b["worst"]
+        )
+        curves[(run["sampler"], run["task"], run.get("instance", ""), run["seed"])] = curve
+        groups[(run["task"], run.get("instance", ""))] = f"{group_by}={run['meta'].get(group_by)}"
+    unit = "seeds" if by_seed else "tasks"
+    out = [
+        f"## Paired differences: `{sampler}` minus each sampler (normalised regret)",
+        "",
+        f"Mean paired difference with a 95% bootstrap interval over {unit} (each "
+        + (
+            "seed's mean over the tasks: a seed gives a sampler the same configurations on "
+            "every task, so runs are not independent across tasks"
+            if by_seed
+            else "task's mean over its seeds"
+        )
+        + "); **better** / **worse** only where the interval excludes 0.",
+        "",
+    ]
+    cps = [int(c) for c in s["checkpoints"]]
+    for g in s["groups"]:
+        rows = []
+        for other in samplers:
+            if other == sampler:
+                continue
+            cells = [f"{sampler} - {other}"]
+            for c in cps:
+                per: dict[Any, list[float]] = {}
+                for (m, task, inst, seed), curve in curves.items():
+                    if m != sampler or (g != "all" and groups[(task, inst)] != g):
+                        continue
+                    twin = curves.get((other, task, inst, seed))
+                    if twin is None or len(curve) < c or len(twin) < c:
+                        continue
+                    key = seed if by_seed else (task, inst)
+                    per.setdefault(key, []).append(float(curve[c - 1] - twin[c - 1]))
+                diffs = [float(np.mean(v)) for v in per.values()]
+                if len(diffs) < 2:
+                    cells.append("-")
+                    continue
+                ci = bootstrap_ci(diffs, n_resamples=10_000, seed=0)
+                mark = " **better**" if ci.high < 0 else " **worse**" if ci.low > 0 else ""
+                cells.append(f"{ci.mean:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]{mark}")
+            rows.append(cells)
+        out += [f"### {panel_title(g)}", ""]
+        out += table(["difference", *[f"t={c}" for c in cps]], rows) + [""]
+    return out
 
 
 def _within_lines(s: dict[str, Any]) -> list[str]:

@@ -14,6 +14,8 @@ Suites map a name to a function that returns task specs. Built in:
 - ``bbob``: the noiseless BBOB functions from ``cocoex`` (COCO), held-out instances 11-15.
 - ``toy``: two tiny analytic tasks that exercise a dict search space, a define-by-run
   search space, maximisation and unknown best/worst (used by the tests and as examples).
+- ``tabular`` (and its halves ``tabular-dev``, ``tabular-test``): LightGBM tuned by
+  3-fold cross-validation on six small generated tables (:mod:`benchmarks.tabular`).
 """
 
 from __future__ import annotations
@@ -368,9 +370,26 @@ def toy_suite(**_options: Any) -> list[TaskSpec]:
     ]
 
 
+def tabular_suite(split: str = "all", **options: Any) -> list[TaskSpec]:
+    """The LightGBM tuning tasks of ``split`` (``"dev"``, ``"test"`` or ``"all"``); see
+    :func:`benchmarks.tabular.tabular_suite`. Imported on call, because
+    :mod:`benchmarks.tabular` imports :class:`Task` from this module."""
+    from benchmarks import tabular
+
+    return tabular.tabular_suite(split, **options)
+
+
 #: Suite name -> ``builder(**options) -> list[TaskSpec]``. The CLI passes ``functions``,
 #: ``dims`` and ``worst_quantile``; a builder ignores options that do not apply to it.
-SUITES: dict[str, Callable[..., list[TaskSpec]]] = {"bbob": bbob_suite, "toy": toy_suite}
+#: ``tabular-dev`` and ``tabular-test`` are the two halves of ``tabular``
+#: (:data:`benchmarks.tabular.SPLITS`): one tunes a sampler on dev and runs test once.
+SUITES: dict[str, Callable[..., list[TaskSpec]]] = {
+    "bbob": bbob_suite,
+    "toy": toy_suite,
+    "tabular": tabular_suite,
+    "tabular-dev": functools.partial(tabular_suite, "dev"),
+    "tabular-test": functools.partial(tabular_suite, "test"),
+}
 
 
 def parse_int_list(text: str) -> list[int]:

@@ -144,7 +144,7 @@ REAL_METRIC = "ndcg@10"
 REAL_MAX_VALID_QUERIES = 200  # the v1 corpus's common setting (corpus/DATASHEET-v1.md)
 
 # CPU seconds of one 20-trial study on a surrogate task (one thread, measured in the
-# --fake-corpus dry run on the 2-core development VM, 6-10 parameters), for ordering the
+# --fake-corpus dry run on a 2-core machine, 6-10 parameters), for ordering the
 # jobs and the printed estimate; scaled linearly with the trials (GP: ^1.5). GPSampler
 # (Optuna 5, mixed spaces, without the greenlet package) costs about 0.45 s x
 # n_params^2: 44 s in 10-D, 12 s in 6-D; it is about 95% of a run.

@@ -440,7 +440,16 @@ def test_every_suite_satisfies_the_protocol() -> None:
     from benchmarks.suites import SUITES
     from benchmarks.suites import Suite
 
-    assert set(SUITES) == {"bbob", "toy", "transfer", "transfer-v1", "multiobjective"}
+    assert set(SUITES) == {
+        "bbob",
+        "toy",
+        "tabular",
+        "tabular-dev",
+        "tabular-test",
+        "transfer",
+        "transfer-v1",
+        "multiobjective",
+    }
     for name, suite in SUITES.items():
         assert isinstance(suite, Suite)
         assert suite.name == name
@@ -505,3 +514,42 @@ def test_run_and_plot_go_through_the_suite(tmp_path: Path) -> None:
     assert {p.name for p in out.iterdir()} >= {"results.json.gz", "summary.md"}
     assert main(["plot", "--in", str(out), "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "summary.md").read_text() == (out / "summary.md").read_text()
+
+
+def test_paired_lines_resample_tasks_or_seeds_with_known_differences():
+    from benchmarks.report import paired_lines
+
+    def run(sampler: str, task: str, seed: int, values: list[float]) -> dict:
+        return {
+            "task": task,
+            "instance": "",
+            "seed": seed,
+            "sampler": sampler,
+            "direction": "minimize",
+            "best": 0.0,
+            "worst": 1.0,
+            "meta": {"dimension": 2},
+            "values": values,
+        }
+
+    # rl is 0.1 better than tpe after 2 trials on every task and seed.
+    runs = [
+        run(m, f"t{i}", s, [0.8, 0.5 - (0.1 if m == "rl" else 0.0)])
+        for m in ("rl", "tpe")
+        for i in range(5)
+        for s in range(3)
+    ]
+    results = {
+        "suite": "bbob",
+        "config": {"group_by": "dimension"},
+        "runs": runs,
+        "summary": {"samplers": ["rl", "tpe"], "checkpoints": [1, 2], "groups": ["all"]},
+    }
+    text = "\n".join(paired_lines(results))
+    assert "interval over tasks" in text
+    assert "| rl - tpe | +0.000 [+0.000, +0.000] | -0.100 [-0.100, -0.100] **better** |" in text
+    results["suite"] = "tabular"
+    assert "interval over seeds" in "\n".join(paired_lines(results))
+    # Without the sampler there is nothing to pair.
+    results["summary"]["samplers"] = ["tpe"]
+    assert paired_lines(results) == []

@@ -25,8 +25,36 @@ def test_compare_pairs_by_task_and_seed_and_says_when_rl_loses():
 
 def test_the_committed_results_give_every_suite():
     found = ft.suites()
-    for name in ("bbob", "transfer-v1", "multiobjective", "transfer-v2, test, surrogate"):
+    for name in (
+        "bbob",
+        "tabular",
+        "tabular, dev split",
+        "transfer-v1",
+        "multiobjective",
+        "transfer-v2, test, surrogate",
+    ):
         assert name in found and found[name]["rl"] and found[name]["random"], name
     # The BBOB suite pairs 45 tasks (function x dimension), 5 seeds each.
     c = ft.compare(found["bbob"]["rl"], found["bbob"]["random"], 5)
     assert c["n_tasks"] == 45
+
+    # The tabular suite: 6 tasks that share a search space, compared over its 10 seeds.
+    summary = ft.summarise({"tabular": found["tabular"]})
+    assert summary["tabular"]["5"]["unit"] == "seeds"
+    assert summary["tabular"]["5"]["n_tasks"] == 6
+
+
+def test_compare_by_seed_resamples_seeds_not_tasks():
+    # Six tasks share one search space: each seed gives RL the same lucky or unlucky
+    # configurations on every task. Seeds 0-1: RL 0.3 worse on every task; seeds 2-5: 0.1
+    # better. Over tasks the tie looks like a sure result; over seeds it is a tie.
+    rnd = {(f"t{i}", s): np.array([0.5, 0.4, 0.3]) for i in range(6) for s in range(6)}
+    rl = {k: v + (0.3 if k[1] < 2 else -0.1) for k, v in rnd.items()}
+    by_task = ft.compare(rl, rnd, 3)
+    by_seed = ft.compare(rl, rnd, 3, by="seed")
+    assert by_task["mean"] == pytest.approx(by_seed["mean"]) == pytest.approx(0.2 / 6)
+    assert by_task["low"] == pytest.approx(by_task["high"]) and by_task["verdict"] == "worse"
+    assert by_seed["unit"] == "seeds" and by_seed["n_tasks"] == 6
+    assert by_seed["low"] < 0 < by_seed["high"] and by_seed["verdict"] == "tie"
+    with pytest.raises(ValueError, match="by must be"):
+        ft.compare(rl, rnd, 3, by="dataset")
