@@ -41,10 +41,11 @@ from benchmarks.metrics import group_key
 from benchmarks.metrics import mean_se
 from benchmarks.metrics import normalisation_bounds
 from benchmarks.metrics import normalised_regret
+from benchmarks.report import SEED_CLUSTERED_SUITES
 from benchmarks.tables import fmt
 from benchmarks.tables import table
 
-__all__ = ["CHECKPOINTS", "SEED_CLUSTERED", "compare", "suites", "write_first_trials"]
+__all__ = ["CHECKPOINTS", "compare", "suites", "write_first_trials"]
 
 CHECKPOINTS = (1, 3, 5)
 DEFAULT_OUT = RESULTS_DIR / "first-trials"
@@ -162,18 +163,12 @@ def suites(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Curves]]:
     return found
 
 
-#: Suites whose tasks share one search space, so that a seed gives every task the same
-#: first configurations (the samplers' streams depend on the seed and the parameter
-#: names only): their runs are not independent across tasks, and the interval is taken
-#: over seeds (each seed's mean difference over the tasks) instead of over tasks.
-SEED_CLUSTERED = ("tabular",)
-
-
 def compare(rl: Curves, random: Curves, t: int, by: str = "task") -> dict[str, Any] | None:
     """RL minus Random after ``t`` trials: the mean over tasks of each task's mean paired
     difference, a 95% percentile-bootstrap interval over tasks (over runs, marked, with
     fewer than 5 tasks), and both means. ``by="seed"`` groups the runs by seed instead
-    (unit ``"seeds"``; see :data:`SEED_CLUSTERED`)."""
+    (unit ``"seeds"``), as :func:`summarise` does for the suites whose tasks share one
+    search space (:data:`benchmarks.report.SEED_CLUSTERED_SUITES`)."""
     from optuna_rl_sampler.recsys.stats import bootstrap_ci
 
     if by not in ("task", "seed"):
@@ -217,7 +212,7 @@ def summarise(found: Mapping[str, Mapping[str, Curves]]) -> dict[str, Any]:
                 sides.get("rl", {}),
                 sides.get("random", {}),
                 t,
-                by="seed" if name.split(",")[0] in SEED_CLUSTERED else "task",
+                by="seed" if name.split(",")[0] in SEED_CLUSTERED_SUITES else "task",
             )
             for t in CHECKPOINTS
         }
