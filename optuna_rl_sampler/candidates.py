@@ -128,8 +128,8 @@ def mean_ascent(
     x = np.array(starts, dtype=float)
     step = np.full(len(x), ASCENT_FIRST_STEP)
     value = mean(x)
-    grad = gradient(x)
     for _ in range(ASCENT_ITERATIONS):
+        grad = gradient(x)
         norm = np.linalg.norm(grad, axis=1)
         live = (norm > 1e-12) & (step > 1e-5)
         if not live.any():
@@ -141,8 +141,6 @@ def mean_ascent(
         better = live & (trial_value > value)
         x[better], value[better] = trial[better], trial_value[better]
         step = np.where(better, step * 1.5, step * 0.5)
-        if better.any():  # the gradient changes only where a point moved
-            grad = gradient(x)
     return x
 
 
