@@ -46,8 +46,6 @@ import numpy as np
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.candidates import generate_candidates
 from optuna_rl_sampler.candidates import gradient_steps
-from optuna_rl_sampler.candidates import mean_ascent
-from optuna_rl_sampler.candidates import quadratic_step
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import candidate_features
@@ -66,9 +64,6 @@ __all__ = ["Proposal", "propose"]
 N_INCUMBENTS = 5
 #: Incumbents from which candidates step up the GP mean (:func:`~.candidates.gradient_steps`).
 N_GRADIENT_INCUMBENTS = 4
-#: Incumbents from which candidates climb to a local maximum of the GP mean
-#: (:func:`~.candidates.mean_ascent`).
-N_ASCENT_INCUMBENTS = 2
 #: Share of the candidate set offered to the meta-prior's configurations.
 PRIOR_SHARE = 8
 #: Least total source weight for which a prior-startup trial keeps to prior candidates.
@@ -208,8 +203,6 @@ class _Observed:
         seen: ``(n_obs + n_pending, P)`` every configuration the study has, the
             evaluated ones first: the sources never offer these, and the draw avoids
             repeating them.
-        values: ``(n_obs,)`` the evaluated trials' values (higher is better, ``-inf``
-            for pruned ones), in the order of ``seen``.
         points: ``(m, P)`` cube points of the kept trials.
         scores: ``(m,)`` their normal scores.
         embedded: ``(m, D)`` the kept points embedded for the GP.
@@ -222,7 +215,6 @@ class _Observed:
     n_obs: int
     n_pending: int
     seen: np.ndarray
-    values: np.ndarray
     points: np.ndarray
     scores: np.ndarray
     embedded: np.ndarray
@@ -261,7 +253,6 @@ def _observe(
         n_obs=len(values),
         n_pending=len(pending),
         seen=seen,
-        values=np.asarray(values, dtype=float),
         points=kept,
         scores=scores,
         embedded=embedded,
@@ -315,8 +306,7 @@ class _Candidates:
             say.
         prior_total: The sources' total weight that the policy sees (0 when they have
             no say).
-        moves: ``(N,)`` for each local move uphill, the index in :data:`MOVES` of its
-            kind (``-1`` for every other candidate), or ``None`` without any.
+        gradient: ``(N,)`` which local moves are steps up the GP mean, or ``None``.
     """
 
     source: np.ndarray
@@ -326,7 +316,7 @@ class _Candidates:
     std: np.ndarray
     prior_score: np.ndarray | None
     prior_total: float
-    moves: np.ndarray | None = None
+    gradient: np.ndarray | None = None
 
 
 def _score_candidates(
@@ -356,7 +346,6 @@ def _score_candidates(
             incumbent=incumbents[0] if len(incumbents) else None,
             exclude=observed.seen,
         )
-    uphill = _gradient_points(encoder, observed) if gradient_moves else None
     cands = generate_candidates(
         n_candidates,
         encoder.n_params,
@@ -364,13 +353,8 @@ def _score_candidates(
         incumbents=observed.incumbents,
         is_categorical=encoder.is_categorical,
         prior_points=prior_points,
-        gradient_points=None if uphill is None else uphill[0],
+        gradient_points=_gradient_points(encoder, observed) if gradient_moves else None,
     )
-    moves = None
-    if cands.gradient is not None and uphill is not None:
-        # The moves took the last places, in their order (as many as there was room for).
-        moves = np.full(len(cands), -1)
-        moves[cands.gradient] = uphill[1][: int(cands.gradient.sum())]
     cand_points = encoder.snap(cands.points)
     cand_embedded = encoder.embed(cand_points)
     if observed.gp is not None:
@@ -390,42 +374,19 @@ def _score_candidates(
         std,
         prior_score,
         prior_total,
-        moves,
+        cands.gradient,
     )
 
 
-#: The kinds of move uphill, as the reasons name them (``"move"``), in the order
-#: :func:`_gradient_points` returns them.
-MOVES = ("quadratic-model", "mean-maximum", "gradient-step")
-
-
-def _gradient_points(
-    encoder: SearchSpaceEncoder, observed: _Observed
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The moves uphill, numeric parameters only (``None`` without a GP): the maximiser
-    of a quadratic model of the values around the best trial
-    (:func:`~.candidates.quadratic_step`, 2 points or none), the local maxima of the GP
-    mean from the best :data:`N_ASCENT_INCUMBENTS` incumbents
-    (:func:`~.candidates.mean_ascent`), then steps up the GP mean from the best
-    :data:`N_GRADIENT_INCUMBENTS` (:func:`~.candidates.gradient_steps`); and the
-    index in :data:`MOVES` of each point's kind."""
-    gp = observed.gp
-    if gp is None or len(observed.incumbents) == 0:
+def _gradient_points(encoder: SearchSpaceEncoder, observed: _Observed) -> np.ndarray | None:
+    """Steps up the GP mean from the best :data:`N_GRADIENT_INCUMBENTS` incumbents
+    (:func:`~.candidates.gradient_steps`), moving numeric parameters only; ``None``
+    without a GP."""
+    if observed.gp is None or len(observed.incumbents) == 0:
         return None
     incumbents = observed.incumbents[:N_GRADIENT_INCUMBENTS]
-    gradient = gp.mean_gradient(encoder.embed(incumbents))
-    steps = gradient_steps(incumbents, encoder.numeric_part(gradient))
-    maxima = mean_ascent(
-        observed.incumbents[:N_ASCENT_INCUMBENTS],
-        lambda x: gp.predict_mean(encoder.embed(x)),
-        lambda x: encoder.numeric_part(gp.mean_gradient(encoder.embed(x))),
-    )
-    quadratic = quadratic_step(
-        observed.seen[: observed.n_obs], observed.values, encoder.is_categorical
-    )
-    parts = (quadratic, maxima, steps)
-    kinds = np.concatenate([np.full(len(part), k) for k, part in enumerate(parts)])
-    return np.vstack(parts), kinds
+    gradient = observed.gp.mean_gradient(encoder.embed(incumbents))
+    return gradient_steps(incumbents, encoder.numeric_part(gradient))
 
 
 @dataclass(frozen=True)
@@ -588,8 +549,8 @@ def _reason(
         reason["distrusted"] = prior_weights.distrusted or (
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
-    if cands.moves is not None and cands.moves[index] >= 0:
-        reason["move"] = MOVES[int(cands.moves[index])]
+    if cands.gradient is not None and cands.gradient[index]:
+        reason["move"] = "gradient-step"
     if choice.avoided:
         reason["avoided_repeat"] = True
     # Said when the choice repeats a configuration the study has: only when every

@@ -10,10 +10,6 @@ unit signal variance and a noise variance; both hyperparameters are chosen by th
 marginal likelihood over a small fixed grid. Grid search keeps a fit deterministic,
 free of optimiser failures and cheap: a handful of Cholesky factorisations of an
 ``n x n`` matrix, with ``n`` capped by :func:`select_points`.
-The grid reaches down to short length scales (0.03 of the cube's diagonal scale) so
-that a sharp peak of scores around a converging incumbent can be fitted rather than
-taken for noise (on BBOB's development seeds this mattered most on multimodal
-functions such as f16).
 
 Observations are first turned into standard normal scores of their ranks (see
 :func:`normal_scores`), which makes the model indifferent to the objective's scale,
@@ -32,7 +28,7 @@ import numpy as np
 
 __all__ = ["GPPosterior", "condition_on_pending", "fit_gp", "normal_scores", "select_points"]
 
-_LENGTH_SCALES = (0.03, 0.06, 0.1, 0.2, 0.35, 0.6, 1.0)
+_LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 _NOISES = (1e-4, 1e-2, 0.1)
 _GRID_POINTS = 80
 _SQRT5 = np.sqrt(5.0)
