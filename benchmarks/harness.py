@@ -360,8 +360,10 @@ def run_job(job: Job) -> dict[str, Any]:
     return record
 
 
-# Rough CPU seconds per 100-trial study, one thread (measured on the 2-core development
-# VM, see README): used only to order jobs (slowest first) and to print a time estimate.
+# Rough CPU seconds per 100-trial study, one thread, in continuous spaces (measured on a
+# 2-core machine, see README): used only to order jobs (slowest first) and to print a
+# time estimate. GPSampler in mixed integer/log spaces costs about ten times more (the
+# tabular suite: about 1 s per proposal in 8-D), so the estimate is low there.
 _COST_PER_100: dict[str, dict[int, float]] = {
     "gp": {2: 10.5, 3: 11.0, 5: 12.0, 10: 15.0, 20: 25.0, 40: 40.0},
     "rl": {2: 0.35, 3: 0.35, 5: 0.35, 10: 0.4, 20: 0.6, 40: 1.0},
