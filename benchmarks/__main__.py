@@ -209,6 +209,24 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
         help="fine-tuned weights (rl-finetuned) vs the shipped ones on the test split, from "
         "the committed runs (see benchmarks/finetune_check.py)",
     )
+    refresh = sub.add_parser(
+        "refresh-check",
+        help="last month's best configurations of each history study, on the transfer "
+        "benchmark's surrogate and on the real objective (see benchmarks/refresh_check.py)",
+    )
+    refresh.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder of the real datasets (default: $ORS_DATA_DIR, else ../shared/data "
+        "beside the repository; a dataset not found there gets the surrogate only)",
+    )
+    refresh.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default: benchmarks/results/refresh-check)",
+    )
 
 
 def _add_transfer_v2_arguments(run: argparse.ArgumentParser) -> None:
@@ -366,6 +384,20 @@ def _cmd_zero_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_refresh_check(args: argparse.Namespace) -> int:
+    import optuna
+
+    from benchmarks.refresh_check import DEFAULT_OUT
+    from benchmarks.refresh_check import write_refresh_check
+    from benchmarks.transfer import data_dir_from
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = args.out or DEFAULT_OUT
+    for path in write_refresh_check(out=out, data_dir=data_dir_from(args.data_dir)):
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_finetune_sources(args: argparse.Namespace) -> int:
     from benchmarks.finetune_check import dev_sources
     from optuna_rl_sampler.sources import save_sources_json
@@ -395,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "zero-config": _cmd_zero_config,
         "finetune-sources": _cmd_finetune_sources,
         "finetune-check": _cmd_finetune_check,
+        "refresh-check": _cmd_refresh_check,
     }
     return handlers[args.command](args)
 

@@ -219,3 +219,22 @@ def test_optional_samplers_run_only_when_named():
     # Its runs depend on the fine-tuned weights file too.
     fps = tv.fingerprints(tv.DEFAULT_CORPUS)
     assert fps["rl-finetuned"].startswith(fps["rl-transfer"] + "+")
+
+
+def test_refresh_check_places_the_history_best_on_the_target(corpus_path, tmp_path):
+    from benchmarks import refresh_check
+
+    rows = refresh_check.check(corpus_path, data_dir=tmp_path)  # no dataset there
+    assert [r["task"] for r in rows] == ["toy/filmtrust"]
+    row = rows[0]
+    assert row["split"] == "dev" and row["real"] is None
+    assert row["history_beats"][0] == pytest.approx(11 / 12)  # the best of 12 trials
+    sur = row["surrogate"]
+    assert len(sur["values"]) == refresh_check.TOP_K
+    # The history's optimum is the target's (x = 0.2): its best trials beat most of the
+    # target's own evaluations on the surrogate.
+    assert sur["beats_own"][0] > 0.75 and sur["range_regret"][0] < 0.1
+    text = refresh_check.markdown(rows)
+    assert "| dev | toy/filmtrust |" in text and text.rstrip().endswith("| n/a | n/a |")
+    paths = refresh_check.write_refresh_check(tmp_path / "out", None, corpus_path)
+    assert json.loads(paths[0].read_text())["rows"][0]["task"] == "toy/filmtrust"
