@@ -130,10 +130,14 @@ FINETUNED_WEIGHTS = DEFAULT_OUT.parent / "finetune" / "finetuned-dev.safetensors
 SAMPLERS: tuple[str, ...] = tuple(
     dict.fromkeys([*(s for v in SCENARIO_SAMPLERS.values() for s in v), *OPTIONAL_SAMPLERS])
 )
-#: The real runs: transfer with honest sources, and what a user would run instead.
+#: The real runs: transfer with honest sources and with last month's study (the
+#: surrogate misjudges last month's configurations; see benchmarks/refresh_check.py),
+#: and what a user would run instead.
 REAL_SAMPLERS: tuple[tuple[str, str], ...] = (
     ("honest", "rl-transfer"),
     ("honest", "enqueue5-tpe"),
+    ("refresh", "rl-transfer"),
+    ("refresh", "enqueue3-tpe"),
     ("none", "rl-generic"),
     ("none", "tpe"),
     ("none", "random"),
