@@ -224,7 +224,8 @@ def scalarise(
     """One score per trial, higher is better, and what the trial's reasons record about it.
 
     Several objectives are scalarised with the augmented Chebyshev function of weights
-    drawn from ``rng`` (reason ``"scalarisation"``); when any trial has constraint
+    drawn from ``rng``, each objective scaled by the Pareto front of the feasible trials
+    (reason ``"scalarisation"``); when any trial has constraint
     values, infeasible trials pay for their violation
     (:func:`~optuna_rl_sampler.objectives.apply_constraints`; reason ``"constraints"``,
     the counts of feasible and infeasible trials).
@@ -240,18 +241,19 @@ def scalarise(
         constraints).
     """
     reason: dict[str, Any] = {}
+    known = ~np.isnan(violations)
+    infeasible = known & (violations > 0)
     if values.shape[1] > 1:
         w = draw_simplex_weights(values.shape[1], rng)
-        scores = chebyshev(values, w)
+        scores = chebyshev(values, w, feasible=~infeasible)
         reason["scalarisation"] = {
             "method": "augmented-chebyshev",
+            "scale": "pareto-front",
             "weights": [round(float(x), 4) for x in w],
         }
     else:
         scores = values[:, 0].copy()
-    known = ~np.isnan(violations)
     if known.any():
-        infeasible = known & (violations > 0)
         scores = apply_constraints(scores, violations)
         reason["constraints"] = {
             "n_feasible": int((known & ~infeasible).sum()),

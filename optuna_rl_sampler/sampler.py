@@ -138,10 +138,11 @@ class RLSampler(BaseSampler):
     sources, so it learned how far to trust them.
 
     Multi-objective studies (``directions=[...]``) are scalarised per trial (ParEGO's
-    random augmented Chebyshev weights, :mod:`optuna_rl_sampler.objectives`), so every
-    proposal aims at another part of the Pareto front with the same policy. Constraints
-    (``constraints_func``, or Optuna's per-trial constraint values) rank infeasible
-    trials below feasible ones, ordered by violation. Source studies are single-objective
+    random augmented Chebyshev weights, each objective scaled by the current Pareto
+    front; :mod:`optuna_rl_sampler.objectives`), so every proposal aims at another part
+    of the front with the same policy. Constraints (``constraints_func``, or Optuna's
+    per-trial constraint values) cap an infeasible trial's score below the best feasible
+    one, less a penalty that grows with its violation. Source studies are single-objective
     and are not used in multi-objective studies.
 
     The reasons for each proposal (candidate source, GP mean and standard deviation,

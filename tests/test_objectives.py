@@ -14,6 +14,8 @@ from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
 from optuna_rl_sampler.objectives import draw_simplex_weights
+from optuna_rl_sampler.objectives import front_scale
+from optuna_rl_sampler.objectives import pareto_mask
 from optuna_rl_sampler.objectives import total_violation
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.sampler import REASON_KEY
@@ -23,14 +25,55 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 def test_chebyshev_known_values():
     values = np.array([[0.0, 10.0], [2.0, 0.0], [1.0, 5.0], [-np.inf, -np.inf]])
-    # Columns rescaled over the finite rows: [0, 1, .5] and [1, 0, .5].
+    # All three finite rows are on the front: scale (2, 10), reference (-2, -10), so the
+    # rows are measured as (1, 2), (2, 1) and (1.5, 1.5).
     s = chebyshev(values, np.array([0.5, 0.5]), rho=0.0)
-    np.testing.assert_allclose(s[:3], [0.0, 0.0, 0.25])
+    np.testing.assert_allclose(s[:3], [0.5, 0.5, 0.75])
     assert s[3] == -np.inf  # a pruned trial stays last
     s = chebyshev(values, np.array([1.0, 0.0]), rho=0.1)
-    np.testing.assert_allclose(s[:3], [0.0, 0.1, 0.05])
+    np.testing.assert_allclose(s[:3], [0.1, 0.2, 0.15])
     with pytest.raises(ValueError, match="values must be"):
         chebyshev(np.zeros((3, 3)), np.array([0.5, 0.5]))
+
+
+def test_front_scale_ignores_far_off_trials_and_infeasible_ones():
+    front = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    w = np.array([0.5, 0.5])
+    np.testing.assert_allclose(chebyshev(front, w, rho=0.0), [0.5, 0.5, 0.75])
+    # A far-off trial (range 4, floor 1 = the front's extent) leaves the front's scores.
+    far = np.vstack([front, [-3.0, -3.0]])
+    np.testing.assert_allclose(chebyshev(far, w, rho=0.0), [0.5, 0.5, 0.75, -1.0])
+    ref, scale = front_scale(far)
+    assert ref.tolist() == [-1.0, -1.0] and scale.tolist() == [1.0, 1.0]
+    # One trial far beyond the others' front is infeasible: the feasible front sets the
+    # scale. A front without extent in an objective takes that objective's whole range.
+    wide = np.vstack([front, [9.0, 9.0]])
+    ref, scale = front_scale(wide, feasible=np.array([True, True, True, False]))
+    assert scale.tolist() == [2.25, 2.25] and ref.tolist() == [-2.25, -2.25]
+    ref, scale = front_scale(np.array([[1.0, 1.0], [0.0, 0.0]]))
+    assert scale.tolist() == [1.0, 1.0] and ref.tolist() == [0.0, 0.0]
+    assert pareto_mask(np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0], [0.0, 1.0]])).tolist() == [
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_random_weights_cover_a_concave_front_despite_far_off_trials():
+    # ZDT2's shape (minimise f1 and f2 = 1 - f1^2) and two dominated trials whose f2 is
+    # 6-7 times the front's extent. Scaled by the range over all trials, 396 of 400
+    # weight vectors pick the f1 = 0 end; scaled by the front, every trial of the front
+    # is someone's choice and neither end takes more than 40%.
+    f1 = np.linspace(0.0, 1.0, 11)
+    values = -np.c_[np.r_[f1, 1.0, 0.5], np.r_[1.0 - f1**2, 7.0, 6.0]]
+    rng = np.random.default_rng(0)
+    picks = np.bincount(
+        [int(np.argmax(chebyshev(values, draw_simplex_weights(2, rng)))) for _ in range(400)],
+        minlength=13,
+    )
+    assert (picks[:11] > 0).all() and picks[11:].sum() == 0
+    assert picks[0] < 160 and picks[10] < 160, picks
 
 
 def test_simplex_weights_are_uniform_on_the_simplex():
