@@ -523,6 +523,7 @@ class TransferV2Suite:
                 real=args.real,
                 workers=args.workers,
                 progress=not args.no_progress,
+                note="; ".join(args.note) or None,
             )
         except (FileNotFoundError, ValueError) as err:
             raise SuiteError(f"run --suite transfer: {err}") from err

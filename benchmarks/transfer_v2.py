@@ -34,6 +34,7 @@ except where the scenario says so):
 ``shuffled``    the honest sources with their values permuted within each study
 ``shifted``     one study of the same model on another sample of the same data
 ``one-good``    one honest same-model source among four backwards ones
+``one-bad``     a single backwards source: the ``shifted`` study with its values negated
 ``refresh``     real datasets only: the single study of the oldest 75% of the events
 ==============  =======================================================================
 
@@ -110,6 +111,7 @@ SCENARIOS: tuple[str, ...] = (
     "shuffled",
     "shifted",
     "one-good",
+    "one-bad",
     "refresh",
 )
 #: The samplers of each scenario: those that read no source run under ``none`` only.
@@ -120,6 +122,7 @@ SCENARIO_SAMPLERS: dict[str, tuple[str, ...]] = {
     "shuffled": ("rl-transfer", "enqueue5-tpe", "cmaes-warm"),
     "shifted": ("rl-transfer", "enqueue5-tpe", "cmaes-warm"),
     "one-good": ("rl-transfer", "enqueue5-tpe", "cmaes-warm"),
+    "one-bad": ("rl-transfer", "enqueue5-tpe", "cmaes-warm"),
     "refresh": ("rl-transfer", "enqueue3-tpe", "enqueue5-tpe"),
 }
 #: Samplers that run only when named with ``--samplers``, and their scenarios:
@@ -350,17 +353,18 @@ def scenario_sources(corpus: Sequence[PastStudy], task: str, scenario: str) -> l
 
     Raises:
         NoCompatibleSource: the scenario has no source for this task (``refresh`` on a
-            synthetic dataset, ``shifted`` or ``one-good`` without the studies needed).
+            synthetic dataset, ``shifted``, ``one-bad`` or ``one-good`` without the
+            studies needed).
     """
     model, key = task.split("/", 1)
     if scenario == "none":
         return []
-    if scenario in ("shifted", "refresh"):
-        role = "shifted" if scenario == "shifted" else "history"
+    if scenario in ("shifted", "refresh", "one-bad"):
+        role = "history" if scenario == "refresh" else "shifted"
         found = [p.study for p in corpus if p.task == task and p.role == role]
         if not found:
             raise NoCompatibleSource(f"no {role} study of {task!r} in the corpus")
-        return found
+        return misleading_sources(found) if scenario == "one-bad" else found
     honest = [p.study for p in corpus if p.key != key and p.role != "design"]
     if scenario == "honest":
         return honest
@@ -753,10 +757,12 @@ def run_invocation(
     real: bool = False,
     workers: int = 2,
     progress: bool = True,
+    note: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the jobs not done yet (:func:`execute`), pack every record of ``out`` into
     ``runs.jsonl.gz`` and return the records with the report's metadata (the corpus,
-    the split, the fingerprints, this invocation and the earlier ones)."""
+    the split, the fingerprints, this invocation, with ``note`` saying why it was run,
+    and the earlier ones)."""
     folder = Path(out)
     start = time.time()
     ran = execute(jobs, folder, workers, progress)
@@ -776,7 +782,7 @@ def run_invocation(
         "real_missing": list(missing),
         "environment": environment(),
         "last_invocation": {"split": split, "ran": ran, "minutes": (time.time() - start) / 60},
-        "invocations": _invocations(folder, split, ran, start, real),
+        "invocations": _invocations(folder, split, ran, start, real, note),
     }
     return records, meta
 
@@ -789,15 +795,23 @@ def rebuild(folder: Path) -> dict[str, Any]:
     return write_report(read_records(folder), read_split(), meta, folder)
 
 
-def _invocations(folder: Path, split: str, ran: int, start: float, real: bool) -> dict[str, Any]:
-    """Split -> when it was last run, how many runs it added and how long it took (the
-    test split's entry says when its published figures were made)."""
+def _invocations(
+    folder: Path, split: str, ran: int, start: float, real: bool, note: str | None = None
+) -> dict[str, Any]:
+    """Split -> when it was last run, how many runs it added, how long it took and why
+    (``note``; the test split's entry says when its published figures were made)."""
     previous: dict[str, Any] = {}
     summary = folder / "summary.json"
     if summary.is_file():
         previous = json.loads(summary.read_text()).get("meta", {}).get("invocations", {})
     stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(start))
-    entry = {"at_utc": stamp, "ran": ran, "minutes": round((time.time() - start) / 60, 1)}
+    entry: dict[str, Any] = {
+        "at_utc": stamp,
+        "ran": ran,
+        "minutes": round((time.time() - start) / 60, 1),
+    }
+    if note:
+        entry["note"] = note
     # Every earlier invocation of the split stays listed: how often the test split was
     # looked at is part of its evidence.
     before = dict(previous.get(split, {}))

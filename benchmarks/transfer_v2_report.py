@@ -412,7 +412,14 @@ HEADLINE_SAMPLERS: tuple[tuple[str, str, str], ...] = (
     ("none", "tpe", "TPE (multivariate)"),
     ("none", "random", "Random"),
 )
-HEADLINE_SCENARIOS: tuple[str, ...] = ("honest", "shifted", "shuffled", "one-good", "backwards")
+HEADLINE_SCENARIOS: tuple[str, ...] = (
+    "honest",
+    "shifted",
+    "shuffled",
+    "one-good",
+    "backwards",
+    "one-bad",
+)
 
 
 def headline(summary: Mapping[str, Any], part: str = "test", kind: str = "surrogate") -> str:

@@ -88,6 +88,9 @@ def test_scenarios_give_the_sources_they_promise(corpus_path):
     assert sum(bool(s.attrs.get("misleading")) for s in one_good) == 4
     (shifted,) = tv.scenario_sources(corpus, "toy/filmtrust", "shifted")
     assert shifted.name.startswith("toy/filmtrust/shifted/")
+    (one_bad,) = tv.scenario_sources(corpus, "toy/filmtrust", "one-bad")
+    np.testing.assert_array_equal(one_bad.values, -shifted.values)
+    assert one_bad.attrs.get("misleading")
     (refresh,) = tv.scenario_sources(corpus, "toy/filmtrust", "refresh")
     assert "/history-75/" in refresh.name
     with pytest.raises(NoCompatibleSource, match="no history study of 'toy/mind_sample'"):
@@ -201,12 +204,13 @@ def test_only_the_last_runs_code_counts_and_every_test_run_stays_listed(tmp_path
     # Each run of a split is kept in the summary's metadata, the earlier ones as history.
     first = tv._invocations(tmp_path, "test", 10, 0.0, True)
     (tmp_path / "summary.json").write_text(json.dumps({"meta": {"invocations": first}}))
-    second = tv._invocations(tmp_path, "test", 5, 60.0, True)
-    assert second["test"]["ran"] == 5
+    second = tv._invocations(tmp_path, "test", 5, 60.0, True, note="after the change")
+    assert second["test"]["ran"] == 5 and second["test"]["note"] == "after the change"
     assert [h["ran"] for h in second["test"]["history"]] == [10]
     line = rep.markdown({"regret": {}, "paired": {}}, {"invocations": second}).split("\n")
     assert any(
-        "test split last run" in x and "; before: 1970-01-01 00:00 UTC: 10" in x for x in line
+        "test split last run" in x and "(after the change); before: 1970-01-01 00:00 UTC: 10" in x
+        for x in line
     )
 
 

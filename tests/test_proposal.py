@@ -25,28 +25,40 @@ SPACE = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(0.0, 1.0)}
 PRIOR = SOURCES.index("prior")
 
 
-def _prior() -> MetaPrior:
+def _prior(n_sources: int = 1) -> MetaPrior:
     rng = np.random.default_rng(0)
-    xs = rng.random((40, 2))
-    source = SourceStudy(
-        "past",
-        dict(SPACE),
-        tuple({"x": float(a), "y": float(b)} for a, b in xs),
-        -((xs - 0.2) ** 2).sum(axis=1),
-    )
-    return MetaPrior([source], SPACE)
+    sources = []
+    for i in range(n_sources):
+        xs = rng.random((40, 2))
+        sources.append(
+            SourceStudy(
+                f"past-{i}",
+                dict(SPACE),
+                tuple({"x": float(a), "y": float(b)} for a, b in xs),
+                -((xs - 0.2 - 0.05 * i) ** 2).sum(axis=1),
+            )
+        )
+    return MetaPrior(sources, SPACE)
 
 
 def _with_weight(monkeypatch: pytest.MonkeyPatch, total: float) -> None:
-    """Every call of MetaPrior.weights gives the one source ``total`` of the weight."""
+    """Every call of MetaPrior.weights gives the sources ``total`` of the weight, split
+    evenly."""
 
     def weights(self, observed, scores, target_gp, rng):
-        return PriorWeights(np.array([total]), 1.0 - total, len(scores))
+        n = len(self)
+        return PriorWeights(np.full(n, total / n), 1.0 - total, len(scores))
 
     monkeypatch.setattr(MetaPrior, "weights", weights)
 
 
-def _run(n_obs: int, *, prior_startup: int = 5, handoff: PolicyWeights | None = None):
+def _run(
+    n_obs: int,
+    *,
+    prior_startup: int = 5,
+    handoff: PolicyWeights | None = None,
+    n_sources: int = 1,
+):
     encoder = SearchSpaceEncoder(SPACE)
     rng = np.random.default_rng(1)
     points = encoder.snap(rng.random((n_obs, 2)))
@@ -62,7 +74,7 @@ def _run(n_obs: int, *, prior_startup: int = 5, handoff: PolicyWeights | None = 
         progress=n_obs / 20,
         n_candidates=64,
         max_observations=200,
-        prior=_prior(),
+        prior=_prior(n_sources),
         prior_startup=prior_startup,
         handoff=handoff,
     ), points
@@ -90,7 +102,7 @@ def test_trusted_sources_restrict_the_startup_phase_to_their_candidates(monkeypa
 def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, generic):
     assert prop.PROBE_AT is not None
     _with_weight(monkeypatch, 1.0)
-    proposal, points = _run(prop.PROBE_AT, handoff=generic)
+    proposal, points = _run(prop.PROBE_AT, handoff=generic, n_sources=prop.PROBE_MIN_SOURCES)
     assert proposal.reason["phase"] == "prior-probe"
     assert proposal.reason["source"] == "sobol"
     # No sobol candidate lies farther from the observed points than the probe (the
@@ -100,6 +112,16 @@ def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, 
     assert sobol.sum() > 1 and sobol[proposal.index]
     assert dist[proposal.index] == pytest.approx(dist[sobol].max())
     assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
+
+
+def test_a_single_trusted_source_keeps_the_probe_trial(monkeypatch, generic):
+    # Last month's study alone (data refresh): the third trial is one of its own
+    # configurations, not the probe.
+    assert prop.PROBE_MIN_SOURCES == 2
+    _with_weight(monkeypatch, 1.0)
+    proposal, _ = _run(prop.PROBE_AT, handoff=generic, n_sources=1)
+    assert proposal.reason["phase"] == "prior-startup"
+    assert proposal.reason["source"] == "prior"
 
 
 def test_sources_below_prior_trust_in_the_phase_are_probed(monkeypatch, generic):

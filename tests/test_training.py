@@ -245,13 +245,13 @@ def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_its_choices():
 
     rng = np.random.default_rng(4)
     task = sample_task(rng, n_params=3, family="bowl", style_weights=(0, 0, 0, 1))
-    sources = sample_sources(task, rng, ["related"], drop_prob=0.0, extra_prob=0.0)
+    sources = sample_sources(task, rng, ["related", "related"], drop_prob=0.0, extra_prob=0.0)
     net = PolicyNet(N_FEATURES, 8)
     weights = net.to_weights()
     ep = run_episode(
         task, weights, rng, budget=9, n_candidates=16, sources=sources, prior_startup=5
     )
-    # Steps 0-3 (1-4 trials observed) are the phase while the related source holds its
+    # Steps 0-3 (1-4 trials observed) are the phase while the related sources hold their
     # weight: step 1 (2 trials observed) is the forced probe, the others choose among the
     # prior candidates only. The sampler's phase ends at 5 observed trials.
     free, restricted = ep.free_steps(), ep.restricted_steps()
@@ -261,6 +261,17 @@ def test_episodes_simulate_the_prior_startup_phase_and_ppo_learns_its_choices():
     prior = FEATURE_NAMES.index("source_prior")
     for t in (0, 2, 3):  # a restricted step's action is a prior candidate
         assert ep.features[t, ep.actions[t], prior] == 1.0
+    # A single source has no probe: step 1 chooses among its candidates too.
+    single = run_episode(
+        task,
+        weights,
+        np.random.default_rng(4),
+        budget=9,
+        n_candidates=16,
+        sources=sources[:1],
+        prior_startup=5,
+    )
+    assert single.restricted_steps()[:4].all()
     without = run_episode(task, weights, np.random.default_rng(4), budget=9, n_candidates=16)
     assert without.free_steps().all() and not without.restricted_steps().any()
     # Under the restriction the network gives the probabilities the episode acted with,

@@ -98,10 +98,11 @@ def _cube_points(study: optuna.Study, names: list[str]) -> np.ndarray:
 
 def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     good = SourceStudy.from_study(_past_study(n=80), name="good")
-    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
+    also = SourceStudy.from_study(_past_study(0.1, n=80), name="also-good")
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good, also]))
     study.optimize(_objective(), n_trials=8)
     reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
-    # Trials 1, 3 and 4 keep to the prior candidates (the source ranks the trials right),
+    # Trials 1, 3 and 4 keep to the prior candidates (the sources rank the trials right),
     # trial 2 probes far from them, the policy chooses freely from trial 5
     # (prior_startup_trials=5).
     phases = ["prior-startup", "prior-probe", "prior-startup", "prior-startup"]
@@ -114,8 +115,14 @@ def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     assert gap[2] > 0.3 and gap[2] > gap[[3, 4]].max()
     assert study.trials[2].user_attrs["rl:reason"].startswith("prior-probe: the Sobol point")
     # The dashboard shows the sources and their weights beside the reason.
-    assert study.trials[2].user_attrs["rl:sources"].startswith("1 studies, weight ")
+    assert study.trials[2].user_attrs["rl:sources"].startswith("2 studies, weight ")
     assert study.trials[3].user_attrs["rl:reason"].startswith("prior-startup: source config")
+    # A single source (last month's study) has no probe: trial 2 is one of its own
+    # configurations too.
+    study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
+    study.optimize(_objective(), n_trials=8)
+    assert _phases(study) == ["prior-startup"] * 4 + [None] * 3
+    assert study.trials[2].system_attrs[REASON_KEY]["source"] == "prior"
     # Turned off: the policy chooses freely from the second trial.
     study = optuna.create_study(
         sampler=RLSampler(seed=0, source_studies=[good], prior_startup_trials=0)
