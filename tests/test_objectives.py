@@ -60,6 +60,18 @@ def test_front_scale_ignores_far_off_trials_and_infeasible_ones():
     ]
 
 
+def test_pareto_mask_matches_the_definition_with_ties_and_duplicates():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = rng.integers(0, 4, size=(int(rng.integers(1, 40)), int(rng.integers(2, 4))))
+        values = values.astype(float)
+        dominated = [
+            bool(((values >= row).all(axis=1) & (values > row).any(axis=1)).any())
+            for row in values
+        ]
+        assert pareto_mask(values).tolist() == [not d for d in dominated]
+
+
 def test_random_weights_cover_a_concave_front_despite_far_off_trials():
     # ZDT2's shape (minimise f1 and f2 = 1 - f1^2) and two dominated trials whose f2 is
     # 6-7 times the front's extent. Scaled by the range over all trials, 396 of 400
