@@ -44,6 +44,7 @@ Outputs: ``results.json.gz`` (raw curves and the summary), ``summary.md``,
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import functools
@@ -243,6 +244,30 @@ def _study_extras(table: Any) -> dict[str, dict[str, Any]]:
             attrs["mean_trial_s"] = float(done.mean())
         out[str(name)] = attrs
     return out
+
+
+def code_fingerprint(path: str | Path) -> str:
+    """First 16 hex digits of the SHA-256 of a Python file's code: its syntax tree
+    without docstrings (comments, blank lines and formatting never reach the tree).
+
+    A run depends on what the code does, not on how it is explained: fixing a docstring
+    must not force a re-run of every study the file took part in. The tree's text is
+    that of the running Python version (3.11 for the committed runs); another version
+    may print it differently and re-run the studies once.
+    """
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
 
 
 def file_fingerprint(path: str | Path | None) -> str | None:

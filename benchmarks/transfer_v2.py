@@ -46,8 +46,9 @@ configurations of same-model sources enqueued, then TPE or GP) and ``enqueue3-tp
 
 Every run is appended to ``runs.jsonl`` as it finishes; an invocation skips the runs
 already there with the same fingerprint (corpus file, and for RLSampler its weights and
-code), so an interrupted run resumes. ``runs.jsonl.gz`` (committed) holds the runs of
-the current fingerprints (those of an older RLSampler stay in git history);
+code, docstrings and comments left out), so an interrupted run resumes.
+``runs.jsonl.gz`` (committed) holds the runs of the current fingerprints (those of an
+older RLSampler stay in git history);
 ``summary.json``, ``summary.md`` and one plot per scenario are made from it by
 :mod:`benchmarks.transfer_v2_report`.
 """
@@ -85,6 +86,7 @@ from benchmarks.transfer import NoCompatibleSource
 from benchmarks.transfer import SurrogateObjective
 from benchmarks.transfer import best_past_configs
 from benchmarks.transfer import build_sampler
+from benchmarks.transfer import code_fingerprint
 from benchmarks.transfer import data_dir_from
 from benchmarks.transfer import file_fingerprint
 from benchmarks.transfer import find_dataset
@@ -150,7 +152,8 @@ REAL_METRIC = "ndcg@10"
 CHECKPOINTS: tuple[int, ...] = (1, 3, 5, 10, 20)
 #: Uniform random configurations whose surrogate median is the ``median`` reference.
 MEDIAN_SAMPLE = 2048
-#: Files whose content decides what RLSampler proposes (part of its runs' fingerprint).
+#: Files whose code decides what RLSampler proposes (part of its runs' fingerprint, by
+#: :func:`~benchmarks.transfer.code_fingerprint`: docstrings and comments do not count).
 _RL_CODE = (
     "sampler.py",
     "proposal.py",
@@ -504,12 +507,13 @@ def _run_study(job: Job) -> dict[str, Any]:
 
 def fingerprints(corpus: str | Path) -> dict[str, str]:
     """Sampler -> what its runs depend on: the corpus file; RLSampler also its weights
-    and the code that makes its proposals (a change re-runs only the RL samplers)."""
+    and the code that makes its proposals (a change of code, not of a docstring or a
+    comment, re-runs only the RL samplers)."""
     base = file_fingerprint(corpus) or "missing"
     pkg = REPO_ROOT / "optuna_rl_sampler"
     digest = hashlib.sha256()
     for name in _RL_CODE:
-        digest.update((pkg / name).read_bytes())
+        digest.update(code_fingerprint(pkg / name).encode())
     for weights in sorted((pkg / "weights").glob("*.safetensors")):
         digest.update(weights.read_bytes())
     rl = f"{base}+{digest.hexdigest()[:12]}"

@@ -214,6 +214,46 @@ def test_only_the_last_runs_code_counts_and_every_test_run_stays_listed(tmp_path
     )
 
 
+_CODE = '''"""Module docstring."""
+
+X = 1  # a comment
+
+
+class Box:
+    """Class docstring."""
+
+    def size(self):
+        """Method docstring."""
+        return X + 1
+
+
+def only_doc():
+    """A body that is a docstring alone."""
+'''
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same"),
+    [
+        ('"""Method docstring."""', '"""Reworded, longer\n        explanation."""', True),
+        ("# a comment", "# another comment", True),
+        ('"""Module docstring."""', '"""Module docstring, new figures."""', True),
+        ("return X + 1", "return  X+1  # same code", True),
+        ("return X + 1", "return X + 2", False),
+        ('    """A body that is a docstring alone."""', "    return None", False),
+        ("X = 1", "X = 2", False),
+    ],
+)
+def test_code_fingerprint_ignores_docstrings_and_comments_only(tmp_path, old, new, same):
+    from benchmarks.transfer import code_fingerprint
+
+    before, after = tmp_path / "before.py", tmp_path / "after.py"
+    before.write_text(_CODE)
+    assert old in _CODE
+    after.write_text(_CODE.replace(old, new))
+    assert (code_fingerprint(before) == code_fingerprint(after)) is same
+
+
 def test_optional_samplers_run_only_when_named():
     default = tv.plan(tv.DEFAULT_CORPUS, split="test")
     assert not any(j.sampler == "rl-finetuned" for j in default)
