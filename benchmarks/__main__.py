@@ -209,6 +209,23 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
         help="fine-tuned weights (rl-finetuned) vs the shipped ones on the test split, from "
         "the committed runs (see benchmarks/finetune_check.py)",
     )
+    sharp = sub.add_parser(
+        "policy-sharpness",
+        help="how close to uniform the generic policy's choice is, trial by trial, on "
+        "100-trial BBOB studies without sources (runs them; see "
+        "benchmarks/policy_sharpness.py)",
+    )
+    sharp.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder (default: benchmarks/results/policy-sharpness)",
+    )
+    sharp.add_argument("--seeds", default="5-7", help="sampler seeds (default 5-7)")
+    sharp.add_argument("--trials", type=int, default=100, help="trials per study")
+    sharp.add_argument("--dims", default="2,5,10", help="BBOB dimensions (default 2,5,10)")
+    sharp.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    sharp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     refresh = sub.add_parser(
         "refresh-check",
         help="last month's best configurations of each history study, on the transfer "
@@ -384,6 +401,24 @@ def _cmd_zero_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policy_sharpness(args: argparse.Namespace) -> int:
+    from benchmarks.harness import seeds_from_arg
+    from benchmarks.policy_sharpness import DEFAULT_OUT
+    from benchmarks.policy_sharpness import write_policy_sharpness
+
+    paths = write_policy_sharpness(
+        args.out or DEFAULT_OUT,
+        dimensions=[int(d) for d in args.dims.split(",")],
+        seeds=seeds_from_arg(args.seeds),
+        n_trials=args.trials,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_refresh_check(args: argparse.Namespace) -> int:
     import optuna
 
@@ -428,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "finetune-sources": _cmd_finetune_sources,
         "finetune-check": _cmd_finetune_check,
         "refresh-check": _cmd_refresh_check,
+        "policy-sharpness": _cmd_policy_sharpness,
     }
     return handlers[args.command](args)
 

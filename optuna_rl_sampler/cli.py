@@ -437,6 +437,8 @@ _PRETRAIN_OPTIONS = {
     "--families": "families",
     "--dims": "dims",
     "--dim-weights": "dim_weights",
+    "--budgets": "budgets",
+    "--log-reward": "log_reward",
     "--workers": "workers",
 }
 #: ``optuna-rl finetune`` options: flag -> PPOConfig field.

@@ -17,6 +17,7 @@ from optuna_rl_sampler.training.ppo import compute_gae  # noqa: E402
 from optuna_rl_sampler.training.ppo import ppo_loss  # noqa: E402
 from optuna_rl_sampler.training.ppo import train  # noqa: E402
 from optuna_rl_sampler.training.rollout import run_episode  # noqa: E402
+from optuna_rl_sampler.training.rollout import step_rewards  # noqa: E402
 from optuna_rl_sampler.training.tasks import FAMILIES  # noqa: E402
 from optuna_rl_sampler.training.tasks import sample_task  # noqa: E402
 
@@ -87,6 +88,38 @@ def test_tasks_have_a_range_and_episodes_have_expected_shapes(family):
     # Best-so-far regret never increases.
     assert np.all(np.diff(ep.regrets) <= 1e-12)
     assert np.all((ep.regrets >= 0) & (ep.regrets <= 1))
+
+
+def test_step_rewards_known_values():
+    r = np.array([1.0, 0.1, 0.01, 1e-5, 1e-7, 0.0])
+    # Weight 0: minus the normalised regret (generic-v1's reward).
+    np.testing.assert_allclose(step_rewards(r, 0.0), -r, atol=1e-7)
+    # Weight 1: each tenfold cut earns a fifth (floor 1e-5), nothing below the floor.
+    np.testing.assert_allclose(step_rewards(r, 1.0), [-1.0, -0.8, -0.6, 0.0, 0.0, 0.0], atol=1e-6)
+    # A mix is the mix of the two.
+    np.testing.assert_allclose(
+        step_rewards(r, 0.5), 0.5 * step_rewards(r, 0.0) + 0.5 * step_rewards(r, 1.0), atol=1e-6
+    )
+    # Late in a study the log form still tells a 0.01 regret from a 0.001 one.
+    late = step_rewards(np.array([0.01, 0.001]), 0.5)
+    assert late[1] - late[0] > 0.1 > 0.01 > np.diff(step_rewards(np.array([0.01, 0.001]), 0.0))
+
+
+def test_episode_rewards_follow_the_log_weight():
+    rng = np.random.default_rng(4)
+    task = sample_task(rng, n_params=2, family="bowl")
+    net = PolicyNet(N_FEATURES, 8).to_weights()
+    plain = run_episode(task, net, np.random.default_rng(0), budget=6, n_candidates=16)
+    logged = run_episode(
+        task, net, np.random.default_rng(0), budget=6, n_candidates=16, log_reward=1.0
+    )
+    np.testing.assert_allclose(plain.regrets, logged.regrets)  # same choices
+    np.testing.assert_allclose(logged.rewards, step_rewards(plain.regrets[1:], 1.0))
+
+
+def test_log_reward_out_of_range_is_rejected():
+    with pytest.raises(ValueError, match="log_reward 1.5"):
+        PPOConfig(log_reward=1.5)
 
 
 def test_unknown_family_is_rejected():

@@ -56,6 +56,18 @@ class PPOConfig:
             )
         },
     )
+    #: Weight of the log-scale regret in each step's reward
+    #: (:func:`~optuna_rl_sampler.training.rollout.step_rewards`); 0 is generic-v1's
+    #: reward, minus the normalised regret.
+    log_reward: float = field(
+        default=0.0,
+        metadata={
+            "help": (
+                "weight in [0, 1] of the log-scale regret in each step's reward (0: minus the "
+                "normalised regret, as generic-v1 was trained)"
+            )
+        },
+    )
     n_candidates: int = field(default=256, metadata={"help": "candidates per proposal"})
     hidden: int = 64
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam step"})
@@ -150,6 +162,11 @@ class PPOConfig:
             raise ValueError(
                 f"dims {tuple(self.dims)} and dim_weights {tuple(self.dim_weights)} differ in "
                 "length; give one weight per dimension (e.g. --dims 2 5 30 --dim-weights 1 1 0.5)."
+            )
+        if not 0.0 <= float(self.log_reward) <= 1.0:
+            raise ValueError(
+                f"log_reward {self.log_reward!r}: give a weight in [0, 1] (e.g. 0.5), or 0 "
+                "for the plain normalised regret."
             )
         if not self.dims or any(int(d) < 1 for d in self.dims):
             raise ValueError(f"dims {tuple(self.dims)}: give dimensions of at least 1.")

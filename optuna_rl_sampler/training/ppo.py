@@ -246,6 +246,7 @@ def _episode_job(
             start_from_prior=bool(sources) and rng.random() < cfg.start_from_prior_prob,
             prior_startup=cfg.prior_startup,
             handoff=_handoff_weights(cfg.handoff) if sources else None,
+            log_reward=cfg.log_reward,
         )
 
 
