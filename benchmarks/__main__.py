@@ -226,6 +226,12 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
     sharp.add_argument("--dims", default="2,5,10", help="BBOB dimensions (default 2,5,10)")
     sharp.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     sharp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sharp.add_argument(
+        "--meta-model",
+        default=None,
+        help="weights to measure (a shipped name or a weights file; default: the shipped "
+        "generic weights, as RLSampler() uses them without sources)",
+    )
     refresh = sub.add_parser(
         "refresh-check",
         help="last month's best configurations of each history study, on the transfer "
@@ -413,6 +419,7 @@ def _cmd_policy_sharpness(args: argparse.Namespace) -> int:
         n_trials=args.trials,
         workers=args.workers,
         progress=not args.no_progress,
+        meta_model=args.meta_model,
     )
     for path in paths:
         print(f"wrote {path}")

@@ -63,6 +63,7 @@ class StudyJob:
     dimension: int
     seed: int
     n_trials: int = N_TRIALS
+    meta_model: str | None = None
 
 
 @contextlib.contextmanager
@@ -111,7 +112,8 @@ def run_study(job: StudyJob) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     with _recorded_proposals(rows):
-        study = optuna.create_study(sampler=RLSampler(seed=job.seed), direction=task.direction)
+        sampler = RLSampler(seed=job.seed, meta_model=job.meta_model)
+        study = optuna.create_study(sampler=sampler, direction=task.direction)
         study.optimize(task.optuna_objective(), n_trials=job.n_trials)
     return {
         "function": job.function,
@@ -241,10 +243,18 @@ def write_policy_sharpness(
     n_trials: int = N_TRIALS,
     workers: int = 2,
     progress: bool = True,
+    meta_model: str | None = None,
 ) -> list[Path]:
     """Run the studies and write ``summary.json``, ``summary.md``, the plot and every
-    proposal's row (``records.json.gz``)."""
-    jobs = [StudyJob(f, d, s, n_trials) for d in dimensions for f in functions for s in seeds]
+    proposal's row (``records.json.gz``). ``meta_model``: weights to measure instead
+    of the shipped generic ones (a shipped name or a weights file, as
+    ``RLSampler(meta_model=...)`` takes it)."""
+    jobs = [
+        StudyJob(f, d, s, n_trials, meta_model)
+        for d in dimensions
+        for f in functions
+        for s in seeds
+    ]
     records: list[dict[str, Any]] = []
     start = time.time()
     if workers <= 0:
