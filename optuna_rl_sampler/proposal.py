@@ -60,7 +60,7 @@ from optuna_rl_sampler.surrogate import fit_gp
 from optuna_rl_sampler.surrogate import normal_scores
 from optuna_rl_sampler.surrogate import select_points
 
-__all__ = ["Proposal", "propose"]
+__all__ = ["Proposal", "normalised_entropy", "propose"]
 
 N_INCUMBENTS = 5
 #: Incumbents from which candidates step up the GP mean (:func:`~.candidates.gradient_steps`).
@@ -558,6 +558,7 @@ def _reason(
         "gp_std": round(float(cands.std[index]), 4),
         "probability": round(float(probs[index]), 4),
         "probability_rank": int((probs > probs[index]).sum()) + 1,
+        "entropy": round(normalised_entropy(probs), 3),
         "n_candidates": len(probs),
         "n_observed": int(observed.n_obs),
         "n_pending": int(observed.n_pending),
@@ -591,6 +592,17 @@ def _reason(
 
 
 # -- what the phases share ------------------------------------------------------------
+
+
+def normalised_entropy(probs: np.ndarray) -> float:
+    """Entropy of a choice's probabilities divided by that of a uniform choice among as
+    many candidates: 1 when the policy has no preference, 0 when one candidate holds all
+    the probability (and for a single candidate)."""
+    p = np.asarray(probs, dtype=float)
+    if len(p) < 2:
+        return 0.0
+    nz = p[p > 0]
+    return float(min(1.0, max(0.0, -(nz * np.log(nz)).sum() / np.log(len(p)))))
 
 
 def _avoid_repeat(

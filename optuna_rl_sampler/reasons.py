@@ -21,7 +21,11 @@ The vocabulary of a reason:
 - ``"handoff": true`` with ``"distrusted"`` (the cause): the sources were distrusted
   and the generic weights chose; ``"weights"`` always names the weights that chose.
 - ``"probability"``, ``"probability_rank"``, ``"n_candidates"``, ``"gp_mean"``,
-  ``"gp_std"``, ``"n_observed"``, ``"n_pending"``: the policy's view of its choice.
+  ``"gp_std"``, ``"n_observed"``, ``"n_pending"``: the policy's view of its choice;
+  ``"entropy"``: how undecided the policy was, the entropy of its probabilities over
+  the candidates divided by that of a uniform choice (1: no preference; from
+  :data:`NEAR_UNIFORM` on the summary line says so: the choice was then set by how the
+  candidates were drawn more than by the policy).
 - ``"prior"``: the sources, their weights and the consensus counts
   (:meth:`~optuna_rl_sampler.meta_prior.MetaPrior.describe`); ``"prior_score"``.
 - ``"avoided_repeat": true``: the policy's first choice repeated a configuration the
@@ -36,7 +40,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DASHBOARD_KEY", "REASON_KEY", "SOURCES_KEY", "summarise_reason", "summarise_sources"]
+__all__ = [
+    "DASHBOARD_KEY",
+    "NEAR_UNIFORM",
+    "REASON_KEY",
+    "SOURCES_KEY",
+    "summarise_reason",
+    "summarise_sources",
+]
 
 #: Trial system attribute holding the sampler's reasons for a proposal.
 REASON_KEY = "rl_sampler:reason"
@@ -44,6 +55,10 @@ REASON_KEY = "rl_sampler:reason"
 DASHBOARD_KEY = "rl:reason"
 #: User attribute naming the source studies and their weights (for optuna-dashboard).
 SOURCES_KEY = "rl:sources"
+
+#: Entropy (relative to a uniform choice) from which the summary line calls the policy's
+#: choice near-uniform.
+NEAR_UNIFORM = 0.9
 
 _SOURCE_WORDS = {"sobol": "Sobol point", "local": "local move", "prior": "source config"}
 
@@ -62,6 +77,10 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         ...     "probability_rank": 2, "n_candidates": 256, "gp_mean": 0.9, "gp_std": 0.05,
         ...     "weights": "generic-v1"})[:50]
         'gradient step (up the GP mean from an incumbent) c'
+        >>> summarise_reason({"source": "sobol", "probability": 0.004, "probability_rank": 90,
+        ...     "n_candidates": 256, "gp_mean": 0.1, "gp_std": 0.4, "weights": "generic-v1",
+        ...     "entropy": 0.97})[-36:]
+        '; near-uniform choice (entropy 0.97)'
     """
     source = reason.get("source")
     if source == "startup":
@@ -90,6 +109,9 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"
         f"{reason.get('n_candidates')}; GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
     )
+    entropy = reason.get("entropy")
+    if isinstance(entropy, int | float) and entropy >= NEAR_UNIFORM:
+        text += f"; near-uniform choice (entropy {entropy})"
     if reason.get("phase") == "prior-startup":
         text = "prior-startup: " + text
     elif reason.get("handoff"):

@@ -222,3 +222,39 @@ def test_multi_objective_and_constrained_studies_take_no_gradient_steps():
     constrained = optuna.create_study(sampler=RLSampler(seed=0, constraints_func=constraints))
     constrained.optimize(lambda t: float(np.sum(point(t))), n_trials=30)
     assert moves(constrained) == 0
+
+
+def test_normalised_entropy_known_values():
+    assert prop.normalised_entropy(np.full(8, 1 / 8)) == pytest.approx(1.0)
+    assert prop.normalised_entropy(np.array([0.0, 1.0, 0.0])) == 0.0
+    assert prop.normalised_entropy(np.array([0.5, 0.5, 0.0, 0.0])) == pytest.approx(0.5)
+    assert prop.normalised_entropy(np.array([1.0])) == 0.0
+
+
+def test_the_reason_says_how_undecided_the_policy_was(generic):
+    encoder = SearchSpaceEncoder(SPACE)
+    points = encoder.snap(np.random.default_rng(1).random((12, 2)))
+    values = -np.abs(points - 0.7).sum(axis=1)
+
+    def run(weights: PolicyWeights):
+        return prop.propose(
+            encoder,
+            points,
+            values,
+            np.zeros((0, 2)),
+            weights=weights,
+            rng=np.random.default_rng(2),
+            progress=0.5,
+            n_candidates=64,
+            max_observations=200,
+        )
+
+    trained = run(generic)
+    assert trained.reason["entropy"] == round(prop.normalised_entropy(trained.probs), 3)
+    assert trained.reason["entropy"] < 0.9  # generic-v1 has a preference at 12 trials
+    # A zero last layer is the uniform policy: no preference at all.
+    tensors = dict(generic.tensors)
+    tensors["score.2.weight"] = np.zeros_like(tensors["score.2.weight"])
+    tensors["score.2.bias"] = np.zeros_like(tensors["score.2.bias"])
+    uniform = run(PolicyWeights(tensors, generic.card, "uniform"))
+    assert uniform.reason["entropy"] == 1.0
