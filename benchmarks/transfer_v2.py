@@ -95,6 +95,9 @@ from benchmarks.transfer import real_objective
 from benchmarks.transfer import real_settings
 from benchmarks.transfer import same_model
 from optuna_rl_sampler import sampler_registry
+from optuna_rl_sampler.policy import DEFAULT_WEIGHTS
+from optuna_rl_sampler.policy import GENERIC_WEIGHTS
+from optuna_rl_sampler.policy import default_weights_path
 from optuna_rl_sampler.reasons import REASON_KEY
 from optuna_rl_sampler.sources import SourceStudy
 
@@ -514,8 +517,10 @@ def fingerprints(corpus: str | Path) -> dict[str, str]:
     digest = hashlib.sha256()
     for name in _RL_CODE:
         digest.update(code_fingerprint(pkg / name).encode())
-    for weights in sorted((pkg / "weights").glob("*.safetensors")):
-        digest.update(weights.read_bytes())
+    # The weights RLSampler loads (the transfer policy and the generic one it hands off
+    # to), not every file shipped: an experimental weights file re-runs nothing.
+    for name in sorted({DEFAULT_WEIGHTS, GENERIC_WEIGHTS}):
+        digest.update(default_weights_path(name).read_bytes())
     rl = f"{base}+{digest.hexdigest()[:12]}"
     out = {s: (rl if s.startswith("rl-") else base) for s in SAMPLERS}
     out["rl-finetuned"] = f"{rl}+{file_fingerprint(FINETUNED_WEIGHTS) or 'missing'}"

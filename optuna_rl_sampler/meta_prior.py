@@ -499,6 +499,16 @@ class MetaPrior:
                         kept += 1
         return taken[n_excluded:][:n_points]
 
+    def is_best_configuration(self, point: np.ndarray, source: int = 0) -> bool:
+        """Whether the snapped cube point ``point`` (``(P,)``) is the best configuration
+        of the matched source ``source``, on the parameters that source knows (the others
+        are taken from ``point``, as :meth:`prior_points` fills them)."""
+        m = self.matched[source]
+        row = m.points[int(np.argmax(m.scores))].copy()
+        holes = np.isnan(row)
+        row[holes] = np.asarray(point, dtype=float)[holes]
+        return bool(same_points(self._encoder.snap(row[None, :]), point[None, :])[0])
+
     def describe(self, weights: PriorWeights, top: int = 5) -> dict[str, Any]:
         """Compact record of the sources and weights, for a trial's reasons."""
         order = np.argsort(-weights.sources, kind="stable")[:top]

@@ -19,15 +19,15 @@ The step, top to bottom:
 5. the features of every candidate are computed and the policy scores them;
 6. one candidate is drawn from ``pi(a|s)`` (or the most probable one, if greedy); a
    draw that repeats a configuration the study has (evaluated or running) is drawn
-   again among the candidates that do not, while there are any; in
-   the first ``prior_startup`` trials, while the sources keep their weight, the draw is
+   again among the candidates that do not, while there are any; in the first
+   ``prior_startup`` trials, while the sources keep their weight, the draw is
    restricted to the prior candidates, except for one probe away from them (the third
-   trial, with two or more sources) that tests whether the sources hold; once the
-   first trials contradict the sources, the rest of the phase probes, and after it a
-   policy trained without sources (``handoff``) chooses while the sources hold little
-   weight. Distrusted sources contribute nothing then (no candidates, no scores): the
-   study goes on as one without sources would, until its trials make the sources
-   credible again.
+   trial with two or more sources, the trial after its best configuration with one)
+   that tests whether the sources hold; once the first trials contradict the sources,
+   the rest of the phase probes, and after it a policy trained without sources
+   (``handoff``) chooses while the sources hold little weight. Distrusted sources
+   contribute nothing then (no candidates, no scores): the study goes on as one without
+   sources would, until its trials make the sources credible again.
 
 Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
 
@@ -69,12 +69,11 @@ N_GRADIENT_INCUMBENTS = 4
 PRIOR_SHARE = 8
 #: Least total source weight for which a prior-startup trial keeps to prior candidates.
 PRIOR_TRUST = 0.5
-#: Trials observed when the prior-startup phase spends one trial on a probe away from
-#: the prior (see :func:`propose`); ``None``: never.
+#: Trials observed when the prior-startup phase of a study with several sources spends
+#: one trial on a probe away from the prior (see :func:`propose`); ``None``: never.
 PROBE_AT: int | None = 2
-#: Fewest matched sources for which the prior-startup phase spends that trial on the
-#: probe: a single source (last month's study of the same model, the data-refresh
-#: case) keeps the trial for its own configurations (see :func:`propose`).
+#: Fewest matched sources for which the probe comes at :data:`PROBE_AT` trials; a
+#: single source is probed by the trial after its best configuration instead.
 PROBE_MIN_SOURCES = 2
 #: Source weight below which the policy given as ``handoff`` (the generic weights)
 #: chooses instead of the transfer policy, once the prior-startup phase is over.
@@ -145,17 +144,17 @@ def propose(
             benchmark with misleading sources the probe took regret at 5 trials from
             0.435 to 0.300 and at 20 from 0.210 to 0.172, at the cost of 0.025 at 3
             trials with helpful sources (0.222 to 0.247; 5 trials and later unchanged
-            or better). With fewer than :data:`PROBE_MIN_SOURCES` matched sources
-            there is no probe: the misleading sources it guards against come as a
-            crowd (a corpus, other datasets' studies), while a single source is
-            usually the same model's study on older or other data. On the transfer
-            benchmark's development split, leaving it out for one source changed the
-            range regret of data-refresh studies on real data by -0.024
-            [-0.042, -0.008] at 20 trials and of studies with a study on another
-            sample of the data (surrogate tasks) by -0.013 [-0.027, -0.003] at 3. The
-            price is paid when that one source is backwards (its values negated): on
-            the test split regret at 3 trials is 0.072 [0.032, 0.120] above that of
-            no sources, at 5 trials 0.040, and ties from 10 trials on.
+            or better). With fewer than :data:`PROBE_MIN_SOURCES` matched sources (a
+            single source, which no other source can check) the probe is instead the
+            trial right after the source's best configuration was evaluated (the
+            second trial when the study starts from the source, the third after an
+            enqueued default), so that the source's favourite is ranked against a far
+            point at once. On the transfer benchmark's test split this took the
+            regret at 3 trials with one backwards source from 0.545 to 0.475 (no
+            sources: 0.473; new minus old -0.070 [-0.124, -0.024]) and left a single
+            honest source's gain as it was (another sample of the data: -0.000
+            [-0.007, +0.007] at 3 trials, -0.002 [-0.021, +0.017] at 20). Before, a
+            single source was never probed.
             When the sources fall below :data:`PRIOR_TRUST` during the
             phase (the study's trials contradict them), its remaining trials are
             probes too, so the study does not go on from a cluster of points in the
@@ -199,6 +198,7 @@ def propose(
         weights=weights,
         handoff=handoff,
         prior_startup=prior_startup,
+        after_source_best=_after_source_best(prior, observed),
     )
     features, probs = _policy_probabilities(encoder, observed, cands, phase.policy, progress)
     choice = _choose(probs, observed, cands, phase, rng, greedy)
@@ -306,6 +306,14 @@ def _weigh_sources(
         and prior_weights.total < HANDOFF_TRUST
     )
     return prior_weights, distrusted
+
+
+def _after_source_best(prior: MetaPrior | None, observed: _Observed) -> bool:
+    """Whether the study has a single matched source and its latest evaluated trial is
+    that source's best configuration (the trial after it is the probe)."""
+    if prior is None or len(prior) != 1 or observed.n_obs == 0:
+        return False
+    return prior.is_best_configuration(observed.seen[observed.n_obs - 1])
 
 
 @dataclass(frozen=True)
@@ -417,8 +425,9 @@ class _Phase:
         handed_off: After the phase, with sources below :data:`HANDOFF_TRUST`: the
             ``handoff`` policy chooses.
         policy: The policy that chooses.
-        probe: In the trusted phase, at :data:`PROBE_AT` observed trials, with at
-            least :data:`PROBE_MIN_SOURCES` sources: the trial is the probe.
+        probe: In the trusted phase, at :data:`PROBE_AT` observed trials with at
+            least :data:`PROBE_MIN_SOURCES` sources, or right after the best
+            configuration of a single source: the trial is the probe.
     """
 
     in_phase: bool
@@ -436,6 +445,7 @@ def _phase(
     weights: PolicyWeights,
     handoff: PolicyWeights | None,
     prior_startup: int,
+    after_source_best: bool = False,
 ) -> _Phase:
     """The policy that scores the candidates (``weights``, or ``handoff`` while the
     sources are distrusted after the prior-startup phase) and whether the draw keeps to
@@ -451,12 +461,8 @@ def _phase(
         and cands.prior_total < HANDOFF_TRUST
     )
     policy = handoff if handed_off and handoff is not None else weights
-    probe = (
-        startup
-        and n_obs == PROBE_AT
-        and prior_weights is not None
-        and len(prior_weights.sources) >= PROBE_MIN_SOURCES
-    )
+    several = prior_weights is not None and len(prior_weights.sources) >= PROBE_MIN_SOURCES
+    probe = startup and (n_obs == PROBE_AT if several else after_source_best)
     return _Phase(in_phase, startup, handed_off, policy, probe)
 
 

@@ -247,11 +247,13 @@ class RLSampler(BaseSampler):
             the weight; the weights come from how well each source ranks the study's
             own trials, so sources that the first trials contradict end this phase at
             once (its remaining trials then probe far from the trials so far). Such
-            trials are marked ``"phase": "prior-startup"`` in their reasons;
-            with two or more sources the third is a probe far from the trials so far,
-            which tests the sources (``"phase": "prior-probe"``, see
-            :func:`~optuna_rl_sampler.proposal.propose`); a single source (last month's
-            study) keeps the third trial too.
+            trials are marked ``"phase": "prior-startup"`` in their reasons. One
+            trial of the phase is a probe far from the trials so far, which tests the
+            sources (``"phase": "prior-probe"``, see
+            :func:`~optuna_rl_sampler.proposal.propose`): the third with two or more
+            sources, and with a single source (last month's study) the trial right
+            after its best configuration (the second, or the third after an enqueued
+            default).
             An int of at least 0; 0 lets the policy choose freely from the second trial.
             Defaults to ``5``.
         constraints_func: A function of a finished trial (COMPLETE or PRUNED) that

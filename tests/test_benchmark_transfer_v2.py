@@ -282,3 +282,28 @@ def test_refresh_check_places_the_history_best_on_the_target(corpus_path, tmp_pa
     assert "| dev | toy/filmtrust |" in text and text.rstrip().endswith("| n/a | n/a |")
     paths = refresh_check.write_refresh_check(tmp_path / "out", None, corpus_path)
     assert json.loads(paths[0].read_text())["rows"][0]["task"] == "toy/filmtrust"
+
+
+def test_rl_fingerprint_covers_the_weights_rlsampler_loads_and_no_others(monkeypatch, tmp_path):
+    from optuna_rl_sampler import policy
+
+    before = tv.fingerprints(tv.DEFAULT_CORPUS)["rl-transfer"]
+    # Another weights file beside the shipped ones (an experiment) re-runs nothing ...
+    real_path = policy.default_weights_path
+    beside = real_path().with_name("zz-experiment-under-test.safetensors")
+    beside.write_bytes(b"not the shipped weights")
+    try:
+        assert tv.fingerprints(tv.DEFAULT_CORPUS)["rl-transfer"] == before
+    finally:
+        beside.unlink()
+    extra = tmp_path / "experiment.safetensors"
+    extra.write_bytes(b"not the shipped weights")
+
+    def with_generic_swapped(name: str = policy.DEFAULT_WEIGHTS):
+        return extra if name == policy.GENERIC_WEIGHTS else real_path(name)
+
+    # ... but a change of the generic weights, which the transfer runs hand off to, does.
+    monkeypatch.setattr(tv, "default_weights_path", with_generic_swapped)
+    after = tv.fingerprints(tv.DEFAULT_CORPUS)
+    assert after["rl-transfer"] != before and after["rl-generic"] == after["rl-transfer"]
+    assert after["tpe"] == before.split("+")[0]

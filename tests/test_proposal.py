@@ -114,14 +114,50 @@ def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, 
     assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
 
 
-def test_a_single_trusted_source_keeps_the_probe_trial(monkeypatch, generic):
-    # Last month's study alone (data refresh): the third trial is one of its own
-    # configurations, not the probe.
-    assert prop.PROBE_MIN_SOURCES == 2
+def _propose_after(points: np.ndarray, prior: MetaPrior, generic: PolicyWeights):
+    encoder = SearchSpaceEncoder(SPACE)
+    return prop.propose(
+        encoder,
+        points,
+        -np.abs(points - 0.7).sum(axis=1),
+        np.zeros((0, 2)),
+        weights=load_weights(),
+        rng=np.random.default_rng(2),
+        progress=len(points) / 20,
+        n_candidates=64,
+        max_observations=200,
+        prior=prior,
+        prior_startup=5,
+        handoff=generic,
+    )
+
+
+def test_a_single_source_is_probed_right_after_its_best_configuration(monkeypatch, generic):
+    # One source cannot be tested by others: the trial after its best configuration
+    # is the probe that can contradict it, whichever trial that is (in the recipes,
+    # trial 0 is the model's default configuration).
     _with_weight(monkeypatch, 1.0)
-    proposal, _ = _run(prop.PROBE_AT, handoff=generic, n_sources=1)
+    prior = _prior(1)
+    source = prior.matched[0]
+    best = SearchSpaceEncoder(SPACE).snap(source.points[[int(np.argmax(source.scores))]])
+    assert prior.is_best_configuration(best[0])
+    other = np.array([[0.9, 0.1]])
+    assert not prior.is_best_configuration(other[0])
+    for points in (best, np.vstack([other, best])):
+        proposal = _propose_after(points, prior, generic)
+        assert proposal.reason["phase"] == "prior-probe"
+        assert proposal.reason["source"] == "sobol"
+        assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
+    # Before the best configuration (a default first) and after the probe: the source's
+    # own configurations.
+    for points in (other, np.vstack([best, other])):
+        proposal = _propose_after(points, prior, generic)
+        assert proposal.reason["phase"] == "prior-startup"
+        assert proposal.reason["source"] == "prior"
+    # With several sources the trial after the best stays with them (their probe comes
+    # at PROBE_AT trials observed).
+    proposal = _propose_after(best, _prior(2), generic)
     assert proposal.reason["phase"] == "prior-startup"
-    assert proposal.reason["source"] == "prior"
 
 
 def test_sources_below_prior_trust_in_the_phase_are_probed(monkeypatch, generic):

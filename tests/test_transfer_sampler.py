@@ -117,11 +117,13 @@ def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     # The dashboard shows the sources and their weights beside the reason.
     assert study.trials[2].user_attrs["rl:sources"].startswith("2 studies, weight ")
     assert study.trials[3].user_attrs["rl:reason"].startswith("prior-startup: source config")
-    # A single source (last month's study) has no probe: trial 2 is one of its own
-    # configurations too.
+    # A single source (last month's study) is probed at once: trial 1 probes, and
+    # since the probe ranks below the source's best (the source holds), trials 2-4 are
+    # its own configurations again.
     study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[good]))
     study.optimize(_objective(), n_trials=8)
-    assert _phases(study) == ["prior-startup"] * 4 + [None] * 3
+    assert _phases(study) == ["prior-probe"] + ["prior-startup"] * 3 + [None] * 3
+    assert study.trials[1].value > study.trials[0].value  # a larger loss than the source best
     assert study.trials[2].system_attrs[REASON_KEY]["source"] == "prior"
     # Turned off: the policy chooses freely from the second trial.
     study = optuna.create_study(
@@ -136,12 +138,18 @@ def test_contradicted_sources_end_the_phase_with_probes_and_hand_off_to_generic(
     study = optuna.create_study(sampler=RLSampler(seed=0, source_studies=[bad]))
     study.optimize(_objective(), n_trials=8)
     reasons = [t.system_attrs[REASON_KEY] for t in study.trials[1:]]
-    # Trial 1 has one observation (no ranked pair, the source keeps its weight). Trial
-    # 2 is the phase's probe, far from trials 0 and 1; it ranks against the source ...
-    assert _phases(study)[:2] == ["prior-startup", "prior-probe"]
+    # Trial 0 is the single source's best configuration, so trial 1 is the probe, far
+    # from it; it ranks against the source (the source loses most of its weight), so
+    # trial 2, the phase's next, probes too ...
+    assert _phases(study)[:2] == ["prior-probe", "prior-probe"]
+    assert reasons[0]["prior"]["source_weight"] == 1.0  # one trial: no ranked pair yet
+    assert reasons[1]["prior"]["source_weight"] < 0.5
+    assert reasons[1]["prior"]["consensus"] == [0, 1]
+    assert study.trials[1].value < study.trials[0].value  # a smaller loss than the source's best
     cube = _cube_points(study, ["x", "lr"])
+    assert np.linalg.norm(cube[0] - cube[1]) > 0.4
     assert np.linalg.norm(cube[:2] - cube[2], axis=1).min() > 0.4
-    # ... so from trial 3 on the source is distrusted: the source ranks the three pairs
+    # ... and from trial 3 on the source is distrusted: the source ranks the three pairs
     # of trials no better than chance, it loses all its weight, offers no candidates,
     # and the generic weights choose, saying why.
     later = reasons[2:]

@@ -531,6 +531,10 @@ def test_previous_study_is_the_source_of_rl_and_the_warm_start_of_others(tmp_pat
     assert reason["phase"] == "prior-startup" and reason["source"] == "prior"
     assert reason["prior"]["top_sources"] == {"last": 1.0}
     assert rl.trials[1].params in [t.params for t in ranked]
+    # Trial 1 was last month's best, so trial 2 probes away from it (a single source
+    # is tested right after its best configuration, not after the default).
+    assert rl.trials[1].params == ranked[0].params
+    assert rl.trials[2].system_attrs["rl_sampler:reason"]["phase"] == "prior-probe"
     tpe = optuna.load_study(study_name="now-tpe", storage=storage)
     warm = [t for t in tpe.trials if t.user_attrs.get("previous_study") == "last"]
     assert [t.params for t in warm] == [t.params for t in ranked[:3]]
