@@ -52,6 +52,33 @@ def _with_weight(monkeypatch: pytest.MonkeyPatch, total: float) -> None:
     monkeypatch.setattr(MetaPrior, "weights", weights)
 
 
+def _propose(
+    points: np.ndarray,
+    prior: MetaPrior | None,
+    *,
+    weights: PolicyWeights | None = None,
+    prior_startup: int = 5,
+    handoff: PolicyWeights | None = None,
+    progress: float | None = None,
+):
+    """One proposal after ``points`` (values peak at (0.7, 0.7)); the shipped transfer
+    weights unless ``weights`` is given."""
+    return prop.propose(
+        SearchSpaceEncoder(SPACE),
+        points,
+        -np.abs(points - 0.7).sum(axis=1),
+        np.zeros((0, 2)),
+        weights=load_weights() if weights is None else weights,
+        rng=np.random.default_rng(2),
+        progress=len(points) / 20 if progress is None else progress,
+        n_candidates=64,
+        max_observations=200,
+        prior=prior,
+        prior_startup=prior_startup,
+        handoff=handoff,
+    )
+
+
 def _run(
     n_obs: int,
     *,
@@ -59,25 +86,9 @@ def _run(
     handoff: PolicyWeights | None = None,
     n_sources: int = 1,
 ):
-    encoder = SearchSpaceEncoder(SPACE)
-    rng = np.random.default_rng(1)
-    points = encoder.snap(rng.random((n_obs, 2)))
-    values = -np.abs(points - 0.7).sum(axis=1)
-    transfer = load_weights()  # the shipped transfer weights
-    return prop.propose(
-        encoder,
-        points,
-        values,
-        np.zeros((0, 2)),
-        weights=transfer,
-        rng=np.random.default_rng(2),
-        progress=n_obs / 20,
-        n_candidates=64,
-        max_observations=200,
-        prior=_prior(n_sources),
-        prior_startup=prior_startup,
-        handoff=handoff,
-    ), points
+    points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((n_obs, 2)))
+    proposal = _propose(points, _prior(n_sources), prior_startup=prior_startup, handoff=handoff)
+    return proposal, points
 
 
 @pytest.fixture(scope="module")
@@ -114,24 +125,6 @@ def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, 
     assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
 
 
-def _propose_after(points: np.ndarray, prior: MetaPrior, generic: PolicyWeights):
-    encoder = SearchSpaceEncoder(SPACE)
-    return prop.propose(
-        encoder,
-        points,
-        -np.abs(points - 0.7).sum(axis=1),
-        np.zeros((0, 2)),
-        weights=load_weights(),
-        rng=np.random.default_rng(2),
-        progress=len(points) / 20,
-        n_candidates=64,
-        max_observations=200,
-        prior=prior,
-        prior_startup=5,
-        handoff=generic,
-    )
-
-
 def test_a_single_source_is_probed_right_after_its_best_configuration(monkeypatch, generic):
     # One source cannot be tested by others: the trial after its best configuration
     # is the probe that can contradict it, whichever trial that is (in the recipes,
@@ -144,19 +137,19 @@ def test_a_single_source_is_probed_right_after_its_best_configuration(monkeypatc
     other = np.array([[0.9, 0.1]])
     assert not prior.is_best_configuration(other[0])
     for points in (best, np.vstack([other, best])):
-        proposal = _propose_after(points, prior, generic)
+        proposal = _propose(points, prior, handoff=generic)
         assert proposal.reason["phase"] == "prior-probe"
         assert proposal.reason["source"] == "sobol"
         assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
     # Before the best configuration (a default first) and after the probe: the source's
     # own configurations.
     for points in (other, np.vstack([best, other])):
-        proposal = _propose_after(points, prior, generic)
+        proposal = _propose(points, prior, handoff=generic)
         assert proposal.reason["phase"] == "prior-startup"
         assert proposal.reason["source"] == "prior"
     # With several sources the trial after the best stays with them (their probe comes
     # at PROBE_AT trials observed).
-    proposal = _propose_after(best, _prior(2), generic)
+    proposal = _propose(best, _prior(2), handoff=generic)
     assert proposal.reason["phase"] == "prior-startup"
 
 
@@ -268,22 +261,10 @@ def test_normalised_entropy_known_values():
 
 
 def test_the_reason_says_how_undecided_the_policy_was(generic):
-    encoder = SearchSpaceEncoder(SPACE)
-    points = encoder.snap(np.random.default_rng(1).random((12, 2)))
-    values = -np.abs(points - 0.7).sum(axis=1)
+    points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((12, 2)))
 
     def run(weights: PolicyWeights):
-        return prop.propose(
-            encoder,
-            points,
-            values,
-            np.zeros((0, 2)),
-            weights=weights,
-            rng=np.random.default_rng(2),
-            progress=0.5,
-            n_candidates=64,
-            max_observations=200,
-        )
+        return _propose(points, None, weights=weights, prior_startup=0, progress=0.5)
 
     trained = run(generic)
     assert trained.reason["entropy"] == round(prop.normalised_entropy(trained.probs), 3)
