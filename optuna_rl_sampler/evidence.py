@@ -220,7 +220,7 @@ def read_evidence(
 
 def scalarise(
     values: np.ndarray, violations: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
     """One score per trial, higher is better, and what the trial's reasons record about it.
 
     Several objectives are scalarised with the augmented Chebyshev function of weights
@@ -237,10 +237,12 @@ def scalarise(
             ``k > 1``).
 
     Returns:
-        The ``(n,)`` scores and the reasons' entries (empty for one objective without
-        constraints).
+        The ``(n,)`` scores, the reasons' entries (empty for one objective without
+        constraints) and the ``(k,)`` scalarisation weights (``None`` for one
+        objective).
     """
     reason: dict[str, Any] = {}
+    w = None
     known = ~np.isnan(violations)
     infeasible = known & (violations > 0)
     if values.shape[1] > 1:
@@ -259,4 +261,4 @@ def scalarise(
             "n_feasible": int((known & ~infeasible).sum()),
             "n_infeasible": int(infeasible.sum()),
         }
-    return scores, reason
+    return scores, reason, w

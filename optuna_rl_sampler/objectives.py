@@ -59,6 +59,7 @@ __all__ = [
     "FRONT_SCALE_FLOOR",
     "apply_constraints",
     "chebyshev",
+    "chebyshev_scaled",
     "constraint_values",
     "draw_simplex_weights",
     "front_scale",
@@ -195,10 +196,25 @@ def chebyshev(
     pruned = np.isneginf(values).any(axis=1)
     reference, scale = front_scale(values, feasible)
     scaled = np.where(pruned[:, None], 0.0, (values - reference) / scale)
-    weighted = scaled * np.asarray(weights, dtype=float)
-    score = weighted.min(axis=1) + rho * weighted.sum(axis=1)
+    score = chebyshev_scaled(scaled, weights, rho)
     out[~pruned] = score[~pruned]
     return out
+
+
+def chebyshev_scaled(
+    scaled: np.ndarray, weights: np.ndarray, rho: float = CHEBYSHEV_RHO
+) -> np.ndarray:
+    """The augmented Chebyshev function ``min_k w_k a_k + rho * sum_k w_k a_k`` of
+    objectives already measured from the reference point and scaled (the last axis of
+    ``scaled`` holds the ``k`` objectives; any leading axes are kept).
+
+    Example:
+        >>> import numpy as np
+        >>> chebyshev_scaled(np.array([[2.0, 1.0], [1.5, 1.5]]), np.array([0.5, 0.5])).tolist()
+        [0.575, 0.825]
+    """
+    weighted = np.asarray(scaled, dtype=float) * np.asarray(weights, dtype=float)
+    return weighted.min(axis=-1) + rho * weighted.sum(axis=-1)
 
 
 def total_violation(constraints: np.ndarray) -> np.ndarray:

@@ -54,6 +54,7 @@ from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import PriorWeights
 from optuna_rl_sampler.meta_prior import same_points
 from optuna_rl_sampler.policy import PolicyWeights
+from optuna_rl_sampler.scalarised_gp import ScalarisedPosterior
 from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import condition_on_pending
 from optuna_rl_sampler.surrogate import fit_gp
@@ -115,6 +116,7 @@ def propose(
     prior_startup: int = 0,
     handoff: PolicyWeights | None = None,
     gradient_moves: bool = True,
+    objectives: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -177,8 +179,16 @@ def propose(
             or penalised score: on the multi-objective benchmark they lowered the
             hypervolume at 100 trials on bbob-biobj f10 (0.852 to 0.701) and on the
             constrained Gramacy problem (0.984 to 0.919).
+        objectives: ``(values, weights)`` of a multi-objective study without
+            constraints: the ``(n, k)`` objective values of the trials (rows as in
+            ``points``, higher is better, ``-inf`` in pruned rows) and the ``(k,)``
+            weights that scalarised them into ``values``. The candidates' posterior then
+            comes from one GP per objective, scalarised after the model
+            (:class:`~.scalarised_gp.ScalarisedPosterior`; reason ``"surrogate":
+            "per-objective"``); the single GP on ``values`` still weighs the sources.
+            ``None`` (the default): the single GP scores the candidates too.
     """
-    observed = _observe(encoder, points, values, pending, max_observations, rng)
+    observed = _observe(encoder, points, values, pending, max_observations, rng, objectives)
     prior_weights, distrusted = _weigh_sources(
         prior, observed, rng, weights=weights, handoff=handoff, prior_startup=prior_startup
     )
@@ -226,6 +236,8 @@ class _Observed:
         base_gp: The GP fitted to the kept trials, or ``None`` without any.
         gp: ``base_gp`` conditioned on the pending points (``base_gp`` without any).
         incumbents: ``(<= N_INCUMBENTS, P)`` the best kept points, best first.
+        candidate_gp: The posterior the candidates are scored with when it is not
+            ``gp``: one GP per objective (see ``objectives`` of :func:`propose`).
     """
 
     n_obs: int
@@ -238,6 +250,7 @@ class _Observed:
     base_gp: GPPosterior | None
     gp: GPPosterior | None
     incumbents: np.ndarray
+    candidate_gp: ScalarisedPosterior | None = None
 
 
 def _observe(
@@ -247,10 +260,12 @@ def _observe(
     pending: np.ndarray,
     max_observations: int,
     rng: np.random.Generator,
+    objectives: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _Observed:
     """Steps 1 and 2: normal scores of the values, at most ``max_observations`` trials
     kept (:func:`~.surrogate.select_points`, which draws from ``rng``), and a GP fitted
-    to them and conditioned on the pending points."""
+    to them and conditioned on the pending points; with ``objectives``, also one GP
+    per objective on the kept trials that have every value (at least two)."""
     # Every configuration the study has: the sources never offer these again.
     seen = np.vstack([points, pending]) if len(pending) else points
     scores = normal_scores(values)
@@ -264,6 +279,15 @@ def _observe(
     if base_gp is not None and embedded_pending is not None:
         gp = condition_on_pending(base_gp, embedded_pending)
 
+    candidate_gp = None
+    if objectives is not None and gp is not None:
+        objective_values, scalarisation_weights = objectives
+        rows = objective_values[keep]
+        finite = np.isfinite(rows).all(axis=1)
+        if finite.sum() >= 2:
+            candidate_gp = ScalarisedPosterior(
+                embedded[finite], rows[finite], scalarisation_weights, embedded_pending, rng
+            )
     order = np.argsort(-scores, kind="stable")
     return _Observed(
         n_obs=len(values),
@@ -276,6 +300,7 @@ def _observe(
         base_gp=base_gp,
         gp=gp,
         incumbents=kept[order[:N_INCUMBENTS]],
+        candidate_gp=candidate_gp,
     )
 
 
@@ -381,7 +406,9 @@ def _score_candidates(
     )
     cand_points = encoder.snap(cands.points)
     cand_embedded = encoder.embed(cand_points)
-    if observed.gp is not None:
+    if observed.candidate_gp is not None:
+        mean, std = observed.candidate_gp.predict(cand_embedded)
+    elif observed.gp is not None:
         mean, std = observed.gp.predict(cand_embedded)
     else:
         mean, std = np.zeros(len(cand_points)), np.ones(len(cand_points))
@@ -579,6 +606,8 @@ def _reason(
         reason["distrusted"] = prior_weights.distrusted or (
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
+    if observed.candidate_gp is not None:
+        reason["surrogate"] = "per-objective"
     if cands.gradient is not None and cands.gradient[index]:
         reason["move"] = "gradient-step"
     if choice.avoided:

@@ -33,7 +33,9 @@ The vocabulary of a reason:
   ``"evaluated"`` or ``"pending"`` when the choice repeats one anyway (every candidate
   does, as on a small grid whose points are all tried); ``"refused_by_optuna"``:
   parameters Optuna did not take (sampled independently); ``"scalarisation"`` and
-  ``"constraints"`` for multi-objective and constrained studies.
+  ``"constraints"`` for multi-objective and constrained studies; ``"surrogate":
+  "per-objective"`` when one GP per objective scored the candidates (a multi-objective
+  study without constraints).
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     scal = reason.get("scalarisation")
     if isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"
+    if reason.get("surrogate") == "per-objective":
+        text += "; one GP per objective"
     con = reason.get("constraints")
     if isinstance(con, dict):
         n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)

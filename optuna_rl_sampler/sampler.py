@@ -140,7 +140,9 @@ class RLSampler(BaseSampler):
     Multi-objective studies (``directions=[...]``) are scalarised per trial (ParEGO's
     random augmented Chebyshev weights, each objective scaled by the current Pareto
     front; :mod:`optuna_rl_sampler.objectives`), so every proposal aims at another part
-    of the front with the same policy. Constraints (``constraints_func``, or Optuna's
+    of the front with the same policy; without constraints, one GP per objective scores
+    the candidates and the scalarisation comes after it
+    (:mod:`optuna_rl_sampler.scalarised_gp`). Constraints (``constraints_func``, or Optuna's
     per-trial constraint values) cap an infeasible trial's score below the best feasible
     one, less a penalty that grows with its violation. Source studies are single-objective
     and are not used in multi-objective studies.
@@ -562,9 +564,12 @@ class RLSampler(BaseSampler):
         if len(objective_values) < self._n_startup_trials:
             self._record_independent(study, trial)
             return {}
-        values, objective_reason = scalarise(
+        values, objective_reason, scalarisation = scalarise(
             objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
         )
+        # Several objectives without constraints: one GP per objective scores the
+        # candidates (see propose); with constraints the penalised score keeps one GP.
+        per_objective = scalarisation is not None and "constraints" not in objective_reason
         prior = self._meta_prior(study, search_space)
         proposal = propose(
             encoder,
@@ -583,6 +588,7 @@ class RLSampler(BaseSampler):
             # A scalarised or penalised score: no steps up its GP mean (see propose).
             gradient_moves=objective_values.shape[1] == 1
             and "constraints" not in objective_reason,
+            objectives=(objective_values, scalarisation) if per_objective else None,
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

@@ -108,12 +108,12 @@ def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
 
 def test_scalarise_records_the_weights_and_the_feasibility_counts():
     values = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    scores, reason = scalarise(values, np.array([0.0, 2.0, math.nan]), np.random.default_rng(0))
+    scores, reason, w = scalarise(values, np.array([0.0, 2.0, math.nan]), np.random.default_rng(0))
     assert scores.shape == (3,)
     assert reason["scalarisation"]["method"] == "augmented-chebyshev"
     assert reason["scalarisation"]["scale"] == "pareto-front"
     assert reason["constraints"] == {"n_feasible": 1, "n_infeasible": 1}
-    scores, reason = scalarise(values[:, :1], np.full(3, math.nan), np.random.default_rng(0))
+    scores, reason, w = scalarise(values[:, :1], np.full(3, math.nan), np.random.default_rng(0))
     assert scores.tolist() == [1.0, 0.0, 0.5] and reason == {}
 
 

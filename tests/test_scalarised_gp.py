@@ -1,0 +1,146 @@
+"""The scalarised posterior from one GP per objective, and RLSampler using it."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler.objectives import chebyshev
+from optuna_rl_sampler.objectives import chebyshev_scaled
+from optuna_rl_sampler.objectives import front_scale
+from optuna_rl_sampler.reasons import summarise_reason
+from optuna_rl_sampler.sampler import REASON_KEY
+from optuna_rl_sampler.scalarised_gp import ScalarisedPosterior
+from optuna_rl_sampler.scalarised_gp import compress
+from optuna_rl_sampler.surrogate import fit_gp
+from optuna_rl_sampler.surrogate import normal_scores
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _front_along_x(n: int = 15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two smooth objectives of one parameter (higher is better) whose trade-off
+    is the whole interval: f1 = -x^2, f2 = -(1 - x)^2."""
+    x = np.random.default_rng(seed).random((n, 1))
+    return x, np.hstack([-(x**2), -((1 - x) ** 2)])
+
+
+# In the maximised form min_k w_k a_k a large weight makes an objective bind less, so
+# (0.9, 0.1) aims at the end of the front where the second objective (x = 1) is best.
+@pytest.mark.parametrize(
+    ("weights", "low", "high"), [((0.5, 0.5), 0.4, 0.6), ((0.9, 0.1), 0.6, 0.8)]
+)
+def test_the_weights_set_where_the_scalarised_mean_peaks(weights, low, high):
+    x, values = _front_along_x()
+    post = ScalarisedPosterior(x, values, np.array(weights), None, np.random.default_rng(1))
+    grid = np.linspace(0, 1, 101)[:, None]
+    mean, std = post.predict(grid)
+    assert (std > 0).all()
+    # The Chebyshev optimum for these weights lies where w1 * a1 = w2 * a2 on the front;
+    # the posterior of the scalarised score peaks near it.
+    exact = _exact(grid, values, np.array(weights))
+    assert abs(grid[np.argmax(mean), 0] - grid[np.argmax(exact), 0]) < 0.05
+    assert low < grid[np.argmax(mean), 0] < high
+
+
+def _exact(grid: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The scalarised score on a grid, measured with the trials' front as the sampler does."""
+    reference, scale = front_scale(values)
+    grid_values = np.hstack([-(grid**2), -((1 - grid) ** 2)])
+    return chebyshev_scaled(compress((grid_values - reference) / scale), weights)
+
+
+def _rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def test_it_models_a_kinked_scalarisation_better_than_one_gp_on_its_scores():
+    # The scalarised score has a kink at the balance point; each objective is smooth.
+    x, values = _front_along_x(n=10, seed=3)
+    w = np.array([0.5, 0.5])
+    post = ScalarisedPosterior(x, values, w, None, np.random.default_rng(0))
+    single = fit_gp(x, normal_scores(chebyshev(values, w)))
+    grid = np.linspace(0, 1, 201)[:, None]
+    exact = _exact(grid, values, w)
+    # Where the score is within the trials' range (below it every prediction is the
+    # worst trial's score): rank agreement with the true scalarised score.
+    inside = (
+        exact
+        >= chebyshev_scaled(
+            compress((values - front_scale(values)[0]) / front_scale(values)[1]), w
+        ).min()
+    )
+    ours = _rank_agreement(post.predict(grid)[0][inside], exact[inside])
+    theirs = _rank_agreement(single.predict(grid)[0][inside], exact[inside])
+    assert ours > theirs and ours > 0.95, (ours, theirs)
+
+
+def test_a_candidate_predicted_beyond_the_best_trial_scores_above_it():
+    # Both objectives get worse with y: the trials (y >= 0.3) lie behind the front,
+    # and a candidate at y = 0 is better than every one of them in both.
+    rng = np.random.default_rng(0)
+    x = np.hstack([rng.random((12, 1)), 0.3 + 0.7 * rng.random((12, 1))])
+    values = np.column_stack([-(x[:, 0] ** 2) - x[:, 1], -((1 - x[:, 0]) ** 2) - x[:, 1]])
+    w = np.array([0.5, 0.5])
+    post = ScalarisedPosterior(x, values, w, None, np.random.default_rng(0))
+    best_score = normal_scores(chebyshev(values, w)).max()
+    mean, _ = post.predict(np.array([[0.5, 0.0]]))
+    assert mean[0] > best_score
+
+
+def test_pending_points_shrink_the_uncertainty_there():
+    x, values = _front_along_x(n=6)
+    far = np.array([[0.97]]) if x.max() < 0.9 else np.array([[0.01]])
+    free = ScalarisedPosterior(x, values, np.array([0.5, 0.5]), None, np.random.default_rng(0))
+    held = ScalarisedPosterior(x, values, np.array([0.5, 0.5]), far, np.random.default_rng(0))
+    assert held.predict(far)[1][0] < free.predict(far)[1][0]
+
+
+def test_compress_keeps_the_order_and_the_front():
+    a = np.array([-100.0, -3.0, -0.5, 0.0, 1.0, 2.0])
+    c = compress(a)
+    assert (np.diff(c) > 0).all() and c[3:].tolist() == [0.0, 1.0, 2.0]
+    assert c[0] == pytest.approx(-np.log(101.0))
+
+
+@pytest.mark.parametrize(
+    ("values", "weights", "match"),
+    [
+        (np.array([[0.0, 1.0]]), np.array([0.5, 0.5]), r"m >= 2"),
+        (np.array([[0.0, np.nan], [1.0, 0.0]]), np.array([0.5, 0.5]), r"finite"),
+        (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1.0]), r"one entry per objective \(2\)"),
+    ],
+)
+def test_bad_input_is_named(values, weights, match):
+    x = np.zeros((len(values), 1))
+    with pytest.raises(ValueError, match=match):
+        ScalarisedPosterior(x, values, weights, None, np.random.default_rng(0))
+
+
+def _two_objectives(trial: optuna.Trial) -> tuple[float, float]:
+    x = trial.suggest_float("x", 0, 1)
+    y = trial.suggest_float("y", 0, 1)
+    return x + y, (1 - x) ** 2 + y
+
+
+def test_the_reasons_say_which_studies_use_one_gp_per_objective():
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=RLSampler(seed=0, budget=8)
+    )
+    study.optimize(_two_objectives, n_trials=8)
+    reasons = [t.system_attrs.get(REASON_KEY, {}) for t in study.trials]
+    # From the third trial on (two finished trials to fit each objective's GP).
+    assert [r.get("surrogate") for r in reasons[2:]] == ["per-objective"] * 6
+    assert "; one GP per objective" in summarise_reason(reasons[-1])
+
+    constrained = optuna.create_study(
+        directions=["minimize", "minimize"],
+        sampler=RLSampler(seed=0, budget=8, constraints_func=lambda t: [t.params["x"] - 0.5]),
+    )
+    constrained.optimize(_two_objectives, n_trials=6)
+    single = optuna.create_study(sampler=RLSampler(seed=0, budget=8))
+    single.optimize(lambda t: sum(_two_objectives(t)), n_trials=6)
+    for other in (constrained, single):
+        assert all("surrogate" not in t.system_attrs.get(REASON_KEY, {}) for t in other.trials)
