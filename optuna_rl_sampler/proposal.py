@@ -188,7 +188,16 @@ def propose(
             "per-objective"``); the single GP on ``values`` still weighs the sources.
             ``None`` (the default): the single GP scores the candidates too.
     """
-    observed = _observe(encoder, points, values, pending, max_observations, rng, objectives)
+    observed = _observe(
+        encoder,
+        points,
+        values,
+        pending,
+        max_observations,
+        rng,
+        objectives,
+        single_gp=prior is not None or gradient_moves,
+    )
     prior_weights, distrusted = _weigh_sources(
         prior, observed, rng, weights=weights, handoff=handoff, prior_startup=prior_startup
     )
@@ -233,7 +242,8 @@ class _Observed:
         scores: ``(m,)`` their normal scores.
         embedded: ``(m, D)`` the kept points embedded for the GP.
         embedded_pending: ``(p, D)`` the pending points embedded, or ``None``.
-        base_gp: The GP fitted to the kept trials, or ``None`` without any.
+        base_gp: The GP fitted to the kept trials' scores, or ``None`` without any (or
+            when ``candidate_gp`` scores the candidates and nothing else reads it).
         gp: ``base_gp`` conditioned on the pending points (``base_gp`` without any).
         incumbents: ``(<= N_INCUMBENTS, P)`` the best kept points, best first.
         candidate_gp: The posterior the candidates are scored with when it is not
@@ -261,11 +271,13 @@ def _observe(
     max_observations: int,
     rng: np.random.Generator,
     objectives: tuple[np.ndarray, np.ndarray] | None = None,
+    single_gp: bool = True,
 ) -> _Observed:
     """Steps 1 and 2: normal scores of the values, at most ``max_observations`` trials
     kept (:func:`~.surrogate.select_points`, which draws from ``rng``), and a GP fitted
-    to them and conditioned on the pending points; with ``objectives``, also one GP
-    per objective on the kept trials that have every value (at least two)."""
+    to them and conditioned on the pending points; with ``objectives``, one GP per
+    objective on the kept trials that have every value (at least two), and then the GP
+    on the scores only when ``single_gp`` (there are sources or gradient steps)."""
     # Every configuration the study has: the sources never offer these again.
     seen = np.vstack([points, pending]) if len(pending) else points
     scores = normal_scores(values)
@@ -274,13 +286,8 @@ def _observe(
     embedded = encoder.embed(kept)
     embedded_pending = encoder.embed(pending) if len(pending) else None
 
-    base_gp = fit_gp(embedded, scores) if len(scores) else None
-    gp = base_gp
-    if base_gp is not None and embedded_pending is not None:
-        gp = condition_on_pending(base_gp, embedded_pending)
-
     candidate_gp = None
-    if objectives is not None and gp is not None:
+    if objectives is not None:
         objective_values, scalarisation_weights = objectives
         rows = objective_values[keep]
         finite = np.isfinite(rows).all(axis=1)
@@ -288,6 +295,15 @@ def _observe(
             candidate_gp = ScalarisedPosterior(
                 embedded[finite], rows[finite], scalarisation_weights, embedded_pending, rng
             )
+    # The GP on the scores scores the candidates unless one GP per objective does; the
+    # sources' weights and the gradient steps read it too.
+    base_gp = None
+    if len(scores) and (candidate_gp is None or single_gp):
+        base_gp = fit_gp(embedded, scores)
+    gp = base_gp
+    if base_gp is not None and embedded_pending is not None:
+        gp = condition_on_pending(base_gp, embedded_pending)
+
     order = np.argsort(-scores, kind="stable")
     return _Observed(
         n_obs=len(values),
