@@ -43,6 +43,7 @@ from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
 from optuna_rl_sampler.objectives import draw_simplex_weights
+from optuna_rl_sampler.objectives import front_augmentation
 from optuna_rl_sampler.objectives import total_violation
 
 if TYPE_CHECKING:
@@ -225,7 +226,9 @@ def scalarise(
 
     Several objectives are scalarised with the augmented Chebyshev function of weights
     drawn from ``rng``, each objective scaled by the Pareto front of the feasible trials
-    (reason ``"scalarisation"``); when any trial has constraint
+    (reason ``"scalarisation"``, with the weight ``"rho"`` of the linear term: 0 while
+    that front has collapsed onto one end, :func:`~.objectives.front_augmentation`);
+    when any trial has constraint
     values, infeasible trials pay for their violation
     (:func:`~optuna_rl_sampler.objectives.apply_constraints`; reason ``"constraints"``,
     the counts of feasible and infeasible trials).
@@ -247,11 +250,13 @@ def scalarise(
     infeasible = known & (violations > 0)
     if values.shape[1] > 1:
         w = draw_simplex_weights(values.shape[1], rng)
-        scores = chebyshev(values, w, feasible=~infeasible)
+        rho = front_augmentation(values, feasible=~infeasible)
+        scores = chebyshev(values, w, rho=rho, feasible=~infeasible)
         reason["scalarisation"] = {
             "method": "augmented-chebyshev",
             "scale": "pareto-front",
             "weights": [round(float(x), 4) for x in w],
+            "rho": rho,
         }
     else:
         scores = values[:, 0].copy()

@@ -122,6 +122,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     scal = reason.get("scalarisation")
     if isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"
+        if scal.get("rho") == 0:
+            text += " (front collapsed onto one end: no linear term)"
     if reason.get("surrogate") == "per-objective":
         text += "; one GP per objective"
     con = reason.get("constraints")

@@ -139,7 +139,8 @@ class RLSampler(BaseSampler):
 
     Multi-objective studies (``directions=[...]``) are scalarised per trial (ParEGO's
     random augmented Chebyshev weights, each objective scaled by the current Pareto
-    front; :mod:`optuna_rl_sampler.objectives`), so every proposal aims at another part
+    front, without the linear term while that front has collapsed onto one end;
+    :mod:`optuna_rl_sampler.objectives`), so every proposal aims at another part
     of the front with the same policy; without constraints, one GP per objective scores
     the candidates and the scalarisation comes after it
     (:mod:`optuna_rl_sampler.scalarised_gp`). Constraints (``constraints_func``, or Optuna's

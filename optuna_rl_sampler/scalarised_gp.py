@@ -11,7 +11,8 @@ posteriors (the order of qNParEGO; Daulton, Balandat and Bakshy, 2020) and repor
 the scale of the normal scores that the policy's features are computed from.
 
 Scales: every objective is measured as :func:`~.objectives.chebyshev` measures it
-(from the front's reference point, divided by the front's extent), so the current
+(from the front's reference point, divided by the front's extent, with the same
+linear term, :func:`~.objectives.front_augmentation`), so the current
 Pareto front spans about ``[1, 2]``; values below the reference point (far-off trials)
 are compressed logarithmically, which keeps a few very bad trials from dominating an
 objective's fit without changing the order of any trials.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from optuna_rl_sampler.objectives import chebyshev_scaled
+from optuna_rl_sampler.objectives import front_augmentation
 from optuna_rl_sampler.objectives import front_scale
 from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import condition_on_pending
@@ -108,6 +110,7 @@ class ScalarisedPosterior:
                 f"shape {self._weights.shape}."
             )
         reference, scale = front_scale(values)
+        self._rho = front_augmentation(values)
         a = compress((values - reference) / scale)
         self._centre = a.mean(axis=0)
         self._spread = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
@@ -117,7 +120,7 @@ class ScalarisedPosterior:
             if x_pending is not None and len(x_pending):
                 gp = condition_on_pending(gp, x_pending)
             self._gps.append(gp)
-        s = chebyshev_scaled(a, self._weights)
+        s = chebyshev_scaled(a, self._weights, self._rho)
         order = np.argsort(s, kind="stable")
         self._s, self._z = s[order], normal_scores(s)[order]
         self._slope = self._top_slope()
@@ -150,5 +153,5 @@ class ScalarisedPosterior:
             stds.append(self._spread[j] * sd)
         mean, std = np.stack(means, axis=-1), np.stack(stds, axis=-1)  # (N, k)
         samples = mean[None] + std[None] * self._eps  # (S, N, k)
-        z = self._to_scores(chebyshev_scaled(samples, self._weights))  # (S, N)
+        z = self._to_scores(chebyshev_scaled(samples, self._weights, self._rho))  # (S, N)
         return z.mean(axis=0), np.maximum(z.std(axis=0), 1e-6)

@@ -10,10 +10,12 @@ import pytest
 from optuna.trial import TrialState
 
 from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler.objectives import CHEBYSHEV_RHO
 from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
 from optuna_rl_sampler.objectives import draw_simplex_weights
+from optuna_rl_sampler.objectives import front_augmentation
 from optuna_rl_sampler.objectives import front_scale
 from optuna_rl_sampler.objectives import pareto_mask
 from optuna_rl_sampler.objectives import total_violation
@@ -34,6 +36,44 @@ def test_chebyshev_known_values():
     np.testing.assert_allclose(s[:3], [0.1, 0.2, 0.15])
     with pytest.raises(ValueError, match="values must be"):
         chebyshev(np.zeros((3, 3)), np.array([0.5, 0.5]))
+
+
+def _zdt2(x1: float, g: float = 1.0) -> list[float]:
+    """ZDT2's two objectives, turned higher-is-better."""
+    return [-x1, -g * (1.0 - (x1 / g) ** 2)]
+
+
+def test_collapsed_front_drops_the_linear_term_so_the_front_can_be_left():
+    # A study crowded at ZDT2's f1 = 0 corner, plus far-off trials (f2 up to 8).
+    corner = [_zdt2(0.0), _zdt2(0.001), _zdt2(0.004, 1.0005)]
+    far = [_zdt2(0.7, 5.0), _zdt2(0.3, 8.0), _zdt2(0.95, 3.0)]
+    values = np.array(corner + far)
+    assert front_augmentation(values) == 0.0
+    # Points of the true front away from the corner (the last rows of ``both``).
+    along = np.array([_zdt2(t) for t in (0.1, 0.15, 0.2)])
+    both = np.vstack([values, along])
+    grid = [np.array([w, 1.0 - w]) for w in np.linspace(0.01, 0.99, 99)]
+
+    def front_beats_corner(rho: float) -> bool:
+        return any(
+            chebyshev(both, w, rho=rho)[len(values) :].max()
+            > chebyshev(both, w, rho=rho)[: len(corner)].max()
+            for w in grid
+        )
+
+    # ParEGO's linear term: no weight vector prefers any step along the front.
+    assert not front_beats_corner(CHEBYSHEV_RHO)
+    # Without it, the weights aimed at a step along the front prefer it.
+    assert front_beats_corner(0.0)
+    # ``rho=None`` (the default) is front_augmentation's choice for these trials.
+    w = np.array([0.8, 0.2])
+    np.testing.assert_allclose(chebyshev(both, w), chebyshev(both, w, rho=0.0))
+    # A front with extent in both objectives keeps the linear term.
+    spread = np.vstack([values, [_zdt2(0.9)]])
+    assert front_augmentation(spread) == CHEBYSHEV_RHO
+    # Infeasible trials do not count: the feasible front is the corner again.
+    feasible = np.r_[np.ones(len(values), dtype=bool), False]
+    assert front_augmentation(spread, feasible=feasible) == 0.0
 
 
 def test_front_scale_ignores_far_off_trials_and_infeasible_ones():
@@ -173,6 +213,28 @@ def test_multi_objective_study_beats_a_uniform_policy(monkeypatch):
     )
     # Hypervolume (reference point (1.1, 11)): the policy's choices matter.
     assert shipped > uniform + 0.3 and shipped > random_hv + 0.5, (shipped, uniform, random_hv)
+
+
+def _zdt2_objective(trial: optuna.Trial) -> tuple[float, float]:
+    x = [trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(5)]
+    g = 1.0 + 9.0 * sum(x[1:]) / 4.0
+    return x[0], g * (1.0 - (x[0] / g) ** 2)
+
+
+def test_zdt2_front_reaches_its_far_end():
+    # ZDT2's concave front runs from (0, 1) to (1, 0). With ParEGO's linear term at every
+    # trial the study crowded at the (0, 1) corner and its front ended before f1 = 0.21
+    # on each of the seeds 0-5 after 60 trials; dropping the term while the front has
+    # collapsed lets it reach the far end (f1 = 1) on all six.
+    for seed in range(2):
+        study = optuna.create_study(
+            directions=["minimize", "minimize"], sampler=RLSampler(seed=seed, budget=60)
+        )
+        study.optimize(_zdt2_objective, n_trials=60)
+        front = np.array([t.values for t in study.best_trials])
+        assert front[:, 0].max() > 0.9, front.round(3).tolist()
+        rhos = [t.system_attrs[REASON_KEY]["scalarisation"]["rho"] for t in study.trials[1:]]
+        assert 0.0 in rhos and CHEBYSHEV_RHO in rhos
 
 
 def _optimised(sampler, directions, n_trials: int = 30) -> optuna.Study:
