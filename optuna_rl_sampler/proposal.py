@@ -116,7 +116,7 @@ def propose(
     prior_startup: int = 0,
     handoff: PolicyWeights | None = None,
     gradient_moves: bool = True,
-    objectives: tuple[np.ndarray, np.ndarray] | None = None,
+    objectives: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -179,14 +179,16 @@ def propose(
             or penalised score: on the multi-objective benchmark they lowered the
             hypervolume at 100 trials on bbob-biobj f10 (0.852 to 0.701) and on the
             constrained Gramacy problem (0.984 to 0.919).
-        objectives: ``(values, weights)`` of a multi-objective study without
-            constraints: the ``(n, k)`` objective values of the trials (rows as in
-            ``points``, higher is better, ``-inf`` in pruned rows) and the ``(k,)``
-            weights that scalarised them into ``values``. The candidates' posterior then
-            comes from one GP per objective, scalarised after the model
-            (:class:`~.scalarised_gp.ScalarisedPosterior`; reason ``"surrogate":
-            "per-objective"``); the single GP on ``values`` still weighs the sources.
-            ``None`` (the default): the single GP scores the candidates too.
+        objectives: ``(values, weights, violations)`` of a multi-objective study: the
+            ``(n, k)`` objective values of the trials (rows as in ``points``, higher is
+            better, ``-inf`` in pruned rows), the ``(k,)`` weights that scalarised them
+            into ``values`` and, with constraints, the ``(n,)`` total violations that
+            penalised them (else ``None``). The candidates' posterior then comes from
+            one GP per objective, and one on the violation, scalarised and penalised
+            after the model (:class:`~.scalarised_gp.ScalarisedPosterior`; reason
+            ``"surrogate": "per-objective"``); the single GP on ``values`` still
+            weighs the sources, and scores the candidates while no kept trial is
+            feasible. ``None`` (the default): the single GP scores the candidates too.
     """
     observed = _observe(
         encoder,
@@ -270,7 +272,7 @@ def _observe(
     pending: np.ndarray,
     max_observations: int,
     rng: np.random.Generator,
-    objectives: tuple[np.ndarray, np.ndarray] | None = None,
+    objectives: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
     single_gp: bool = True,
 ) -> _Observed:
     """Steps 1 and 2: normal scores of the values, at most ``max_observations`` trials
@@ -288,12 +290,20 @@ def _observe(
 
     candidate_gp = None
     if objectives is not None:
-        objective_values, scalarisation_weights = objectives
+        objective_values, scalarisation_weights, violations = objectives
         rows = objective_values[keep]
         finite = np.isfinite(rows).all(axis=1)
-        if finite.sum() >= 2:
+        kept_violations = None if violations is None else violations[keep][finite]
+        # The penalised score needs a feasible trial to cap the others at.
+        capped = kept_violations is None or not (kept_violations > 0).all()
+        if finite.sum() >= 2 and capped:
             candidate_gp = ScalarisedPosterior(
-                embedded[finite], rows[finite], scalarisation_weights, embedded_pending, rng
+                embedded[finite],
+                rows[finite],
+                scalarisation_weights,
+                embedded_pending,
+                rng,
+                violations=kept_violations,
             )
     # The GP on the scores scores the candidates unless one GP per objective does; the
     # sources' weights and the gradient steps read it too.
@@ -623,7 +633,9 @@ def _reason(
             f"the sources hold {prior_weights.total:.2f} of the weight, less than {HANDOFF_TRUST}"
         )
     if observed.candidate_gp is not None:
-        reason["surrogate"] = "per-objective"
+        reason["surrogate"] = (
+            "per-objective+violation" if observed.candidate_gp.constrained else "per-objective"
+        )
     if cands.gradient is not None and cands.gradient[index]:
         reason["move"] = "gradient-step"
     if choice.avoided:

@@ -35,7 +35,8 @@ The vocabulary of a reason:
   parameters Optuna did not take (sampled independently); ``"scalarisation"`` and
   ``"constraints"`` for multi-objective and constrained studies; ``"surrogate":
   "per-objective"`` when one GP per objective scored the candidates (a multi-objective
-  study without constraints).
+  study without constraints), ``"per-objective+violation"`` when a GP on the constraint
+  violation penalised them too (a constrained study with a feasible trial).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
             text += " (front collapsed onto one end: no linear term)"
     if reason.get("surrogate") == "per-objective":
         text += "; one GP per objective"
+    elif reason.get("surrogate") == "per-objective+violation":
+        text += "; one GP per objective and one on the constraint violation"
     con = reason.get("constraints")
     if isinstance(con, dict):
         n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)

@@ -141,12 +141,13 @@ class RLSampler(BaseSampler):
     random augmented Chebyshev weights, each objective scaled by the current Pareto
     front, without the linear term while that front has collapsed onto one end;
     :mod:`optuna_rl_sampler.objectives`), so every proposal aims at another part
-    of the front with the same policy; without constraints, one GP per objective scores
-    the candidates and the scalarisation comes after it
-    (:mod:`optuna_rl_sampler.scalarised_gp`). Constraints (``constraints_func``, or Optuna's
-    per-trial constraint values) cap an infeasible trial's score below the best feasible
-    one, less a penalty that grows with its violation. Source studies are single-objective
-    and are not used in multi-objective studies.
+    of the front with the same policy; one GP per objective scores the candidates and
+    the scalarisation comes after it (:mod:`optuna_rl_sampler.scalarised_gp`).
+    Constraints (``constraints_func``, or Optuna's per-trial constraint values) cap an
+    infeasible trial's score below the best feasible one, less a penalty that grows with
+    its violation; once a trial is feasible, a GP on the violation penalises the
+    candidates' posterior samples the same way. Source studies are single-objective and
+    are not used in multi-objective studies.
 
     The reasons for each proposal (candidate source, GP mean and standard deviation,
     policy probability, weights name, and the sources with their weights) are stored in
@@ -568,9 +569,16 @@ class RLSampler(BaseSampler):
         values, objective_reason, scalarisation = scalarise(
             objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
         )
-        # Several objectives without constraints: one GP per objective scores the
-        # candidates (see propose); with constraints the penalised score keeps one GP.
-        per_objective = scalarisation is not None and "constraints" not in objective_reason
+        # Several objectives or constraints: one GP per objective, and one on the
+        # violation with constraints, score the candidates (see propose).
+        constrained = "constraints" in objective_reason
+        objectives = None
+        if scalarisation is not None or constrained:
+            objectives = (
+                objective_values,
+                scalarisation if scalarisation is not None else np.ones(1),
+                violations if constrained else None,
+            )
         prior = self._meta_prior(study, search_space)
         proposal = propose(
             encoder,
@@ -587,9 +595,8 @@ class RLSampler(BaseSampler):
             prior_startup=self._prior_startup_trials,
             handoff=self._handoff_weights if prior is not None else None,
             # A scalarised or penalised score: no steps up its GP mean (see propose).
-            gradient_moves=objective_values.shape[1] == 1
-            and "constraints" not in objective_reason,
-            objectives=(objective_values, scalarisation) if per_objective else None,
+            gradient_moves=objective_values.shape[1] == 1 and not constrained,
+            objectives=objectives,
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

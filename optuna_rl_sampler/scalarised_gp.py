@@ -10,6 +10,19 @@ scalarised score at a candidate is estimated from samples of the objectives'
 posteriors (the order of qNParEGO; Daulton, Balandat and Bakshy, 2020) and reported on
 the scale of the normal scores that the policy's features are computed from.
 
+Constraints: with a violation per trial and at least one feasible trial, a GP on the
+total violation (as ``log(1 + v / v_med)``) joins the objectives' GPs, and every
+posterior sample pays the penalty of :func:`~.objectives.apply_constraints` for its
+sampled violation, with the trials' constants; a candidate's mean is then its
+scalarised improvement weighed by how likely it is to be feasible. This also serves
+studies with one objective and constraints (weights ``(1,)``). Before, one GP was
+fitted to the penalised scores. On the multi-objective benchmark's development seeds
+(5-24) it lowered the best feasible regret on Gramacy's problem from 0.186 to 0.007 at
+50 trials and from 0.079 to 0.004 at 100, and on C2-DTLZ2 raised the feasible arcs
+reached by 100 trials from 1.7 to 2.2 of three (all three on 10 of 20 seeds, before 2;
+HV +0.021 [-0.012, +0.052], a tie), at 0.5-0.9 s of CPU per 100-trial study instead of
+0.3.
+
 Scales: every objective is measured as :func:`~.objectives.chebyshev` measures it
 (from the front's reference point, divided by the front's extent, with the same
 linear term, :func:`~.objectives.front_augmentation`), so the current
@@ -27,7 +40,8 @@ Tried there and not kept: GPs on the normal scores of each objective, mapped bac
 through the observed values (-0.006 [-0.019, +0.006] at 100 trials on seeds 5-14).
 
 SHAPES (m kept trials, k objectives, D embedded dimensions, N candidates, S samples):
-    x: (m, D); values: (m, k) higher is better; predict: (N, D) -> (N,), (N,)
+    x: (m, D); values: (m, k) higher is better; violations: (m,) >= 0;
+    predict: (N, D) -> (N,), (N,)
 """
 
 from __future__ import annotations
@@ -78,6 +92,14 @@ class ScalarisedPosterior:
             posterior mean), or ``None``.
         rng: Draws the standard normal samples that every candidate shares (common
             random numbers: candidates are compared on the same draws).
+        violations: ``(m,)`` total constraint violations (0 feasible, NaN read as
+            feasible), or ``None`` without constraints. With an infeasible trial a GP
+            on the violation penalises the samples; at least one trial must be
+            feasible.
+
+    Raises:
+        ValueError: ``values``, ``weights`` or ``violations`` have the wrong shape, or
+            every trial is infeasible.
 
     Example:
         >>> import numpy as np
@@ -97,6 +119,7 @@ class ScalarisedPosterior:
         weights: np.ndarray,
         x_pending: np.ndarray | None,
         rng: np.random.Generator,
+        violations: np.ndarray | None = None,
     ) -> None:
         values = np.asarray(values, dtype=float)
         if values.ndim != 2 or len(values) < 2 or not np.isfinite(values).all():
@@ -109,8 +132,9 @@ class ScalarisedPosterior:
                 f"weights must have one entry per objective ({values.shape[1]}), got "
                 f"shape {self._weights.shape}."
             )
-        reference, scale = front_scale(values)
-        self._rho = front_augmentation(values)
+        violation, feasible = _read_violations(violations, len(values))
+        reference, scale = front_scale(values, feasible)
+        self._rho = front_augmentation(values, feasible)
         a = compress((values - reference) / scale)
         self._centre = a.mean(axis=0)
         self._spread = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
@@ -121,10 +145,20 @@ class ScalarisedPosterior:
                 gp = condition_on_pending(gp, x_pending)
             self._gps.append(gp)
         s = chebyshev_scaled(a, self._weights, self._rho)
+        self._violation_gp: _ViolationModel | None = None
+        if feasible is not None:
+            self._violation_gp = _ViolationModel(x, violation, s, feasible, x_pending)
+            s = self._violation_gp.penalise(s, violation)
         order = np.argsort(s, kind="stable")
         self._s, self._z = s[order], normal_scores(s)[order]
         self._slope = self._top_slope()
-        self._eps = rng.standard_normal((N_SAMPLES, 1, a.shape[1]))
+        n_draws = a.shape[1] + (self._violation_gp is not None)
+        self._eps = rng.standard_normal((N_SAMPLES, 1, n_draws))
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a GP on the constraint violation penalises the scalarised samples."""
+        return self._violation_gp is not None
 
     def _top_slope(self) -> float:
         """Normal score per unit of scalarised value among the best trials (over all
@@ -152,6 +186,82 @@ class ScalarisedPosterior:
             means.append(self._centre[j] + self._spread[j] * m)
             stds.append(self._spread[j] * sd)
         mean, std = np.stack(means, axis=-1), np.stack(stds, axis=-1)  # (N, k)
-        samples = mean[None] + std[None] * self._eps  # (S, N, k)
-        z = self._to_scores(chebyshev_scaled(samples, self._weights, self._rho))  # (S, N)
+        k = mean.shape[1]
+        samples = mean[None] + std[None] * self._eps[..., :k]  # (S, N, k)
+        s = chebyshev_scaled(samples, self._weights, self._rho)  # (S, N)
+        if self._violation_gp is not None:
+            violation = self._violation_gp.sample(x_new, self._eps[..., k])
+            s = self._violation_gp.penalise(s, violation)
+        z = self._to_scores(s)
         return z.mean(axis=0), np.maximum(z.std(axis=0), 1e-6)
+
+
+def _read_violations(
+    violations: np.ndarray | None, m: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(m,)`` total violations (NaN read as feasible, as Optuna does; ``inf`` as twice
+    the largest finite violation) and the feasible mask, ``None`` when no trial is
+    infeasible (nothing to model)."""
+    if violations is None:
+        return np.zeros(m), None
+    v = np.asarray(violations, dtype=float)
+    if v.shape != (m,):
+        raise ValueError(f"violations must have one entry per trial ({m}), got shape {v.shape}.")
+    v = np.clip(np.where(np.isnan(v), 0.0, v), 0.0, None)
+    infeasible = v > 0
+    if not infeasible.any():
+        return v, None
+    if infeasible.all():
+        raise ValueError(
+            "every trial violates a constraint: the penalised score needs a feasible "
+            "trial to cap the others at; score the candidates with the single GP instead."
+        )
+    unbounded = np.isinf(v)
+    if unbounded.any():
+        bounded = v[infeasible & ~unbounded]
+        v = np.where(unbounded, 2.0 * bounded.max() if len(bounded) else 1.0, v)
+    return v, ~infeasible
+
+
+class _ViolationModel:
+    """A GP on the trials' total constraint violation, and the penalty of
+    :func:`~.objectives.apply_constraints` with the trials' constants.
+
+    The violation is modelled as ``log(1 + v / v_med)`` (0 on every feasible trial,
+    ``v_med`` the median violation of the infeasible ones), so a few badly infeasible
+    trials do not dominate the fit. A sample at or below 0 is feasible; above it, the
+    sample pays ``min(s, best) - span * v / v_med`` as the trials do, where ``best`` is
+    the best feasible trial's scalarised value and ``span`` the range of the trials'.
+    A candidate's mean score is thus its scalarised improvement weighed by how likely
+    it is to be feasible.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        violation: np.ndarray,
+        s: np.ndarray,
+        feasible: np.ndarray,
+        x_pending: np.ndarray | None,
+    ) -> None:
+        self._typical = float(np.median(violation[~feasible]))
+        self._best = float(s[feasible].max())
+        self._span = float(s.max() - s.min()) or 1.0
+        t = np.log1p(violation / self._typical)
+        self._centre = float(t.mean())
+        self._scale = float(t.std()) or 1.0
+        gp = fit_gp(x, (t - self._centre) / self._scale)
+        if x_pending is not None and len(x_pending):
+            gp = condition_on_pending(gp, x_pending)
+        self._gp = gp
+
+    def sample(self, x_new: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """``(S, N)`` violation samples at ``(N, D)`` points from ``(S, 1)`` draws."""
+        m, sd = self._gp.predict(x_new)
+        t = self._centre + self._scale * (m[None] + sd[None] * eps)
+        return self._typical * np.expm1(np.clip(t, 0.0, None))
+
+    def penalise(self, s: np.ndarray, violation: np.ndarray) -> np.ndarray:
+        """Scalarised values ``s`` after the penalty for ``violation`` (same shape)."""
+        capped = np.minimum(s, self._best) - self._span * violation / self._typical
+        return np.where(violation > 0, capped, s)

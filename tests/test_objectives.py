@@ -279,6 +279,31 @@ def test_constraints_are_stored_the_optuna_way_and_steer_the_search():
     assert np.mean(best) < 2.0
 
 
+def _gramacy(trial: optuna.Trial) -> float:
+    """Gramacy et al. (2016): minimise x1 + x2 under two constraints; the feasible
+    region is disconnected and the optimum, 0.5998, lies on its boundary."""
+    x1, x2 = trial.suggest_float("x1", 0, 1), trial.suggest_float("x2", 0, 1)
+    c1 = 1.5 - x1 - 2 * x2 - 0.5 * np.sin(2 * np.pi * (x1**2 - 2 * x2))
+    trial.set_user_attr("c", [float(c1), x1**2 + x2**2 - 1.5])
+    return x1 + x2
+
+
+def test_a_gp_on_the_violation_finds_the_constrained_optimum():
+    # With the penalised score on one GP, seeds 0-5 ended 30 trials at 0.731 on average
+    # and none within 0.02 of the optimum; with a GP on the objective and one on the
+    # violation, 0.658 and four of them.
+    best = []
+    for seed in range(6):
+        study = optuna.create_study(
+            sampler=RLSampler(seed=seed, budget=30, constraints_func=lambda t: t.user_attrs["c"])
+        )
+        study.optimize(_gramacy, n_trials=30)
+        best.append(study.best_value)  # the best feasible trial's
+        reason = study.trials[-1].system_attrs[REASON_KEY]
+        assert reason["surrogate"] == "per-objective+violation"
+    assert np.mean(best) < 0.69 and sum(b < 0.62 for b in best) >= 3, best
+
+
 def test_constraints_set_on_the_trial_are_read_too():
     def objective(trial: optuna.Trial) -> float:
         value = _constrained(trial)
