@@ -43,7 +43,7 @@ from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
 from optuna_rl_sampler.objectives import draw_simplex_weights
-from optuna_rl_sampler.objectives import front_augmentation
+from optuna_rl_sampler.objectives import front_geometry
 from optuna_rl_sampler.objectives import total_violation
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def scalarise(
     Several objectives are scalarised with the augmented Chebyshev function of weights
     drawn from ``rng``, each objective scaled by the Pareto front of the feasible trials
     (reason ``"scalarisation"``, with the weight ``"rho"`` of the linear term: 0 while
-    that front has collapsed onto one end, :func:`~.objectives.front_augmentation`);
+    that front has collapsed onto one end, :func:`~.objectives.front_geometry`);
     when any trial has constraint
     values, infeasible trials pay for their violation
     (:func:`~optuna_rl_sampler.objectives.apply_constraints`; reason ``"constraints"``,
@@ -250,13 +250,13 @@ def scalarise(
     infeasible = known & (violations > 0)
     if values.shape[1] > 1:
         w = draw_simplex_weights(values.shape[1], rng)
-        rho = front_augmentation(values, feasible=~infeasible)
-        scores = chebyshev(values, w, rho=rho, feasible=~infeasible)
+        geometry = front_geometry(values, feasible=~infeasible)
+        scores = chebyshev(values, w, feasible=~infeasible, geometry=geometry)
         reason["scalarisation"] = {
             "method": "augmented-chebyshev",
             "scale": "pareto-front",
             "weights": [round(float(x), 4) for x in w],
-            "rho": rho,
+            "rho": geometry.rho,
         }
     else:
         scores = values[:, 0].copy()

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,8 +72,10 @@ __all__ = [
     "chebyshev",
     "chebyshev_scaled",
     "constraint_values",
+    "FrontGeometry",
     "draw_simplex_weights",
     "front_augmentation",
+    "front_geometry",
     "front_scale",
     "pareto_mask",
     "total_violation",
@@ -126,25 +129,51 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _front_extent(
-    values: np.ndarray, feasible: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(ideal, nadir, spread)`` of the Pareto front of the finite rows (of the feasible
-    ones when ``feasible`` marks any) and of all finite rows, or ``None`` without any."""
+class FrontGeometry(NamedTuple):
+    """How :func:`chebyshev` measures the objectives of a set of trials
+    (:func:`front_geometry`).
+
+    Attributes:
+        reference: ``(k,)`` the reference point (:func:`front_scale`).
+        scale: ``(k,)`` the scale of each objective (:func:`front_scale`).
+        rho: The weight of the linear term (:func:`front_augmentation`).
+    """
+
+    reference: np.ndarray
+    scale: np.ndarray
+    rho: float
+
+
+def front_geometry(
+    values: np.ndarray,
+    feasible: np.ndarray | None = None,
+    floor: float = FRONT_SCALE_FLOOR,
+    rho: float = CHEBYSHEV_RHO,
+) -> FrontGeometry:
+    """The reference point, scales and linear-term weight of :func:`front_scale` and
+    :func:`front_augmentation`, from one pass over the Pareto front.
+
+    Example:
+        >>> import numpy as np
+        >>> g = front_geometry(np.array([[0.0, -1.0], [-1.0, 0.0], [-9.0, -9.0]]))
+        >>> g.reference.tolist(), g.scale.tolist(), g.rho
+        ([-3.25, -3.25], [2.25, 2.25], 0.05)
+    """
     values = np.asarray(values, dtype=float)
+    k = values.shape[1]
     finite = np.isfinite(values).all(axis=1)
     if not finite.any():
-        return None
+        return FrontGeometry(np.zeros(k), np.ones(k), rho)
     rows = values[finite]
     spread = rows.max(axis=0) - rows.min(axis=0)
     spread = np.where(spread > 0, spread, 1.0)
     pool = finite & feasible if feasible is not None and (finite & feasible).any() else finite
     front = values[pool][pareto_mask(values[pool])]
-    return front.max(axis=0), front.min(axis=0), spread
-
-
-def _scale(extent: np.ndarray, spread: np.ndarray, floor: float) -> np.ndarray:
-    return np.where(extent > 0, np.maximum(extent, floor * spread), spread)
+    ideal, nadir = front.max(axis=0), front.min(axis=0)
+    extent = ideal - nadir
+    scale = np.where(extent > 0, np.maximum(extent, floor * spread), spread)
+    collapsed = float((extent / scale).min()) < COLLAPSED_FRONT
+    return FrontGeometry(nadir - scale, scale, 0.0 if collapsed else rho)
 
 
 def front_scale(
@@ -175,13 +204,8 @@ def front_scale(
         >>> ref.tolist(), scale.tolist()  # front extent 1, floored at 0.25 x range 9
         ([-3.25, -3.25], [2.25, 2.25])
     """
-    geometry = _front_extent(values, feasible)
-    k = np.asarray(values).shape[1]
-    if geometry is None:
-        return np.zeros(k), np.ones(k)
-    ideal, nadir, spread = geometry
-    scale = _scale(ideal - nadir, spread, floor)
-    return nadir - scale, scale
+    geometry = front_geometry(values, feasible, floor)
+    return geometry.reference, geometry.scale
 
 
 def front_augmentation(
@@ -224,13 +248,7 @@ def front_augmentation(
         >>> front_augmentation(spread)
         0.05
     """
-    geometry = _front_extent(values, feasible)
-    if geometry is None:
-        return rho
-    ideal, nadir, spread = geometry
-    extent = ideal - nadir
-    relative = extent / _scale(extent, spread, floor)
-    return 0.0 if float(relative.min()) < COLLAPSED_FRONT else rho
+    return front_geometry(values, feasible, floor, rho).rho
 
 
 def chebyshev(
@@ -238,6 +256,7 @@ def chebyshev(
     weights: np.ndarray,
     rho: float | None = None,
     feasible: np.ndarray | None = None,
+    geometry: FrontGeometry | None = None,
 ) -> np.ndarray:
     """Augmented Chebyshev scalarisation of ``(n, k)`` values (higher is better).
 
@@ -253,6 +272,8 @@ def chebyshev(
             (:data:`CHEBYSHEV_RHO`, or 0 while the front has collapsed onto one end).
         feasible: Optional ``(n,)`` mask of the feasible trials, whose front sets the
             scale (all finite trials when it marks none).
+        geometry: :func:`front_geometry` of ``values`` and ``feasible`` when the caller
+            has it already (else it is computed here).
 
     Returns:
         ``(n,)`` scores, higher is better.
@@ -274,9 +295,11 @@ def chebyshev(
     if len(values) == 0:
         return out
     pruned = np.isneginf(values).any(axis=1)
-    reference, scale = front_scale(values, feasible)
+    if geometry is None:
+        geometry = front_geometry(values, feasible)
+    reference, scale = geometry.reference, geometry.scale
     if rho is None:
-        rho = front_augmentation(values, feasible)
+        rho = geometry.rho
     scaled = np.where(pruned[:, None], 0.0, (values - reference) / scale)
     score = chebyshev_scaled(scaled, weights, rho)
     out[~pruned] = score[~pruned]

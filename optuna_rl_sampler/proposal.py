@@ -179,16 +179,18 @@ def propose(
             or penalised score: on the multi-objective benchmark they lowered the
             hypervolume at 100 trials on bbob-biobj f10 (0.852 to 0.701) and on the
             constrained Gramacy problem (0.984 to 0.919).
-        objectives: ``(values, weights, violations)`` of a multi-objective study: the
-            ``(n, k)`` objective values of the trials (rows as in ``points``, higher is
-            better, ``-inf`` in pruned rows), the ``(k,)`` weights that scalarised them
-            into ``values`` and, with constraints, the ``(n,)`` total violations that
-            penalised them (else ``None``). The candidates' posterior then comes from
-            one GP per objective, and one on the violation, scalarised and penalised
-            after the model (:class:`~.scalarised_gp.ScalarisedPosterior`; reason
-            ``"surrogate": "per-objective"``); the single GP on ``values`` still
-            weighs the sources, and scores the candidates while no kept trial is
-            feasible. ``None`` (the default): the single GP scores the candidates too.
+        objectives: ``(values, weights, violations)`` of a multi-objective or
+            constrained study: the ``(n, k)`` objective values of the trials (rows as in
+            ``points``, higher is better, ``-inf`` in pruned rows), the ``(k,)`` weights
+            that scalarised them into ``values`` (``(1,)`` for one objective) and, with
+            constraints, the ``(n,)`` total violations that penalised them (else
+            ``None``). The candidates' posterior then comes from one GP per objective,
+            and one on the violation, scalarised and penalised after the model
+            (:class:`~.scalarised_gp.ScalarisedPosterior`; reason ``"surrogate":
+            "per-objective"`` or ``"per-objective+violation"``); the single GP on
+            ``values`` still weighs the sources, and scores the candidates while no kept
+            trial is feasible. ``None`` (the default): the single GP scores the
+            candidates too.
     """
     observed = _observe(
         encoder,

@@ -51,8 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from optuna_rl_sampler.objectives import chebyshev_scaled
-from optuna_rl_sampler.objectives import front_augmentation
-from optuna_rl_sampler.objectives import front_scale
+from optuna_rl_sampler.objectives import front_geometry
 from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import condition_on_pending
 from optuna_rl_sampler.surrogate import fit_gp
@@ -139,8 +138,7 @@ class ScalarisedPosterior:
                 f"shape {self._weights.shape}."
             )
         violation, feasible = _read_violations(violations, len(values))
-        reference, scale = front_scale(values, feasible)
-        self._rho = front_augmentation(values, feasible)
+        reference, scale, self._rho = front_geometry(values, feasible)
         a = compress((values - reference) / scale)
         self._centre = a.mean(axis=0)
         self._spread = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
