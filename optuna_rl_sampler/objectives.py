@@ -211,8 +211,8 @@ def front_scale(
 def front_augmentation(
     values: np.ndarray,
     feasible: np.ndarray | None = None,
-    rho: float = CHEBYSHEV_RHO,
     floor: float = FRONT_SCALE_FLOOR,
+    rho: float = CHEBYSHEV_RHO,
 ) -> float:
     """The weight of the linear term of :func:`chebyshev` for these trials: ``rho``, or 0
     while the Pareto front has collapsed onto one end.
