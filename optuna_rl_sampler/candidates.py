@@ -12,7 +12,14 @@ that the policy can learn how far to trust it:
   only, clipped to the cube. Random moves rarely go straight uphill in 10 dimensions or
   reach a corner of the box; these do (on BBOB's development seeds they took RLSampler's
   regret at 50 trials from 0.033 to 0.025, most of it in 10-D and on the linear slope,
-  whose optimum is a corner);
+  whose optimum is a corner). Two more kinds aim at precision late in a study without
+  sources (the proposal asks for them from its 30th trial on, see
+  :data:`~.proposal.PRECISION_FROM`): :func:`mean_ascent`, the local maxima of the GP
+  mean uphill of the best incumbents, and :func:`quadratic_step`, points along the
+  step to the maximiser of a quadratic model of the raw values around the best trial.
+  The GP models normal scores of the ranks, which are robust to outliers but flatten
+  the region around a converging incumbent into noise; a quadratic fitted to the
+  nearest trials' own values still sees the bowl;
 * ``PRIOR``: configurations offered by a meta-prior (good configurations of similar
   past studies); the caller passes them in, the module does not know where they come
   from.
@@ -23,13 +30,21 @@ categorical values sit at their bin centres.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from optuna_rl_sampler._sobol import scrambled_sobol
 
-__all__ = ["SOURCES", "CandidateSet", "generate_candidates", "gradient_steps"]
+__all__ = [
+    "SOURCES",
+    "CandidateSet",
+    "generate_candidates",
+    "gradient_steps",
+    "mean_ascent",
+    "quadratic_step",
+]
 
 #: Candidate sources, in the order of their one-hot feature columns.
 SOURCES = ("sobol", "local", "prior")
@@ -37,6 +52,17 @@ SOBOL, LOCAL, PRIOR = range(3)
 _LOCAL_SCALES = np.array([0.01, 0.03, 0.1, 0.25])
 #: Step lengths (in the unit cube) of :func:`gradient_steps`.
 GRADIENT_STEPS = np.array([0.005, 0.01, 0.02, 0.05, 0.1, 0.2])
+#: Iterations of :func:`mean_ascent` and its first step length (in the unit cube).
+ASCENT_ITERATIONS = 30
+ASCENT_FIRST_STEP = 0.05
+#: Nearest trials a quadratic model is fitted to, per coefficient (plus 2).
+QUADRATIC_POINTS_PER_COEF = 1.5
+#: Fractions of the quadratic model's step that :func:`quadratic_step` offers: the
+#: model is least sure far from the best trial, so shorter steps come too.
+QUADRATIC_FRACTIONS = (1.25, 1.0, 0.75, 0.5, 0.25)
+#: Most numeric parameters for a full quadratic (66 coefficients); above it, or with
+#: too few trials for one, the model has no cross terms.
+QUADRATIC_FULL_MAX_PARAMS = 10
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,144 @@ def gradient_steps(incumbents: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     direction = grad[moving] / norm[moving]
     steps = inc[moving][:, None, :] + GRADIENT_STEPS[None, :, None] * direction[:, None, :]
     return np.clip(steps, 0.0, 1.0).reshape(-1, inc.shape[1])
+
+
+def mean_ascent(
+    starts: np.ndarray,
+    mean: Callable[[np.ndarray], np.ndarray],
+    gradient: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Local maxima of a model's mean, by adaptive steepest ascent from ``starts``.
+
+    Each start moves along its normalised gradient, clipped to the cube; a step that
+    raises the mean is taken and the next one is 1.5 times longer, one that does not
+    is refused and the next one is halved (from :data:`ASCENT_FIRST_STEP`, for at most
+    :data:`ASCENT_ITERATIONS` steps).
+
+    Args:
+        starts: ``(k, P)`` cube points.
+        mean: Model mean at ``(k, P)`` cube points, ``(k,)``.
+        gradient: Its ascent direction at ``(k, P)`` cube points, ``(k, P)`` (zero where
+            a coordinate must not move, e.g. a categorical one).
+
+    Returns:
+        ``(k, P)`` the points reached (a start without any uphill direction stays).
+
+    Examples:
+        >>> import numpy as np
+        >>> bowl = lambda x: -((x - 0.3) ** 2).sum(axis=1)
+        >>> slope = lambda x: -2.0 * (x - 0.3)
+        >>> np.round(mean_ascent(np.array([[0.9, 0.1]]), bowl, slope), 2)
+        array([[0.3, 0.3]])
+    """
+    x = np.array(starts, dtype=float)
+    step = np.full(len(x), ASCENT_FIRST_STEP)
+    value = mean(x)
+    grad = gradient(x)
+    for _ in range(ASCENT_ITERATIONS):
+        norm = np.linalg.norm(grad, axis=1)
+        live = (norm > 1e-12) & (step > 1e-5)
+        if not live.any():
+            break
+        direction = np.zeros_like(grad)
+        direction[live] = grad[live] / norm[live, None]
+        trial = np.clip(x + step[:, None] * direction, 0.0, 1.0)
+        trial_value = mean(trial)
+        better = live & (trial_value > value)
+        x[better], value[better] = trial[better], trial_value[better]
+        step = np.where(better, step * 1.5, step * 0.5)
+        if better.any():  # the gradient changes only where a point moved
+            grad = gradient(x)
+    return x
+
+
+def quadratic_step(
+    points: np.ndarray, values: np.ndarray, is_categorical: np.ndarray | None = None
+) -> np.ndarray:
+    """Candidates at the maximiser of a quadratic model around the best trial.
+
+    The model is fitted by least squares to the standardised values of the trials
+    nearest the best one (numeric coordinates only): with cross terms when the space
+    has at most :data:`QUADRATIC_FULL_MAX_PARAMS` numeric parameters and there are
+    enough trials, else one curvature per coordinate. Its maximiser is the Newton step
+    where the model is concave; elsewhere the step is regularised until it is, and the
+    step goes no farther than the farthest trial the model was fitted to (a trust
+    region). The candidates lie along it at :data:`QUADRATIC_FRACTIONS` of its length
+    (a quarter beyond it to a quarter of it), clipped to the cube: the model is least
+    sure far from the best trial. Categorical coordinates keep the best trial's
+    choices.
+
+    Args:
+        points: ``(n, P)`` cube points of the evaluated trials.
+        values: ``(n,)`` their values, higher is better (non-finite ones are ignored).
+        is_categorical: ``(P,)`` mask of the categorical coordinates.
+
+    Returns:
+        ``(len(QUADRATIC_FRACTIONS), P)`` cube points, or ``(0, P)`` with too few
+        trials (fewer than :data:`QUADRATIC_POINTS_PER_COEF` per coefficient, plus 2)
+        or no spread in their values.
+
+    Examples:
+        Trials of a bowl whose top is at ``(0.3, 0.6)``: one step reaches it.
+
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).random((30, 2))
+        >>> y = -((x - [0.3, 0.6]) ** 2 * [1.0, 5.0]).sum(axis=1)
+        >>> np.round(quadratic_step(x, y)[QUADRATIC_FRACTIONS.index(1.0)], 3)
+        array([0.3, 0.6])
+    """
+    points = np.asarray(points, dtype=float)
+    values = np.asarray(values, dtype=float)
+    n_params = points.shape[1] if points.ndim == 2 else 0
+    none = np.empty((0, n_params))
+    numeric = (
+        np.ones(n_params, dtype=bool) if is_categorical is None else ~np.asarray(is_categorical)
+    )
+    finite = np.isfinite(values)
+    x, y = points[finite][:, numeric], values[finite]
+    p = x.shape[1]
+    if p == 0 or len(y) == 0:
+        return none
+    n_full = (p + 1) * (p + 2) // 2
+    full = p <= QUADRATIC_FULL_MAX_PARAMS and len(y) >= QUADRATIC_POINTS_PER_COEF * n_full + 2
+    need = int(QUADRATIC_POINTS_PER_COEF * (n_full if full else 2 * p + 1)) + 2
+    if len(y) < need:
+        return none
+    best = int(np.argmax(y))
+    dist = np.linalg.norm(x - x[best], axis=1)
+    near = np.argsort(dist, kind="stable")[:need]
+    radius = float(dist[near].max())
+    spread = float(y[near].std())
+    if radius <= 0.0 or spread <= 0.0:
+        return none
+    d = (x[near] - x[best]) / radius
+    z = (y[near] - y[near].mean()) / spread
+    if full:
+        upper = np.triu_indices(p)
+        design = np.hstack(
+            [np.ones((len(d), 1)), d, (d[:, :, None] * d[:, None, :])[:, upper[0], upper[1]]]
+        )
+    else:
+        design = np.hstack([np.ones((len(d), 1)), d, d * d])
+    gram = design.T @ design
+    coef = np.linalg.solve(gram + 1e-6 * len(d) * np.eye(len(gram)), design.T @ z)
+    grad = coef[1 : 1 + p]
+    if full:
+        hess = np.zeros((p, p))
+        hess[upper] = coef[1 + p :]
+        hess = hess + hess.T  # a squared term's coefficient c is half of H_ii = 2c
+    else:
+        hess = np.diag(2.0 * coef[1 + p :])
+    eig = np.linalg.eigvalsh(hess)
+    shift = max(0.0, float(eig.max())) + 1e-3 * max(1.0, float(np.abs(eig).max()))
+    step = np.linalg.solve(shift * np.eye(p) - hess, grad)
+    length = float(np.linalg.norm(step))
+    if length > 1.0:
+        step /= length
+    fractions = np.asarray(QUADRATIC_FRACTIONS)
+    out = np.repeat(points[finite][best][None, :], len(fractions), axis=0)
+    out[:, numeric] = np.clip(x[best] + np.outer(fractions, step * radius), 0.0, 1.0)
+    return out
 
 
 def generate_candidates(

@@ -47,6 +47,8 @@ import numpy as np
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.candidates import generate_candidates
 from optuna_rl_sampler.candidates import gradient_steps
+from optuna_rl_sampler.candidates import mean_ascent
+from optuna_rl_sampler.candidates import quadratic_step
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.features import FEATURE_NAMES
 from optuna_rl_sampler.features import candidate_features
@@ -66,6 +68,12 @@ __all__ = ["Proposal", "normalised_entropy", "propose"]
 N_INCUMBENTS = 5
 #: Incumbents from which candidates step up the GP mean (:func:`~.candidates.gradient_steps`).
 N_GRADIENT_INCUMBENTS = 4
+#: Incumbents from which candidates climb to a local maximum of the GP mean
+#: (:func:`~.candidates.mean_ascent`).
+N_ASCENT_INCUMBENTS = 5
+#: Trials a study without sources has before the moves aimed at precision join the
+#: local moves and the GP's grid takes short length scales (see :func:`propose`).
+PRECISION_FROM = 30
 #: Share of the candidate set offered to the meta-prior's configurations.
 PRIOR_SHARE = 8
 #: Least total source weight for which a prior-startup trial keeps to prior candidates.
@@ -178,7 +186,22 @@ def propose(
             multi-objective and constrained studies, where the GP models a scalarised
             or penalised score: on the multi-objective benchmark they lowered the
             hypervolume at 100 trials on bbob-biobj f10 (0.852 to 0.701) and on the
-            constrained Gramacy problem (0.984 to 0.919).
+            constrained Gramacy problem (0.984 to 0.919). With them, a study without
+            sources takes moves aimed at precision from its :data:`PRECISION_FROM`-th
+            trial on: the GP's grid adds short length scales, and the local moves add
+            the maximiser of a quadratic model of the values around the best trial (at
+            several fractions of its step) and the GP mean's local maxima climbed from
+            the incumbents (reasons ``"move": "quadratic-model"`` or
+            ``"mean-maximum"``). The GP of rank scores takes the steep region around a
+            converging incumbent for noise, and from about 30 trials on the generic
+            policy chooses almost uniformly, so the candidate set decides what a late
+            trial tries. On BBOB (45 tasks) the average rank among six samplers went from
+            2.47 / 2.56 to 2.24 / 2.26 at 50 / 100 trials (GPSampler 2.39 / 2.38 beside
+            it; seeds 0-4, run once after choosing on seeds 5-9) and the mean log10
+            regret at 100 trials from 0.47 to 0.13 (GPSampler -0.01). Earlier trials,
+            and every study with sources, are as before: the same moves from the first
+            trial on made 20-trial transfer studies worse (+0.024 to +0.058 in regret
+            at 20 trials on the transfer benchmark's test split).
         objectives: ``(values, weights, violations)`` of a multi-objective or
             constrained study: the ``(n, k)`` objective values of the trials (rows as in
             ``points``, higher is better, ``-inf`` in pruned rows), the ``(k,)`` weights
@@ -192,6 +215,8 @@ def propose(
             trial is feasible. ``None`` (the default): the single GP scores the
             candidates too.
     """
+    # Precision late in a study without sources (see gradient_moves).
+    precision = gradient_moves and prior is None and len(values) >= PRECISION_FROM
     observed = _observe(
         encoder,
         points,
@@ -201,6 +226,7 @@ def propose(
         rng,
         objectives,
         single_gp=prior is not None or gradient_moves,
+        precision=precision,
     )
     prior_weights, distrusted = _weigh_sources(
         prior, observed, rng, weights=weights, handoff=handoff, prior_startup=prior_startup
@@ -213,6 +239,7 @@ def propose(
         prior,
         None if distrusted else prior_weights,
         gradient_moves=gradient_moves,
+        precision=precision,
     )
     phase = _phase(
         observed.n_obs,
@@ -242,6 +269,8 @@ class _Observed:
         seen: ``(n_obs + n_pending, P)`` every configuration the study has, the
             evaluated ones first: the sources never offer these, and the draw avoids
             repeating them.
+        values: ``(n_obs,)`` the evaluated trials' values (higher is better, ``-inf``
+            for pruned ones), in the order of ``seen``.
         points: ``(m, P)`` cube points of the kept trials.
         scores: ``(m,)`` their normal scores.
         embedded: ``(m, D)`` the kept points embedded for the GP.
@@ -257,6 +286,7 @@ class _Observed:
     n_obs: int
     n_pending: int
     seen: np.ndarray
+    values: np.ndarray
     points: np.ndarray
     scores: np.ndarray
     embedded: np.ndarray
@@ -276,6 +306,7 @@ def _observe(
     rng: np.random.Generator,
     objectives: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
     single_gp: bool = True,
+    precision: bool = False,
 ) -> _Observed:
     """Steps 1 and 2: normal scores of the values, at most ``max_observations`` trials
     kept (:func:`~.surrogate.select_points`, which draws from ``rng``), and a GP fitted
@@ -311,7 +342,7 @@ def _observe(
     # sources' weights and the gradient steps read it too.
     base_gp = None
     if len(scores) and (candidate_gp is None or single_gp):
-        base_gp = fit_gp(embedded, scores)
+        base_gp = fit_gp(embedded, scores, short_length_scales=precision)
     gp = base_gp
     if base_gp is not None and embedded_pending is not None:
         gp = condition_on_pending(base_gp, embedded_pending)
@@ -321,6 +352,7 @@ def _observe(
         n_obs=len(values),
         n_pending=len(pending),
         seen=seen,
+        values=np.asarray(values, dtype=float),
         points=kept,
         scores=scores,
         embedded=embedded,
@@ -383,7 +415,8 @@ class _Candidates:
             say.
         prior_total: The sources' total weight that the policy sees (0 when they have
             no say).
-        gradient: ``(N,)`` which local moves are steps up the GP mean, or ``None``.
+        moves: ``(N,)`` for each local move uphill, the index in :data:`MOVES` of its
+            kind (``-1`` for every other candidate), or ``None`` without any.
     """
 
     source: np.ndarray
@@ -393,7 +426,7 @@ class _Candidates:
     std: np.ndarray
     prior_score: np.ndarray | None
     prior_total: float
-    gradient: np.ndarray | None = None
+    moves: np.ndarray | None = None
 
 
 def _score_candidates(
@@ -405,6 +438,7 @@ def _score_candidates(
     prior_weights: PriorWeights | None,
     *,
     gradient_moves: bool = True,
+    precision: bool = False,
 ) -> _Candidates:
     """Steps 3 and 4: the candidates (Sobol, local moves around the incumbents, and up
     to one in :data:`PRIOR_SHARE` offered by the sources), snapped, with the GP's
@@ -423,6 +457,7 @@ def _score_candidates(
             incumbent=incumbents[0] if len(incumbents) else None,
             exclude=observed.seen,
         )
+    uphill = _gradient_points(encoder, observed, precision) if gradient_moves else None
     cands = generate_candidates(
         n_candidates,
         encoder.n_params,
@@ -430,8 +465,13 @@ def _score_candidates(
         incumbents=observed.incumbents,
         is_categorical=encoder.is_categorical,
         prior_points=prior_points,
-        gradient_points=_gradient_points(encoder, observed) if gradient_moves else None,
+        gradient_points=None if uphill is None else uphill[0],
     )
+    moves = None
+    if cands.gradient is not None and uphill is not None:
+        # The moves took the last places, in their order (as many as there was room for).
+        moves = np.full(len(cands), -1)
+        moves[cands.gradient] = uphill[1][: int(cands.gradient.sum())]
     cand_points = encoder.snap(cands.points)
     cand_embedded = encoder.embed(cand_points)
     if observed.candidate_gp is not None:
@@ -453,19 +493,45 @@ def _score_candidates(
         std,
         prior_score,
         prior_total,
-        cands.gradient,
+        moves,
     )
 
 
-def _gradient_points(encoder: SearchSpaceEncoder, observed: _Observed) -> np.ndarray | None:
-    """Steps up the GP mean from the best :data:`N_GRADIENT_INCUMBENTS` incumbents
-    (:func:`~.candidates.gradient_steps`), moving numeric parameters only; ``None``
-    without a GP."""
-    if observed.gp is None or len(observed.incumbents) == 0:
+#: The kinds of move uphill, as the reasons name them (``"move"``), in the order
+#: :func:`_gradient_points` returns them.
+MOVES = ("quadratic-model", "mean-maximum", "gradient-step")
+
+
+def _gradient_points(
+    encoder: SearchSpaceEncoder, observed: _Observed, precision: bool = False
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The moves uphill, numeric parameters only (``None`` without a GP): the maximiser
+    of a quadratic model of the values around the best trial
+    (:func:`~.candidates.quadratic_step`, a point per step fraction or none) and the
+    local maxima of the GP mean from the best :data:`N_ASCENT_INCUMBENTS` incumbents
+    (:func:`~.candidates.mean_ascent`), both only with ``precision``, then steps up the
+    GP mean from the best :data:`N_GRADIENT_INCUMBENTS`
+    (:func:`~.candidates.gradient_steps`); and the index in :data:`MOVES` of each
+    point's kind."""
+    gp = observed.gp
+    if gp is None or len(observed.incumbents) == 0:
         return None
     incumbents = observed.incumbents[:N_GRADIENT_INCUMBENTS]
-    gradient = observed.gp.mean_gradient(encoder.embed(incumbents))
-    return gradient_steps(incumbents, encoder.numeric_part(gradient))
+    gradient = gp.mean_gradient(encoder.embed(incumbents))
+    steps = gradient_steps(incumbents, encoder.numeric_part(gradient))
+    if not precision:
+        return steps, np.full(len(steps), MOVES.index("gradient-step"))
+    maxima = mean_ascent(
+        observed.incumbents[:N_ASCENT_INCUMBENTS],
+        lambda x: gp.predict_mean(encoder.embed(x)),
+        lambda x: encoder.numeric_part(gp.mean_gradient(encoder.embed(x))),
+    )
+    quadratic = quadratic_step(
+        observed.seen[: observed.n_obs], observed.values, encoder.is_categorical
+    )
+    parts = (quadratic, maxima, steps)
+    kinds = np.concatenate([np.full(len(part), k) for k, part in enumerate(parts)])
+    return np.vstack(parts), kinds
 
 
 @dataclass(frozen=True)
@@ -638,8 +704,8 @@ def _reason(
         reason["surrogate"] = (
             "per-objective+violation" if observed.candidate_gp.constrained else "per-objective"
         )
-    if cands.gradient is not None and cands.gradient[index]:
-        reason["move"] = "gradient-step"
+    if cands.moves is not None and cands.moves[index] >= 0:
+        reason["move"] = MOVES[int(cands.moves[index])]
     if choice.avoided:
         reason["avoided_repeat"] = True
     # Said when the choice repeats a configuration the study has: only when every

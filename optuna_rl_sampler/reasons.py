@@ -64,6 +64,12 @@ SOURCES_KEY = "rl:sources"
 NEAR_UNIFORM = 0.9
 
 _SOURCE_WORDS = {"sobol": "Sobol point", "local": "local move", "prior": "source config"}
+#: What a local move uphill (reason ``"move"``) is, in words.
+_MOVE_WORDS = {
+    "gradient-step": "gradient step (up the GP mean from an incumbent)",
+    "mean-maximum": "GP-mean maximum (climbed from an incumbent)",
+    "quadratic-model": "quadratic-model maximiser (fitted to the trials nearest the best)",
+}
 
 
 def summarise_reason(reason: dict[str, Any]) -> str:
@@ -105,8 +111,7 @@ def summarise_reason(reason: dict[str, Any]) -> str:
             f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
         )
     what = _SOURCE_WORDS.get(str(source), source)
-    if reason.get("move") == "gradient-step":
-        what = "gradient step (up the GP mean from an incumbent)"
+    what = _MOVE_WORDS.get(str(reason.get("move")), what)
     text = (
         f"{what} chosen by {reason.get('weights')} "
         f"(p={reason.get('probability')}, rank {reason.get('probability_rank')}/"

@@ -12,6 +12,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from optuna_rl_sampler import proposal as prop
+from optuna_rl_sampler.candidates import QUADRATIC_FRACTIONS
 from optuna_rl_sampler.candidates import SOURCES
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.features import FEATURE_NAMES
@@ -212,16 +213,70 @@ def _slope_study(seed: int) -> tuple[float, int]:
     return study.best_value, steps
 
 
-def test_gradient_steps_reach_a_corner_optimum_that_random_local_moves_do_not(monkeypatch):
+def test_moves_uphill_reach_a_corner_optimum_that_random_local_moves_do_not(monkeypatch):
     # An 8-D linear slope's optimum is the corner x = 5: a local move reaches it only if
-    # all eight coordinates clip at once; steps up the GP mean go straight there.
+    # all eight coordinates clip at once; steps up the GP mean go straight there. The
+    # moves aimed at precision (from PRECISION_FROM trials on) are left out: this is
+    # about the gradient steps.
+    monkeypatch.setattr(prop, "PRECISION_FROM", 10**9)
     with_steps = [_slope_study(seed) for seed in range(3)]
     assert sum(best < 1e-9 for best, _ in with_steps) >= 2
     assert all(steps > 0 for _, steps in with_steps)  # and the reasons say so
-    monkeypatch.setattr(prop, "N_GRADIENT_INCUMBENTS", 0)
+    monkeypatch.setattr(prop, "_gradient_points", lambda *args: None)
     without = [_slope_study(seed) for seed in range(3)]
     assert not any(best < 1e-9 for best, _ in without)
     assert all(steps == 0 for _, steps in without)
+
+
+def _offered_moves(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, np.ndarray]]:
+    """Record the moves uphill that each proposal offers, by kind."""
+    offered: list[dict[str, np.ndarray]] = []
+    original = prop._gradient_points
+
+    def spy(encoder, observed, precision=False):
+        out = original(encoder, observed, precision)
+        if out is not None:
+            points, kinds = out
+            offered.append({prop.MOVES[k]: points[kinds == k] for k in set(kinds.tolist())})
+        return out
+
+    monkeypatch.setattr(prop, "_gradient_points", spy)
+    return offered
+
+
+def test_moves_aimed_at_precision_join_late_in_a_study_without_sources(monkeypatch, generic):
+    # A bowl with its top at (0.7, 0.3), none of the trials near it.
+    top = np.array([0.7, 0.3])
+    x = np.random.default_rng(4).random((prop.PRECISION_FROM + 10, 2))
+    x = x[np.linalg.norm(x - top, axis=1) > 0.1]
+    offered = _offered_moves(monkeypatch)
+
+    def run(n: int, prior: MetaPrior | None = None) -> dict[str, np.ndarray]:
+        prop.propose(
+            SearchSpaceEncoder(SPACE),
+            x[:n],
+            -(((x[:n] - top) * [1.0, 3.0]) ** 2).sum(axis=1),
+            np.zeros((0, 2)),
+            weights=generic,
+            rng=np.random.default_rng(0),
+            progress=0.5,
+            n_candidates=64,
+            max_observations=200,
+            prior=prior,
+        )
+        return offered[-1]
+
+    assert set(run(prop.PRECISION_FROM - 1)) == {"gradient-step"}
+    late = run(prop.PRECISION_FROM)
+    assert set(late) == {"gradient-step", "mean-maximum", "quadratic-model"}
+    # The quadratic model of the values sees the bowl: its full step lands on the top,
+    # and the shorter ones lie between the best trial and the top.
+    quadratic = late["quadratic-model"]
+    assert len(quadratic) == len(QUADRATIC_FRACTIONS)
+    assert np.linalg.norm(quadratic[QUADRATIC_FRACTIONS.index(1.0)] - top) < 5e-3
+    assert len(late["mean-maximum"]) == prop.N_ASCENT_INCUMBENTS
+    # With sources the study is not on its own: no moves aimed at precision.
+    assert set(run(prop.PRECISION_FROM, prior=_prior())) == {"gradient-step"}
 
 
 def test_multi_objective_and_constrained_studies_take_no_gradient_steps():

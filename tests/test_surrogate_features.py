@@ -209,3 +209,82 @@ def test_gradient_points_take_the_last_local_places_and_keep_the_random_stream()
     assert many.gradient.sum() == (many.source == LOCAL).sum() == 4
     none = generate_candidates(8, 3, np.random.default_rng(5), gradient_points=steps)
     assert none.gradient is None and (none.source == SOBOL).all()
+
+
+def test_mean_ascent_climbs_to_the_maximum_and_leaves_flat_starts():
+    from optuna_rl_sampler.candidates import mean_ascent
+
+    def bowl(x: np.ndarray) -> np.ndarray:
+        return -(((x - [0.2, 0.7, 0.5]) ** 2) * [1.0, 4.0, 0.0]).sum(axis=1)
+
+    def slope(x: np.ndarray) -> np.ndarray:
+        return -2.0 * (x - [0.2, 0.7, 0.5]) * [1.0, 4.0, 0.0]
+
+    starts = np.array([[0.9, 0.1, 0.3], [0.2, 0.7, 0.9]])
+    out = mean_ascent(starts, bowl, slope)
+    np.testing.assert_allclose(out[0], [0.2, 0.7, 0.3], atol=2e-3)  # coordinate 2 flat
+    np.testing.assert_array_equal(out[1], starts[1])  # already at the top: stays
+    # A maximum outside the cube: the climb stops on its face.
+    edge = mean_ascent(np.array([[0.5]]), lambda x: x[:, 0], lambda x: np.ones_like(x))
+    assert edge[0, 0] == 1.0
+
+
+def test_quadratic_step_finds_a_rotated_bowl_with_cross_terms():
+    from optuna_rl_sampler.candidates import QUADRATIC_FRACTIONS as FRACTIONS
+    from optuna_rl_sampler.candidates import quadratic_step
+
+    full = FRACTIONS.index(1.0)
+
+    rng = np.random.default_rng(3)
+    rot = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    top = np.array([0.35, 0.6, 0.45])
+    hess = rot @ np.diag([1.0, 10.0, 100.0]) @ rot.T
+    x = top + 0.2 * (rng.random((40, 3)) - 0.5)
+    y = -np.einsum("ni,ij,nj->n", x - top, hess, x - top)
+    out = quadratic_step(x, y)
+    assert out.shape == (len(FRACTIONS), 3)
+    # Ill-conditioned and rotated, yet one step (up to the small regularisation).
+    np.testing.assert_allclose(out[full], top, atol=5e-3)
+    best = x[np.argmax(y)]
+    for fraction, point in zip(FRACTIONS, out, strict=True):  # the same step, longer and shorter
+        np.testing.assert_allclose(point, best + fraction * (out[full] - best), atol=1e-12)
+
+
+def test_quadratic_step_diagonal_model_trust_region_and_refusals():
+    from optuna_rl_sampler.candidates import QUADRATIC_FRACTIONS as FRACTIONS
+    from optuna_rl_sampler.candidates import quadratic_step
+
+    full = FRACTIONS.index(1.0)
+
+    rng = np.random.default_rng(4)
+    # 12 numeric parameters: no cross terms; 2 * 12 + 1 = 25 coefficients, 39.5 -> 39 trials.
+    x = rng.random((39, 12))
+    y = -((x - 0.5) ** 2).sum(axis=1)
+    out = quadratic_step(x, y)
+    np.testing.assert_allclose(out[full], 0.5, atol=5e-3)
+    assert quadratic_step(x[:38], y[:38]).shape == (0, 12)  # too few trials
+    assert quadratic_step(x, np.zeros(39)).shape == (0, 12)  # no spread in the values
+    # A slope (no maximum inside): the full step stops at the fitted trials' radius.
+    x2 = 0.5 + 0.1 * (rng.random((20, 2)) - 0.5)
+    y2 = x2 @ [1.0, 2.0]
+    step = quadratic_step(x2, y2)[full] - x2[np.argmax(y2)]
+    radius = np.linalg.norm(x2 - x2[np.argmax(y2)], axis=1).max()
+    assert np.linalg.norm(step) <= radius + 1e-9
+    assert step @ [1.0, 2.0] > 0  # uphill
+
+
+def test_quadratic_step_keeps_categorical_choices_and_ignores_pruned_trials():
+    from optuna_rl_sampler.candidates import QUADRATIC_FRACTIONS as FRACTIONS
+    from optuna_rl_sampler.candidates import quadratic_step
+
+    full = FRACTIONS.index(1.0)
+
+    rng = np.random.default_rng(5)
+    x = rng.random((30, 3))
+    x[:, 2] = np.where(rng.random(30) < 0.5, 0.25, 0.75)  # a categorical coordinate
+    y = -((x[:, :2] - [0.3, 0.4]) ** 2).sum(axis=1) + 0.01 * (x[:, 2] > 0.5)
+    y[:4] = -np.inf  # pruned
+    out = quadratic_step(x, y, np.array([False, False, True]))
+    assert out[full, 2] == x[np.argmax(y), 2]
+    # The choice's small effect is noise to the model of the numeric coordinates.
+    np.testing.assert_allclose(out[full, :2], [0.3, 0.4], atol=0.02)
