@@ -196,9 +196,9 @@ def propose(
             converging incumbent for noise, and from about 30 trials on the generic
             policy chooses almost uniformly, so the candidate set decides what a late
             trial tries. On BBOB (45 tasks) the average rank among six samplers went from
-            2.47 / 2.56 to 2.24 / 2.26 at 50 / 100 trials (GPSampler 2.39 / 2.38 beside
+            2.47 / 2.56 to 2.23 / 2.25 at 50 / 100 trials (GPSampler 2.41 / 2.42 beside
             it; seeds 0-4, run once after choosing on seeds 5-9) and the mean log10
-            regret at 100 trials from 0.47 to 0.13 (GPSampler -0.01). Earlier trials,
+            regret at 100 trials from 0.47 to 0.14 (GPSampler -0.01). Earlier trials,
             and every study with sources, are as before: the same moves from the first
             trial on made 20-trial transfer studies worse (+0.024 to +0.058 in regret
             at 20 trials on the transfer benchmark's test split).
