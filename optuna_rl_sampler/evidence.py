@@ -15,8 +15,10 @@ proposal; this module turns what it reads into the arrays that
   (a finished trial never changes), so that a proposal at N trials does Python work
   only for the trials that finished since the last one.
 * :func:`scalarise`: one score per trial (several objectives scalarised with the trial's
-  own random weights, infeasible trials ranked below feasible ones; see
-  :mod:`optuna_rl_sampler.objectives`) and what the trial's reasons record about it.
+  own random weights, or early in a two-objective study by their hypervolume utility,
+  infeasible trials ranked below feasible ones; see :mod:`optuna_rl_sampler.objectives`
+  and :mod:`optuna_rl_sampler.hypervolume`) and what the trial's reasons record about
+  it.
 
 SHAPES (n usable trials, k objectives, p running trials, P parameters):
     points: (n, P); values: (n, k); violations: (n,), NaN when a trial has none
@@ -39,6 +41,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.hypervolume import HYPERVOLUME_TRIALS
+from optuna_rl_sampler.hypervolume import hypervolume_scores
 from optuna_rl_sampler.objectives import apply_constraints
 from optuna_rl_sampler.objectives import chebyshev
 from optuna_rl_sampler.objectives import constraint_values
@@ -224,8 +228,13 @@ def scalarise(
 ) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
     """One score per trial, higher is better, and what the trial's reasons record about it.
 
-    Several objectives are scalarised with the augmented Chebyshev function of weights
-    drawn from ``rng``, each objective scaled by the Pareto front of the feasible trials
+    The first :data:`~.hypervolume.HYPERVOLUME_TRIALS` trials of a study with two
+    objectives and no constraints score their hypervolume utility
+    (:func:`~.hypervolume.hypervolume_scores`: 0 on the Pareto front, minus the distance
+    behind it; reason ``"scalarisation": {"method": "hypervolume-improvement"}``, no
+    weights). Otherwise several objectives are scalarised with the augmented Chebyshev
+    function of weights drawn from ``rng``, each objective scaled by the Pareto front of
+    the feasible trials
     (reason ``"scalarisation"``, with the weight ``"rho"`` of the linear term: 0 while
     that front has collapsed onto one end, :func:`~.objectives.front_geometry`);
     when any trial has constraint
@@ -242,13 +251,22 @@ def scalarise(
     Returns:
         The ``(n,)`` scores, the reasons' entries (empty for one objective without
         constraints) and the ``(k,)`` scalarisation weights (``None`` for one
-        objective).
+        objective, and for the hypervolume utility).
     """
     reason: dict[str, Any] = {}
     w = None
     known = ~np.isnan(violations)
     infeasible = known & (violations > 0)
-    if values.shape[1] > 1:
+    early_pair = (
+        values.shape[1] == 2
+        and len(values) < HYPERVOLUME_TRIALS
+        and not known.any()
+        and np.isfinite(values).all(axis=1).any()
+    )
+    if early_pair:
+        scores = hypervolume_scores(values)
+        reason["scalarisation"] = {"method": "hypervolume-improvement", "scale": "pareto-front"}
+    elif values.shape[1] > 1:
         w = draw_simplex_weights(values.shape[1], rng)
         geometry = front_geometry(values, feasible=~infeasible)
         scores = chebyshev(values, w, feasible=~infeasible, geometry=geometry)

@@ -12,6 +12,9 @@ into normal scores of their ranks). This module makes that number:
   new weight vector for every trial aims every proposal at a different part of the
   Pareto front, so the front fills in over the study while the policy keeps seeing a
   single-objective problem, with the same features it was trained on.
+* **Early in a two-objective study** (its first 30 trials, without constraints) the
+  trials are scored by their hypervolume utility instead
+  (:mod:`optuna_rl_sampler.hypervolume`), measured with this module's scales.
 * **The scale is the Pareto front's**, not the range over all trials: each objective is
   divided by the extent of the current front (ideal to nadir, over the feasible trials
   when there are any), floored at a quarter of its range over all trials, and measured
@@ -71,6 +74,7 @@ __all__ = [
     "apply_constraints",
     "chebyshev",
     "chebyshev_scaled",
+    "compress",
     "constraint_values",
     "FrontGeometry",
     "draw_simplex_weights",
@@ -92,6 +96,18 @@ FRONT_SCALE_FLOOR = 0.25
 #: linear term.
 COLLAPSED_FRONT = 0.25
 _CONSTRAINTS_KEY = "constraints"
+
+
+def compress(a: np.ndarray) -> np.ndarray:
+    """Identity at and above 0 (the reference point), ``-log(1 - a)`` below it.
+
+    Example:
+        >>> import numpy as np
+        >>> compress(np.array([1.5, 0.0, -np.e + 1])).round(3).tolist()
+        [1.5, 0.0, -1.0]
+    """
+    a = np.asarray(a, dtype=float)
+    return np.where(a >= 0.0, a, -np.log1p(-np.minimum(a, 0.0)))
 
 
 def draw_simplex_weights(k: int, rng: np.random.Generator) -> np.ndarray:

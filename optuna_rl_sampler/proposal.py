@@ -124,7 +124,7 @@ def propose(
     prior_startup: int = 0,
     handoff: PolicyWeights | None = None,
     gradient_moves: bool = True,
-    objectives: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    objectives: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = None,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -205,7 +205,9 @@ def propose(
         objectives: ``(values, weights, violations)`` of a multi-objective or
             constrained study: the ``(n, k)`` objective values of the trials (rows as in
             ``points``, higher is better, ``-inf`` in pruned rows), the ``(k,)`` weights
-            that scalarised them into ``values`` (``(1,)`` for one objective) and, with
+            that scalarised them into ``values`` (``(1,)`` for one objective; ``None``
+            when ``values`` are two objectives' hypervolume utilities,
+            :mod:`~optuna_rl_sampler.hypervolume`) and, with
             constraints, the ``(n,)`` total violations that penalised them (else
             ``None``). The candidates' posterior then comes from one GP per objective,
             and one on the violation, scalarised and penalised after the model
@@ -304,7 +306,7 @@ def _observe(
     pending: np.ndarray,
     max_observations: int,
     rng: np.random.Generator,
-    objectives: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    objectives: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = None,
     single_gp: bool = True,
     precision: bool = False,
 ) -> _Observed:

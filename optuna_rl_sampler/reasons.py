@@ -126,7 +126,9 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         why = reason.get("distrusted")
         text = f"sources distrusted ({why}): " + text if why else "sources distrusted: " + text
     scal = reason.get("scalarisation")
-    if isinstance(scal, dict):
+    if isinstance(scal, dict) and scal.get("method") == "hypervolume-improvement":
+        text += "; objectives scored by hypervolume improvement"
+    elif isinstance(scal, dict):
         text += f"; objective weights {scal.get('weights')}"
         if scal.get("rho") == 0:
             text += " (front collapsed onto one end: no linear term)"

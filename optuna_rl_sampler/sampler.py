@@ -573,10 +573,11 @@ class RLSampler(BaseSampler):
         # violation with constraints, score the candidates (see propose).
         constrained = "constraints" in objective_reason
         objectives = None
-        if scalarisation is not None or constrained:
+        if objective_values.shape[1] > 1 or constrained:
             objectives = (
                 objective_values,
-                scalarisation if scalarisation is not None else np.ones(1),
+                # None: two objectives scored by their hypervolume utility.
+                scalarisation if objective_values.shape[1] > 1 else np.ones(1),
                 violations if constrained else None,
             )
         prior = self._meta_prior(study, search_space)

@@ -8,7 +8,9 @@ and a different function at every trial. Each objective alone is usually smooth,
 here one GP is fitted per objective and the scalarisation comes *after* the model: the
 scalarised score at a candidate is estimated from samples of the objectives'
 posteriors (the order of qNParEGO; Daulton, Balandat and Bakshy, 2020) and reported on
-the scale of the normal scores that the policy's features are computed from.
+the scale of the normal scores that the policy's features are computed from. Early in
+a two-objective study the trials are scored by their hypervolume utility instead
+(:mod:`optuna_rl_sampler.hypervolume`), and so is every posterior sample.
 
 Constraints: with a violation per trial and at least one feasible trial, a GP on the
 total violation (as ``log(1 + v / v_med)``) joins the objectives' GPs, and every
@@ -50,7 +52,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from optuna_rl_sampler.hypervolume import HypervolumeFrame
+from optuna_rl_sampler.hypervolume import hypervolume_frame
+from optuna_rl_sampler.hypervolume import hypervolume_scores
+from optuna_rl_sampler.hypervolume import hypervolume_utility
 from optuna_rl_sampler.objectives import chebyshev_scaled
+from optuna_rl_sampler.objectives import compress
 from optuna_rl_sampler.objectives import front_geometry
 from optuna_rl_sampler.surrogate import GPPosterior
 from optuna_rl_sampler.surrogate import condition_on_pending
@@ -71,18 +78,6 @@ TOP_FOR_SLOPE = 5
 VIOLATION_SPREAD = 2.0
 
 
-def compress(a: np.ndarray) -> np.ndarray:
-    """Identity at and above 0 (the reference point), ``-log(1 - a)`` below it.
-
-    Example:
-        >>> import numpy as np
-        >>> compress(np.array([1.5, 0.0, -np.e + 1])).round(3).tolist()
-        [1.5, 0.0, -1.0]
-    """
-    a = np.asarray(a, dtype=float)
-    return np.where(a >= 0.0, a, -np.log1p(-np.minimum(a, 0.0)))
-
-
 class ScalarisedPosterior:
     """Posterior of the normal score of the Chebyshev-scalarised objectives.
 
@@ -92,7 +87,10 @@ class ScalarisedPosterior:
     Args:
         x: ``(m, D)`` embedded points of the kept trials (``m >= 2``).
         values: ``(m, k)`` their objective values, higher is better, all finite.
-        weights: ``(k,)`` the trial's scalarisation weights.
+        weights: ``(k,)`` the trial's scalarisation weights, or ``None`` for two
+            objectives scored by their hypervolume utility
+            (:func:`~optuna_rl_sampler.hypervolume.hypervolume_utility` of every sample
+            over the trials' Pareto front).
         x_pending: ``(p, D)`` embedded running trials (fantasies at each objective's
             posterior mean), or ``None``.
         rng: Draws the standard normal samples that every candidate shares (common
@@ -121,7 +119,7 @@ class ScalarisedPosterior:
         self,
         x: np.ndarray,
         values: np.ndarray,
-        weights: np.ndarray,
+        weights: np.ndarray | None,
         x_pending: np.ndarray | None,
         rng: np.random.Generator,
         violations: np.ndarray | None = None,
@@ -131,15 +129,22 @@ class ScalarisedPosterior:
             raise ValueError(
                 f"values must be (m >= 2, k) finite objective values, got shape {values.shape}."
             )
-        self._weights = np.asarray(weights, dtype=float)
-        if self._weights.shape != (values.shape[1],):
-            raise ValueError(
-                f"weights must have one entry per objective ({values.shape[1]}), got "
-                f"shape {self._weights.shape}."
-            )
+        self._frame: HypervolumeFrame | None = None
         violation, feasible = _read_violations(violations, len(values))
-        reference, scale, self._rho = front_geometry(values, feasible)
-        a = compress((values - reference) / scale)
+        if weights is None:
+            # Two objectives scored by their hypervolume utility (see hypervolume).
+            self._frame = hypervolume_frame(values, feasible)
+            self._weights, self._rho = np.ones(values.shape[1]), 0.0
+            a = self._frame.measure(values)
+        else:
+            self._weights = np.asarray(weights, dtype=float)
+            if self._weights.shape != (values.shape[1],):
+                raise ValueError(
+                    f"weights must have one entry per objective ({values.shape[1]}), got "
+                    f"shape {self._weights.shape}."
+                )
+            reference, scale, self._rho = front_geometry(values, feasible)
+            a = compress((values - reference) / scale)
         self._centre = a.mean(axis=0)
         self._spread = np.where(a.std(axis=0) > 0, a.std(axis=0), 1.0)
         self._gps: list[GPPosterior] = []
@@ -148,7 +153,10 @@ class ScalarisedPosterior:
             if x_pending is not None and len(x_pending):
                 gp = condition_on_pending(gp, x_pending)
             self._gps.append(gp)
-        s = chebyshev_scaled(a, self._weights, self._rho)
+        if self._frame is not None:
+            s = hypervolume_scores(values, frame=self._frame)
+        else:
+            s = chebyshev_scaled(a, self._weights, self._rho)
         self._violation_gp: _ViolationModel | None = None
         if feasible is not None:
             self._violation_gp = _ViolationModel(x, violation, s, feasible, x_pending)
@@ -192,7 +200,10 @@ class ScalarisedPosterior:
         mean, std = np.stack(means, axis=-1), np.stack(stds, axis=-1)  # (N, k)
         k = mean.shape[1]
         samples = mean[None] + std[None] * self._eps[..., :k]  # (S, N, k)
-        s = chebyshev_scaled(samples, self._weights, self._rho)  # (S, N)
+        if self._frame is not None:
+            s = hypervolume_utility(samples, self._frame.front, self._frame.reference)
+        else:
+            s = chebyshev_scaled(samples, self._weights, self._rho)  # (S, N)
         if self._violation_gp is not None:
             violation = self._violation_gp.sample(x_new, self._eps[..., k])
             s = self._violation_gp.penalise(s, violation)
