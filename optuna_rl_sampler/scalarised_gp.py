@@ -79,7 +79,8 @@ VIOLATION_SPREAD = 2.0
 
 
 class ScalarisedPosterior:
-    """Posterior of the normal score of the Chebyshev-scalarised objectives.
+    """Posterior of the normal score of the Chebyshev-scalarised objectives (or of two
+    objectives' hypervolume utility).
 
     It offers :meth:`predict` like :class:`~.surrogate.GPPosterior`, so the proposal can
     score its candidates with either.
@@ -134,7 +135,6 @@ class ScalarisedPosterior:
         if weights is None:
             # Two objectives scored by their hypervolume utility (see hypervolume).
             self._frame = hypervolume_frame(values, feasible)
-            self._weights, self._rho = np.ones(values.shape[1]), 0.0
             a = self._frame.measure(values)
         else:
             self._weights = np.asarray(weights, dtype=float)
