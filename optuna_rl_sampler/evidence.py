@@ -229,10 +229,10 @@ def scalarise(
     """One score per trial, higher is better, and what the trial's reasons record about it.
 
     The first :data:`~.hypervolume.HYPERVOLUME_TRIALS` trials of a study with two
-    objectives and no constraints score their hypervolume utility
-    (:func:`~.hypervolume.hypervolume_scores`: 0 on the Pareto front, minus the distance
-    behind it; reason ``"scalarisation": {"method": "hypervolume-improvement"}``, no
-    weights). Otherwise several objectives are scalarised with the augmented Chebyshev
+    objectives score their hypervolume utility (:func:`~.hypervolume.hypervolume_scores`:
+    0 on the Pareto front of the feasible trials, minus the distance behind it; reason
+    ``"scalarisation": {"method": "hypervolume-improvement"}``, no weights), once a
+    trial is feasible. Otherwise several objectives are scalarised with the augmented Chebyshev
     function of weights drawn from ``rng``, each objective scaled by the Pareto front of
     the feasible trials
     (reason ``"scalarisation"``, with the weight ``"rho"`` of the linear term: 0 while
@@ -260,11 +260,11 @@ def scalarise(
     early_pair = (
         values.shape[1] == 2
         and len(values) < HYPERVOLUME_TRIALS
-        and not known.any()
         and np.isfinite(values).all(axis=1).any()
+        and not infeasible.all()
     )
     if early_pair:
-        scores = hypervolume_scores(values)
+        scores = hypervolume_scores(values, feasible=~infeasible)
         reason["scalarisation"] = {"method": "hypervolume-improvement", "scale": "pareto-front"}
     elif values.shape[1] > 1:
         w = draw_simplex_weights(values.shape[1], rng)

@@ -7,8 +7,11 @@ hypervolume improvement (HVI) of a point over the current front is the better gu
 values every region that would enlarge the dominated area, in whatever direction, in
 proportion to how much (the quantity that expected-hypervolume-improvement methods such
 as SMS-EGO, EHVI and Optuna's GPSampler maximise). The sampler scores the first
-:data:`HYPERVOLUME_TRIALS` trials of a two-objective study without constraints this
-way, then hands over to ParEGO's weights, which refine the front more evenly.
+:data:`HYPERVOLUME_TRIALS` trials of a two-objective study this way, then hands over
+to ParEGO's weights, which refine the front more evenly. With constraints the front is
+that of the feasible trials (once there is one), and infeasible trials and samples pay
+the same penalty as with ParEGO's scores
+(:func:`~optuna_rl_sampler.objectives.apply_constraints`).
 
 The policy sees one number per trial and per posterior sample (a *utility*, higher is
 better), so it keeps seeing a single-objective problem:
@@ -34,7 +37,10 @@ trials, +0.014 [+0.004, +0.024] at 50 and +0.005 [+0.001, +0.009] at 100; for th
 20 trials +0.010 / +0.007 / +0.004, for the first 50 +0.009 / -0.005 / +0.002, and for
 every trial +0.009 / -0.005 / -0.021 (its fronts reached out early and were left less
 refined late). Scoring front trials by their exclusive contribution, or HVI without
-the square root, was worse at every count.
+the square root, was worse at every count. On the constrained C2-DTLZ2 (same seeds) the
+first 30 trials' utility changed the hypervolume by +0.016 [-0.007, +0.038] at 25
+trials, +0.027 [+0.003, +0.052] at 50 and +0.024 [-0.005, +0.053] at 100, and the
+feasible arcs reached by trial 100 from 2.6 to 2.85 of three.
 
 Pure numerics: no Study, no storage.
 
@@ -64,8 +70,8 @@ __all__ = [
     "hypervolume_utility",
 ]
 
-#: Trials of a two-objective study without constraints that are scored by their
-#: hypervolume utility; later trials are scalarised with ParEGO's random weights.
+#: Trials of a two-objective study that are scored by their hypervolume utility; later
+#: trials are scalarised with ParEGO's random weights.
 HYPERVOLUME_TRIALS = 30
 #: Distance of the HV reference point below the worst trial in each measured objective.
 REFERENCE_MARGIN = 0.1
@@ -96,7 +102,8 @@ class HypervolumeFrame(NamedTuple):
 def hypervolume_frame(values: np.ndarray, feasible: np.ndarray | None = None) -> HypervolumeFrame:
     """The front and HV reference point of ``(n, 2)`` trial values (higher is better;
     rows with a non-finite entry are left out), measured as
-    :func:`~optuna_rl_sampler.objectives.chebyshev` measures them.
+    :func:`~optuna_rl_sampler.objectives.chebyshev` measures them; with ``feasible``
+    marking any finite row, the front is that of the feasible rows.
 
     Raises:
         ValueError: ``values`` is not ``(n, 2)`` with at least one finite row.
@@ -118,7 +125,9 @@ def hypervolume_frame(values: np.ndarray, feasible: np.ndarray | None = None) ->
     geometry = front_geometry(values, feasible)
     unfinished = HypervolumeFrame(geometry, np.empty((0, 2)), np.zeros(2))
     a = unfinished.measure(values[finite])
-    front = a[pareto_mask(a)]
+    # The front of the feasible trials when there are any, as front_geometry takes it.
+    pool = a if feasible is None or not feasible[finite].any() else a[feasible[finite]]
+    front = pool[pareto_mask(pool)]
     front = front[np.argsort(-front[:, 0], kind="stable")]
     return HypervolumeFrame(geometry, front, a.min(axis=0) - REFERENCE_MARGIN)
 

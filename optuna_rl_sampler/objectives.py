@@ -12,7 +12,7 @@ into normal scores of their ranks). This module makes that number:
   new weight vector for every trial aims every proposal at a different part of the
   Pareto front, so the front fills in over the study while the policy keeps seeing a
   single-objective problem, with the same features it was trained on.
-* **Early in a two-objective study** (its first 30 trials, without constraints) the
+* **Early in a two-objective study** (its first 30 trials, once a trial is feasible) the
   trials are scored by their hypervolume utility instead
   (:mod:`optuna_rl_sampler.hypervolume`), measured with this module's scales.
 * **The scale is the Pareto front's**, not the range over all trials: each objective is

@@ -78,13 +78,18 @@ def test_trial_scores_tie_on_the_front_and_fall_with_the_distance_behind_it():
     assert scores[:3].tolist() == [0.0, 0.0, 0.0]  # the front (the knee too)
     assert 0.0 > scores[3] > scores[4]
     assert scores[5] == -math.inf
+    # With a feasibility mask the front is the feasible trials' (an infeasible trial
+    # that dominates them all is not on it).
+    v = np.array([[0.0, 0.0], [-1.0, -2.0], [-2.0, -1.0]])
+    assert len(hypervolume_frame(v).front) == 1
+    assert len(hypervolume_frame(v, np.array([False, True, True])).front) == 2
     with pytest.raises(ValueError, match="two objectives"):
         hypervolume_frame(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="finite"):
         hypervolume_frame(np.full((2, 2), -math.inf))
 
 
-def test_scalarise_uses_the_utility_early_and_chebyshev_later_or_with_constraints():
+def test_scalarise_uses_the_utility_early_and_chebyshev_later():
     rng = np.random.default_rng(2)
     early = -rng.random((HYPERVOLUME_TRIALS - 1, 2))
     scores, reason, weights = scalarise(early, np.full(len(early), math.nan), rng)
@@ -93,8 +98,14 @@ def test_scalarise_uses_the_utility_early_and_chebyshev_later_or_with_constraint
     late = -rng.random((HYPERVOLUME_TRIALS, 2))
     _, reason, weights = scalarise(late, np.full(len(late), math.nan), rng)
     assert reason["scalarisation"]["method"] == "augmented-chebyshev" and weights is not None
+    # With constraints: the feasible trials' front, and the penalty on the others.
     violations = np.where(np.arange(len(early)) % 3 == 0, 1.0, 0.0)
-    _, reason, _ = scalarise(early, violations, rng)
+    scores, reason, _ = scalarise(early, violations, rng)
+    assert reason["scalarisation"]["method"] == "hypervolume-improvement"
+    assert reason["constraints"] == {"n_feasible": 19, "n_infeasible": 10}
+    feasible = violations == 0
+    assert scores[feasible].max() == 0.0 and scores[~feasible].max() < 0.0
+    _, reason, _ = scalarise(early, np.ones(len(early)), rng)  # none feasible yet
     assert reason["scalarisation"]["method"] == "augmented-chebyshev"
     three = -rng.random((10, 3))
     _, reason, _ = scalarise(three, np.full(10, math.nan), rng)

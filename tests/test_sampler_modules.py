@@ -107,9 +107,11 @@ def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
 
 
 def test_scalarise_records_the_weights_and_the_feasibility_counts():
-    values = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    # Three objectives: ParEGO's weights (two objectives start with the hypervolume
+    # utility, see test_hypervolume.py).
+    values = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5]])
     scores, reason, w = scalarise(values, np.array([0.0, 2.0, math.nan]), np.random.default_rng(0))
-    assert scores.shape == (3,)
+    assert scores.shape == (3,) and w is not None and w.shape == (3,)
     assert reason["scalarisation"]["method"] == "augmented-chebyshev"
     assert reason["scalarisation"]["scale"] == "pareto-front"
     assert reason["constraints"] == {"n_feasible": 1, "n_infeasible": 1}
