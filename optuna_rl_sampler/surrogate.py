@@ -26,7 +26,10 @@ mean unchanged and shrinks the variance around them, so parallel workers spread 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +42,41 @@ _SHORT_LENGTH_SCALES = (0.03, 0.06)
 _NOISES = (1e-4, 1e-2, 0.1)
 _GRID_POINTS = 80
 _SQRT5 = np.sqrt(5.0)
+
+
+@functools.cache
+def _lapack() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """LAPACK's ``potrf``, ``potrs`` and ``trtrs`` for float64 (lazy: scipy is slow to
+    import). A fit makes about 20 small factorisations and solves, so it calls them
+    directly: ``scipy.linalg.cholesky``, ``cho_solve`` and ``solve_triangular`` call the
+    same routines with the same arguments, and their checks and conversions cost about
+    as much as the routines themselves at these sizes."""
+    from scipy.linalg.lapack import dpotrf
+    from scipy.linalg.lapack import dpotrs
+    from scipy.linalg.lapack import dtrtrs
+
+    return dpotrf, dpotrs, dtrtrs
+
+
+def _cho_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(L L^T)^{-1} b`` for the lower Cholesky factor ``chol``."""
+    x, info = _lapack()[1](chol, b, lower=1)
+    if info != 0:  # pragma: no cover - only for malformed arguments
+        raise ValueError(f"LAPACK potrs refused argument {-info}.")
+    return x
+
+
+def _solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``L^{-1} b`` for the lower triangular ``chol`` (as ``solve_triangular`` solves
+    it: a C-ordered factor is passed transposed, as an upper one)."""
+    trtrs = _lapack()[2]
+    if chol.flags.f_contiguous:
+        x, info = trtrs(chol, b, lower=1, trans=0)
+    else:
+        x, info = trtrs(chol.T, b, lower=0, trans=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"triangular solve failed (LAPACK trtrs info {info}).")
+    return x
 
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
@@ -130,24 +168,20 @@ class GPPosterior:
 
     def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``(k, D)`` points."""
-        from scipy.linalg import solve_triangular
-
         k_star = _matern52(_sq_dist(x_new, self.x), self.length_scale)
         mean = k_star @ self.alpha
-        v = solve_triangular(self.chol, k_star.T, lower=True, check_finite=False)
+        v = _solve_lower(self.chol, k_star.T)
         var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
         return mean, np.sqrt(var)
 
 
 def _factor(kernel: np.ndarray, noise: float) -> np.ndarray | None:
-    from scipy.linalg import cholesky
-
-    k = kernel.copy()
-    k[np.diag_indices_from(k)] += noise + 1e-8
-    try:
-        return cholesky(k, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
+    """Lower Cholesky factor of ``kernel + (noise + 1e-8) I``, or ``None`` where it is not
+    positive definite."""
+    k = np.array(kernel, dtype=float)  # a copy: the caller's kernel is reused
+    k.flat[:: len(k) + 1] += noise + 1e-8
+    chol, info = _lapack()[0](k, lower=1, clean=1, overwrite_a=1)
+    return chol if info == 0 else None
 
 
 def _grid_subset(y: np.ndarray) -> np.ndarray:
@@ -182,8 +216,6 @@ def fit_gp(
     Returns:
         The posterior with the grid point of highest log marginal likelihood.
     """
-    from scipy.linalg import cho_solve  # lazy: scipy is slow to import
-
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n, dim = x.shape
@@ -200,7 +232,7 @@ def fit_gp(
             chol = _factor(kernel, noise)
             if chol is None:
                 continue
-            alpha = cho_solve((chol, True), y_grid, check_finite=False)
+            alpha = _cho_solve(chol, y_grid)
             lml = -0.5 * y_grid @ alpha - np.log(np.diag(chol)).sum()
             if best is None or lml > best[0]:
                 best = (lml, ls * scale, noise, chol)
@@ -212,7 +244,7 @@ def fit_gp(
         if chol is None:  # pragma: no cover - fall back to the largest noise
             noise = _NOISES[-1]
             chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
-    alpha = cho_solve((chol, True), y, check_finite=False)
+    alpha = _cho_solve(chol, y)
     post = GPPosterior(x, chol, alpha, length_scale, noise)
     if x_pending is not None and len(x_pending) > 0:
         return condition_on_pending(post, x_pending)
@@ -225,8 +257,6 @@ def condition_on_pending(post: GPPosterior, x_pending: np.ndarray) -> GPPosterio
     Each pending point gets the posterior mean as its value, so the mean is unchanged
     and the variance shrinks around it. The hyperparameters stay those of ``post``.
     """
-    from scipy.linalg import cho_solve
-
     if len(x_pending) == 0:
         return post
     n = len(post.x)
@@ -238,5 +268,5 @@ def condition_on_pending(post: GPPosterior, x_pending: np.ndarray) -> GPPosterio
     chol = _factor(_matern52(_sq_dist(x, x), post.length_scale), post.noise)
     if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
         return post
-    alpha = cho_solve((chol, True), y, check_finite=False)
+    alpha = _cho_solve(chol, y)
     return GPPosterior(x, chol, alpha, post.length_scale, post.noise)
