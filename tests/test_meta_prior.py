@@ -241,6 +241,45 @@ def test_a_consensus_no_better_than_chance_distrusts_every_source():
     assert w.consensus[0] > w.consensus[1]
 
 
+def _shuffled(i: int) -> SourceStudy:
+    """A source whose values were shuffled: an unrelated study, right only by luck."""
+    s = _source(f"unrelated{i}", n=40, seed=i)
+    values = np.random.default_rng(100 + i).permutation(s.values)
+    return SourceStudy(s.name, s.distributions, s.params, values, s.attrs)
+
+
+def test_several_sources_must_prove_themselves_from_proof_from_trials(monkeypatch):
+    # Eight unrelated sources on six trials: their consensus ranks 11 of 15 pairs right
+    # by luck, and the luckiest source wins the resamples, so RGPE alone trusts them
+    # (0.95 of the weight). From PROOF_FROM ranked trials on, several sources keep
+    # weight only while one of them passes the permutation test, which these fail.
+    import optuna_rl_sampler.meta_prior as meta_prior
+
+    prior = MetaPrior([_shuffled(i) for i in range(8)], SPACE)
+    enc = SearchSpaceEncoder(SPACE)
+    pts, scores = _observed(6, seed=4)
+    gp = fit_gp(enc.embed(pts), scores)
+    w = prior.weights(pts, scores, gp, np.random.default_rng(0))
+    assert w.total == 0.0 and w.target == 1.0 and w.consensus == (11, 4)
+    assert w.distrusted is not None
+    assert w.distrusted.startswith(
+        "after 6 trials no source ranks them better than the luckiest of as many random "
+        "rankings (permutation p = "
+    )
+    monkeypatch.setattr(meta_prior, "PROOF_FROM", 7)
+    w = prior.weights(pts, scores, gp, np.random.default_rng(0))
+    assert w.total > 0.9 and w.distrusted is None  # one trial short: RGPE's weights
+    # A single source is not held to it (a probe tests it instead).
+    monkeypatch.setattr(meta_prior, "PROOF_FROM", 6)
+    single = MetaPrior([_shuffled(3)], SPACE)
+    w = single.weights(pts, scores, gp, np.random.default_rng(0))
+    assert w.distrusted is None or not w.distrusted.startswith("after")
+    # Honest sources pass it on the same trials.
+    honest = MetaPrior([_source(f"good{i}", n=40, seed=i) for i in range(8)], SPACE)
+    w = honest.weights(pts, scores, gp, np.random.default_rng(0))
+    assert w.distrusted is None and w.total > 0.5
+
+
 def test_a_plateau_is_no_evidence_against_the_sources():
     # Four trials with one value (a plateau) and a fifth: only the fifth's four pairs
     # are comparable. Tied values never count as pairs ranked wrong.
