@@ -444,9 +444,9 @@ class MetaPrior:
             p_value = _best_source_p_value(preds, y, rng)
             if p_value > TRUST_ALPHA:
                 why = (
-                    f"after {len(idx)} trials no source ranks them better than the "
-                    f"luckiest of as many random rankings (permutation p = {p_value:.2f}, "
-                    f"more than {TRUST_ALPHA})"
+                    f"after {len(idx)} trials no source ranks the study's trials better "
+                    "than the luckiest of as many random rankings (permutation p = "
+                    f"{p_value:.2f}, more than {TRUST_ALPHA})"
                 )
                 return PriorWeights(np.zeros(n_src), 1.0, int(len(idx)), consensus, why)
         elif (

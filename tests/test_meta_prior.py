@@ -263,8 +263,8 @@ def test_several_sources_must_prove_themselves_from_proof_from_trials(monkeypatc
     assert w.total == 0.0 and w.target == 1.0 and w.consensus == (11, 4)
     assert w.distrusted is not None
     assert w.distrusted.startswith(
-        "after 6 trials no source ranks them better than the luckiest of as many random "
-        "rankings (permutation p = "
+        "after 6 trials no source ranks the study's trials better than the luckiest of as "
+        "many random rankings (permutation p = "
     )
     monkeypatch.setattr(meta_prior, "PROOF_FROM", 7)
     w = prior.weights(pts, scores, gp, np.random.default_rng(0))
