@@ -93,7 +93,8 @@ N_PERMUTATIONS = 200
 #: this keeps the sources trusted even when their consensus is no better than chance.
 TRUST_ALPHA = 0.1
 #: Ranked trials from which a study with at least :data:`PROOF_MIN_SOURCES` sources
-#: trusts them only while one of them passes the permutation test (:data:`TRUST_ALPHA`).
+#: trusts them only while one of them passes the permutation test (:data:`TRUST_ALPHA`),
+#: counted as the comparable pairs that many trials give (:data:`PROOF_PAIRS`).
 #: Chosen on the transfer benchmark's development split (10 seeds) between 6 and 10:
 #: with 6, unrelated (shuffled) sources cost 0.010 less regret at 20 trials and a good
 #: source among misleading ones 0.006 less, honest sources 0.004 more at 10 trials.
@@ -103,6 +104,11 @@ PROOF_FROM = 6
 #: honest source (last month's study) rarely passes a test built for many: on the
 #: development split it would have cost 0.009 regret at 10 trials.
 PROOF_MIN_SOURCES = 2
+#: Comparable pairs (different values) the ranked trials need before the test of
+#: :data:`PROOF_FROM` applies: as many as that many trials of different values give. A
+#: plateau's ties rank nothing, so on a plateau the test waits for trials that differ
+#: rather than distrust sources that have had no pair to rank.
+PROOF_PAIRS = PROOF_FROM * (PROOF_FROM - 1) // 2
 #: A source is used only if at least this share of the new study's parameters match.
 MIN_MATCHED_SHARE = 0.25
 MIN_SOURCE_TRIALS = 5
@@ -440,7 +446,10 @@ class MetaPrior:
         share = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
         consensus = _pair_counts(preds.mean(axis=0), y)
         good, bad = consensus
-        if n_src >= PROOF_MIN_SOURCES and len(idx) >= PROOF_FROM:
+        # Pairs of ranked trials with different values (ties rank nothing).
+        ties = np.unique(y, return_counts=True)[1]
+        n_pairs = (len(y) ** 2 - int(ties @ ties)) // 2
+        if n_src >= PROOF_MIN_SOURCES and n_pairs >= PROOF_PAIRS:
             p_value = _best_source_p_value(preds, y, rng)
             if p_value > TRUST_ALPHA:
                 why = (

@@ -266,17 +266,23 @@ def test_several_sources_must_prove_themselves_from_proof_from_trials(monkeypatc
         "after 6 trials no source ranks the study's trials better than the luckiest of as "
         "many random rankings (permutation p = "
     )
-    monkeypatch.setattr(meta_prior, "PROOF_FROM", 7)
+    monkeypatch.setattr(meta_prior, "PROOF_PAIRS", 21)  # the pairs of 7 trials
     w = prior.weights(pts, scores, gp, np.random.default_rng(0))
     assert w.total > 0.9 and w.distrusted is None  # one trial short: RGPE's weights
     # A single source is not held to it (a probe tests it instead).
-    monkeypatch.setattr(meta_prior, "PROOF_FROM", 6)
+    monkeypatch.setattr(meta_prior, "PROOF_PAIRS", 15)
     single = MetaPrior([_shuffled(3)], SPACE)
     w = single.weights(pts, scores, gp, np.random.default_rng(0))
     assert w.distrusted is None or not w.distrusted.startswith("after")
     # Honest sources pass it on the same trials.
     honest = MetaPrior([_source(f"good{i}", n=40, seed=i) for i in range(8)], SPACE)
     w = honest.weights(pts, scores, gp, np.random.default_rng(0))
+    assert w.distrusted is None and w.total > 0.5
+    # A plateau ranks nothing: with four of the six trials tied (9 comparable pairs,
+    # fewer than PROOF_PAIRS = 15) the test waits, and RGPE's weights stand.
+    flat = scores.copy()
+    flat[np.argsort(flat)[:4]] = flat.min()
+    w = prior.weights(pts, flat, fit_gp(enc.embed(pts), flat), np.random.default_rng(0))
     assert w.distrusted is None and w.total > 0.5
 
 
