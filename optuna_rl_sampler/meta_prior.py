@@ -446,9 +446,7 @@ class MetaPrior:
         share = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
         consensus = _pair_counts(preds.mean(axis=0), y)
         good, bad = consensus
-        # Pairs of ranked trials with different values (ties rank nothing).
-        ties = np.unique(y, return_counts=True)[1]
-        n_pairs = (len(y) ** 2 - int(ties @ ties)) // 2
+        n_pairs = int(comparable.sum()) // 2  # pairs of different values (ties rank nothing)
         if n_src >= PROOF_MIN_SOURCES and n_pairs >= PROOF_PAIRS:
             p_value = _best_source_p_value(preds, y, rng)
             if p_value > TRUST_ALPHA:
