@@ -12,7 +12,11 @@ For each sampler, dimension ``d`` and history size ``N``, a fresh spawned proces
    ``min_repeats`` timed calls); each proposal is then told its true value, so the
    history grows by at most ``repeats`` trials;
 4. reports its peak resident memory (``VmHWM``; ``ru_maxrss`` off Linux), both after
-   building the study and at the end.
+   building the study and at the end, and the proposals' own peak: on Linux the peak is
+   reset once the study is built, and ``proposal_peak_mb`` is how far the resident
+   memory then rose above where it stood. The whole-process peak alone can hide what
+   the proposals need (memory freed after the build is reused) or charge them for what
+   the build left behind.
 
 Every cell runs with one BLAS/torch thread (as in the benchmark workers). Import time is
 measured in fresh interpreters: ``import optuna_rl_sampler``, then ``RLSampler``
@@ -33,6 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,15 +121,35 @@ def _maxrss_mb() -> float:
     (``ru_maxrss`` does not: a spawned child inherits its parent's peak, so every cell
     would report the parent's.) Elsewhere: ``ru_maxrss``.
     """
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def _status_mb(field: str) -> float | None:
+    """``field`` of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MB; ``None`` where
+    there is no such file (off Linux)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    return None
+
+
+def _reset_peak() -> bool:
+    """Set this process's ``VmHWM`` back to its current resident memory (Linux 4.0 and
+    later: ``5`` written to ``/proc/self/clear_refs``); whether that worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def measure_cell(
@@ -151,8 +176,10 @@ def measure_cell(
         "build_s": None,
         "rss_after_build_mb": None,
         "peak_rss_mb": None,
+        "proposal_peak_mb": None,
         "error": None,
     }
+    start_rss = None
     try:
         space = search_space(dim)
         t0 = time.perf_counter()
@@ -162,6 +189,7 @@ def measure_cell(
         study.add_trials(history(dim, n_trials))
         cell["build_s"] = time.perf_counter() - t0
         cell["rss_after_build_mb"] = _maxrss_mb()
+        start_rss = _status_mb("VmRSS") if _reset_peak() else None
 
         def propose() -> float:
             start = time.perf_counter()
@@ -185,7 +213,11 @@ def measure_cell(
         cell["ms_mean"] = float(np.mean(timings))
     except Exception as exc:  # reported in the results, never raised
         cell["error"] = f"{type(exc).__name__}: {exc}"
-    cell["peak_rss_mb"] = _maxrss_mb()
+    # After the reset VmHWM covers the proposals only; the build's peak is kept above.
+    cell["peak_rss_mb"] = max(_maxrss_mb(), cell["rss_after_build_mb"] or 0.0)
+    peak = _status_mb("VmHWM")
+    if start_rss is not None and peak is not None:
+        cell["proposal_peak_mb"] = max(0.0, peak - start_rss)
     return cell
 
 
@@ -442,10 +474,16 @@ def pool_rounds(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 build_s=max((c["build_s"] or 0.0) for c in group),
                 rss_after_build_mb=max((c["rss_after_build_mb"] or 0.0) for c in group),
                 peak_rss_mb=max((c["peak_rss_mb"] or 0.0) for c in group),
+                proposal_peak_mb=_largest(c.get("proposal_peak_mb") for c in group),
                 error=next((c["error"] for c in group if c["error"]), None),
             )
         pooled.append(merged)
     return pooled
+
+
+def _largest(values: Iterable[float | None]) -> float | None:
+    """The largest of the known values, ``None`` when none is known."""
+    return max((v for v in values if v is not None), default=None)
 
 
 def rl_tpe_round_ratios(

@@ -417,7 +417,9 @@ def overhead_markdown(results: dict[str, Any]) -> str:
         f"parameters, with N completed trials in the study ({cfg['history']}); up to "
         f"{cfg['repeats']} timed calls after one first call, capped at {cfg['max_seconds']:.0f} "
         "s per cell; one thread. Peak RSS is the whole process (Python, Optuna, torch when "
-        "loaded)." + _load_sentence(results),
+        "loaded); the proposals' peak is how far its resident memory rose above where it "
+        "stood once the study was built (the peak reset there; Linux only)."
+        + _load_sentence(results),
         "",
     ]
     for name, reason in results.get("skipped_samplers", {}).items():
@@ -425,7 +427,7 @@ def overhead_markdown(results: dict[str, Any]) -> str:
     rows = []
     for c in sorted(results["cells"], key=lambda c: (c["dim"], c["n_trials"], c["sampler"])):
         if c.get("skipped"):
-            skipped = [c["sampler"], str(c["dim"]), str(c["n_trials"]), "-", "-", "0", "-"]
+            skipped = [c["sampler"], str(c["dim"]), str(c["n_trials"]), "-", "-", "0", "-", "-"]
             rows.append([*skipped, "skipped"])
             continue
         note = c["error"] or ("capped" if c.get("capped") else "")
@@ -441,6 +443,7 @@ def overhead_markdown(results: dict[str, Any]) -> str:
                 fmt(c["first_call_ms"], 1),
                 f"{c['repeats']}",
                 f"{fmt(c['peak_rss_mb'], 0)} ({fmt(c['rss_after_build_mb'], 0)})",
+                fmt(c.get("proposal_peak_mb"), 1),
                 note,
             ]
         )
@@ -453,6 +456,7 @@ def overhead_markdown(results: dict[str, Any]) -> str:
             "first call ms",
             "repeats",
             "peak RSS MB (after build)",
+            "proposals' peak MB",
             "note",
         ],
         rows,

@@ -149,8 +149,12 @@ class EvidenceCache:
         if self._n_encoded == n:
             return
         rows, ok = encoder.encode_many(self._params[self._n_encoded :])
-        self._points = np.concatenate([self._points[: self._n_encoded], rows])
-        self._admitted = np.concatenate([self._admitted[: self._n_encoded], ok])
+        if len(self._points) < n:  # full: double the capacity (rows up to n kept)
+            cap = max(64, 2 * n)
+            self._points = np.resize(self._points, (cap, encoder.n_params))
+            self._admitted = np.resize(self._admitted, cap)
+        self._points[self._n_encoded : n] = rows
+        self._admitted[self._n_encoded : n] = ok
         self._n_encoded = n
 
     def read(
@@ -177,13 +181,20 @@ class EvidenceCache:
                     used.append(entry[1])
             self._encode(encoder)
             idx = np.array(used, dtype=np.intp)
-            return (
-                self._points[idx],
-                self._admitted[idx],
-                self._values[idx],
-                self._pruned[idx],
-                self._violations[idx],
-            )
+            n = len(idx)
+            if n == len(self._params) and (n == 0 or (np.diff(idx) > 0).all()):
+                # Every row, in order (the usual case): read-only views, no copies. Rows
+                # below n are never written again (appends go after them, and a full
+                # array is replaced, not changed).
+                arrays = [a[:n] for a in self._arrays()]
+                for a in arrays:
+                    a.flags.writeable = False
+                return arrays[0], arrays[1], arrays[2], arrays[3], arrays[4]
+            arrays = [a[idx] for a in self._arrays()]
+            return arrays[0], arrays[1], arrays[2], arrays[3], arrays[4]
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return self._points, self._admitted, self._values, self._pruned, self._violations
 
 
 def read_evidence(
@@ -220,7 +231,9 @@ def read_evidence(
     pending, ok_pending = encoder.encode_many([t.params for t in running])
     value_array = signs * values
     value_array[pruned] = -math.inf
-    return Evidence(points[ok], value_array[ok], violations[ok], pending[ok_pending])
+    if not ok.all():
+        points, value_array, violations = points[ok], value_array[ok], violations[ok]
+    return Evidence(points, value_array, violations, pending[ok_pending])
 
 
 def scalarise(

@@ -115,6 +115,8 @@ MIN_SOURCE_TRIALS = 5
 #: Largest cube distance (per coordinate) at which two snapped points are the same
 #: configuration (a decoded-then-encoded continuous value moves by rounding only).
 SAME_POINT_TOL = 1e-9
+#: Largest ``n x m x P`` comparison :func:`same_points` makes at once (1 MB of floats).
+_PAIRWISE_ELEMENTS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -269,13 +271,43 @@ def match_source(
 
 def same_points(points: np.ndarray, others: np.ndarray) -> np.ndarray:
     """``(n,)`` mask of the rows of ``points`` equal to some row of ``others`` (both
-    ``(., P)`` snapped cube points), within :data:`SAME_POINT_TOL` per coordinate."""
+    ``(., P)`` snapped cube points), within :data:`SAME_POINT_TOL` per coordinate.
+
+    Few comparisons (one chosen point against the study's trials) are made at once. For
+    many, a study's ``m`` trials are sorted by one projection, and each point is compared
+    only with the trials whose projection lies within reach of its own: a comparison of
+    every pair would hold ``n x m x P`` numbers (at 256 candidates and 10,000 trials of
+    10 parameters, 200 MB), and a study of integer and categorical parameters asks for it
+    at every proposal once its draws start to repeat configurations.
+
+    Example:
+        >>> import numpy as np
+        >>> others = np.array([[0.0, 0.5], [1.0, 0.25]])
+        >>> same_points(np.array([[1.0, 0.25 + 1e-12], [0.5, 0.5]]), others).tolist()
+        [True, False]
+    """
     points = np.asarray(points, dtype=float)
     others = np.asarray(others, dtype=float)
     if len(points) == 0 or len(others) == 0:
         return np.zeros(len(points), dtype=bool)
-    gaps = np.abs(points[:, None, :] - others[None, :, :]).max(axis=2)
-    return (gaps <= SAME_POINT_TOL).any(axis=1)
+    if len(points) * others.size <= _PAIRWISE_ELEMENTS:
+        gaps = points[:, None, :] - others[None, :, :]
+        return (np.abs(gaps, out=gaps).max(axis=2) <= SAME_POINT_TOL).any(axis=1)
+    # Rows within the tolerance project within ``SAME_POINT_TOL * sum(w)`` of each
+    # other; the margin covers the rounding of the projections themselves.
+    w = np.random.default_rng(0).uniform(0.5, 1.5, size=points.shape[1])
+    key = others @ w
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    target = points @ w
+    reach = SAME_POINT_TOL * float(w.sum()) + 1e-12 * (1.0 + float(np.abs(sorted_key).max()))
+    lo = np.searchsorted(sorted_key, target - reach, side="left")
+    hi = np.searchsorted(sorted_key, target + reach, side="right")
+    found = np.zeros(len(points), dtype=bool)
+    for i in np.flatnonzero(hi > lo):
+        near = others[order[lo[i] : hi[i]]]
+        found[i] = bool((np.abs(near - points[i]).max(axis=1) <= SAME_POINT_TOL).any())
+    return found
 
 
 def _discordance(pred: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -321,6 +321,32 @@ def test_overhead_cell_and_plot(tmp_path: Path) -> None:
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
+class _HungrySampler(optuna.samplers.RandomSampler):
+    """Random search that touches 64 MB during every proposal, then frees it."""
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        np.ones(8_000_000).sum()
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+
+@pytest.mark.skipif(
+    not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux's /proc/self/clear_refs"
+)
+def test_overhead_cell_reports_what_the_proposals_themselves_allocate() -> None:
+    from benchmarks.overhead import measure_cell
+
+    def measure(factory: Any) -> dict[str, Any]:
+        return measure_cell("x", factory, dim=2, n_trials=20, repeats=2, max_seconds=5.0)
+
+    quiet = measure(SAMPLERS["random"])
+    hungry = measure(lambda seed: _HungrySampler(seed=seed))
+    assert quiet["error"] is None and hungry["error"] is None
+    assert quiet["proposal_peak_mb"] < 20
+    assert hungry["proposal_peak_mb"] > 50  # 64 MB touched per proposal
+    # The whole-process peak still counts the build.
+    assert hungry["peak_rss_mb"] >= hungry["rss_after_build_mb"]
+
+
 def test_background_load_runs_busy_processes_and_the_summary_says_so() -> None:
     from benchmarks.overhead import background_load
     from benchmarks.report import overhead_markdown
@@ -359,6 +385,7 @@ def test_rounds_pool_timings_and_pair_the_ratio_round_by_round() -> None:
             "ms_median": float(np.median(ms)), "ms_mean": float(np.mean(ms)),
             "first_call_ms": 10 * ms[0], "repeats": len(ms), "capped": False,
             "build_s": 1.0, "rss_after_build_mb": rss, "peak_rss_mb": rss, "error": None,
+            "proposal_peak_mb": None if sampler == "tpe" else rss / 10,
         }  # fmt: skip
 
     rounds = [cell("rl", [1.0, 3.0], 100), cell("tpe", [2.0, 2.0], 90)]
@@ -366,6 +393,7 @@ def test_rounds_pool_timings_and_pair_the_ratio_round_by_round() -> None:
     rl, tpe = pool_rounds(rounds)
     assert rl["ms"] == [1.0, 3.0, 5.0, 7.0] and rl["ms_median"] == 4.0
     assert rl["round_medians"] == [2.0, 6.0] and rl["peak_rss_mb"] == 120
+    assert rl["proposal_peak_mb"] == 12 and tpe["proposal_peak_mb"] is None
     assert rl["first_call_ms"] == 30.0 and rl["repeats"] == 4
     assert rl_tpe_round_ratios([rl, tpe], [5]) == {"dim=5": [1.0, 1.5]}
     (single,) = pool_rounds([cell("rl", [1.0, 3.0], 100)])

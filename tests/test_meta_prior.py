@@ -9,8 +9,11 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
+from optuna_rl_sampler.meta_prior import _PAIRWISE_ELEMENTS
+from optuna_rl_sampler.meta_prior import SAME_POINT_TOL
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import match_source
+from optuna_rl_sampler.meta_prior import same_points
 from optuna_rl_sampler.sources import SourceStudy
 from optuna_rl_sampler.sources import load_sources_json
 from optuna_rl_sampler.sources import save_sources_json
@@ -303,3 +306,30 @@ def test_a_plateau_is_no_evidence_against_the_sources():
     flat3 = normal_scores(np.array([0.0, 0.0, 1.0]))
     w = bad.weights(pts[:3], flat3, fit_gp(enc.embed(pts[:3]), flat3), np.random.default_rng(0))
     assert sum(w.consensus) <= 2 and w.distrusted is None
+
+
+def _same_points_brute(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    gaps = np.abs(points[:, None, :] - others[None, :, :]).max(axis=2)
+    return (gaps <= SAME_POINT_TOL).any(axis=1)
+
+
+@pytest.mark.parametrize("n_points", [1, 300])
+def test_same_points_matches_every_pair_compared_at_scale(n_points: int) -> None:
+    # A discrete study (4 levels per coordinate) with many repeats, and continuous
+    # points a hair inside and outside the tolerance: the sorted-projection path must
+    # find exactly what comparing every pair finds.
+    rng = np.random.default_rng(3)
+    others = rng.integers(0, 4, size=(3000, 6)) / 3.0
+    points = rng.integers(0, 4, size=(n_points, 6)) / 3.0
+    cont = rng.random((3000, 6))
+    near = cont[: max(1, n_points // 3)] + 0.5 * SAME_POINT_TOL
+    far = cont[: max(1, n_points // 3)].copy()
+    far[:, 2] += 3 * SAME_POINT_TOL
+    # One point takes the every-pair path, 300 the sorted projection.
+    assert (n_points * others.size > _PAIRWISE_ELEMENTS) == (n_points > 1)
+    for p, o in [(points, others), (near, cont), (far, cont), (np.vstack([near, far]), cont)]:
+        expected = _same_points_brute(p, o)
+        np.testing.assert_array_equal(same_points(p, o), expected)
+    assert same_points(near, cont).all() and not same_points(far, cont).any()
+    found = same_points(points, others)
+    assert 0 < found.sum() < len(found) or n_points == 1
