@@ -143,6 +143,13 @@ def _add_overhead_parser(sub: argparse._SubParsersAction) -> None:
         "same cores would (default 0: a quiet machine)",
     )
     ovh.add_argument(
+        "--space",
+        choices=("float", "int"),
+        default="float",
+        help="parameters: floats in [-5, 5] (default), or integers in [-5, 5], where a "
+        "study's configurations repeat",
+    )
+    ovh.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -365,6 +372,7 @@ def _cmd_overhead(args: argparse.Namespace) -> int:
         workers=args.workers,
         busy=args.busy,
         rounds=args.rounds,
+        space=args.space,
         out=out,
         progress=not args.no_progress,
     )

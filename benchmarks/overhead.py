@@ -67,20 +67,34 @@ def rosenbrock(x: np.ndarray) -> float:
     return float(np.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1.0 - z[:-1]) ** 2))
 
 
-def search_space(dim: int) -> dict[str, optuna.distributions.BaseDistribution]:
-    """``x0 .. x{dim-1}``, each in [-5, 5]."""
+#: Kinds of search space: ``float`` (continuous) and ``int`` (the integers -5 .. 5, where
+#: a study's draws start to repeat configurations once it has many trials).
+SPACES = ("float", "int")
+
+
+def search_space(
+    dim: int, space: str = "float"
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """``x0 .. x{dim-1}``, each in [-5, 5]: floats, or integers with ``space="int"``."""
+    if space not in SPACES:
+        raise ValueError(f"space={space!r}: use one of {', '.join(SPACES)}.")
+    if space == "int":
+        return {f"x{i}": optuna.distributions.IntDistribution(-5, 5) for i in range(dim)}
     return {f"x{i}": optuna.distributions.FloatDistribution(-5.0, 5.0) for i in range(dim)}
 
 
-def history(dim: int, n_trials: int) -> list[optuna.trial.FrozenTrial]:
+def history(dim: int, n_trials: int, space: str = "float") -> list[optuna.trial.FrozenTrial]:
     """The shared history: ``n_trials`` completed trials at fixed random points."""
     rng = np.random.default_rng(HISTORY_SEED + dim)
-    space = search_space(dim)
+    distributions = search_space(dim, space)
     points = rng.uniform(-5.0, 5.0, size=(n_trials, dim))
+    if space == "int":
+        points = np.rint(points)
+    cast = int if space == "int" else float
     return [
         optuna.trial.create_trial(
-            params={f"x{i}": float(x[i]) for i in range(dim)},
-            distributions=space,
+            params={f"x{i}": cast(x[i]) for i in range(dim)},
+            distributions=distributions,
             value=rosenbrock(x),
         )
         for x in points
@@ -161,6 +175,7 @@ def measure_cell(
     max_seconds: float,
     min_repeats: int = 2,
     seed: int = 0,
+    space: str = "float",
 ) -> dict[str, Any]:
     """Time proposals for one ``(sampler, dim, n_trials)``; meant for a fresh process."""
     cell: dict[str, Any] = {
@@ -181,12 +196,12 @@ def measure_cell(
     }
     start_rss = None
     try:
-        space = search_space(dim)
+        distributions = search_space(dim, space)
         t0 = time.perf_counter()
         study = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(), sampler=factory(seed)
         )
-        study.add_trials(history(dim, n_trials))
+        study.add_trials(history(dim, n_trials, space))
         cell["build_s"] = time.perf_counter() - t0
         cell["rss_after_build_mb"] = _maxrss_mb()
         start_rss = _status_mb("VmRSS") if _reset_peak() else None
@@ -194,9 +209,9 @@ def measure_cell(
         def propose() -> float:
             start = time.perf_counter()
             trial = study.ask()
-            params = suggest_all(trial, space)
+            params = suggest_all(trial, distributions)
             elapsed = time.perf_counter() - start
-            study.tell(trial, rosenbrock(np.array([params[k] for k in space])))
+            study.tell(trial, rosenbrock(np.array([params[k] for k in distributions])))
             return elapsed * 1000.0
 
         cell["first_call_ms"] = propose()
@@ -224,7 +239,8 @@ def measure_cell(
 def _measure_cell_star(args: tuple[Any, ...]) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. ExperimentalWarning; irrelevant to cost
-        return measure_cell(*args)
+        *positional, space = args
+        return measure_cell(*positional, space=space)
 
 
 _IMPORT_SNIPPET = """
@@ -292,6 +308,7 @@ def run_overhead(
     workers: int = 1,
     busy: int = 0,
     rounds: int = 1,
+    space: str = "float",
     out: Path | str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -314,6 +331,8 @@ def run_overhead(
             measures every cell once, the samplers of one ``(dim, N)`` one after
             another, so that drifts of the machine's speed hit them alike. A cell's
             timings are pooled over rounds and each round's median is kept.
+        space: ``"float"`` (the default) or ``"int"``: every parameter an integer in
+            [-5, 5], so that a study's configurations repeat (:data:`SPACES`).
         out: Folder for ``results.json.gz``; ``None`` writes nothing.
         progress: Show a tqdm bar.
         log: Where notes go.
@@ -323,7 +342,10 @@ def run_overhead(
         log(f"note: skipping sampler {name!r}: {reason}")
     if rounds < 1:
         raise ValueError(f"rounds={rounds}: measure every cell at least once (rounds >= 1).")
-    cells_args, skipped_cells = plan_cells(factories, dims, n_trials, repeats, max_seconds, skip)
+    search_space(1, space)  # a bad name fails here, before any cell
+    cells_args, skipped_cells = plan_cells(
+        factories, dims, n_trials, repeats, max_seconds, skip, space
+    )
     start = time.perf_counter()
     with background_load(busy) as load:
         cells = pool_rounds(measure_cells(cells_args * rounds, workers, progress))
@@ -343,7 +365,10 @@ def run_overhead(
             "max_seconds": max_seconds,
             "skip": list(skip),
             "workers": workers,
-            "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d), Rosenbrock(x/2)",
+            "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d)"
+            + (", rounded to integers" if space == "int" else "")
+            + ", Rosenbrock(x/2)",
+            "space": space,
             "threads": 1,
             "busy_processes": busy,
             "rounds": rounds,
@@ -406,10 +431,11 @@ def plan_cells(
     repeats: int,
     max_seconds: float,
     skip: Sequence[str],
+    space: str = "float",
 ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-    """The arguments of :func:`measure_cell` for every ``(sampler, dim, N)`` cell, the
-    samplers of one ``(dim, N)`` next to each other, and a record for each cell that
-    ``skip`` (``"sampler@N"``) leaves out."""
+    """The arguments of :func:`measure_cell` for every ``(sampler, dim, N)`` cell (its
+    positional ones, then ``space``), the samplers of one ``(dim, N)`` next to each
+    other, and a record for each cell that ``skip`` (``"sampler@N"``) leaves out."""
     cells_args: list[tuple[Any, ...]] = []
     skipped_cells: list[dict[str, Any]] = []
     for dim in dims:
@@ -420,7 +446,7 @@ def plan_cells(
                         {"sampler": name, "dim": dim, "n_trials": n, "skipped": "--skip"}
                     )
                     continue
-                cells_args.append((name, factory, dim, n, repeats, max_seconds))
+                cells_args.append((name, factory, dim, n, repeats, max_seconds, space))
     return cells_args, skipped_cells
 
 

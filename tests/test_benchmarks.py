@@ -321,6 +321,22 @@ def test_overhead_cell_and_plot(tmp_path: Path) -> None:
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_overhead_integer_space_repeats_configurations_and_bad_names_fail() -> None:
+    from benchmarks.overhead import history
+    from benchmarks.overhead import run_overhead
+    from benchmarks.overhead import search_space
+
+    trials = history(2, 300, "int")
+    configs = {tuple(t.params.values()) for t in trials}
+    assert all(isinstance(v, int) and -5 <= v <= 5 for t in trials for v in t.params.values())
+    assert len(configs) < 121  # at most 11 x 11 configurations: 300 trials repeat them
+    assert all(isinstance(v, float) for v in history(2, 5)[0].params.values())
+    with pytest.raises(ValueError, match="space='bits'"):
+        search_space(2, "bits")
+    with pytest.raises(ValueError, match="space='bits'"):
+        run_overhead(["random"], [10], [2], space="bits", progress=False, log=lambda _: None)
+
+
 class _HungrySampler(optuna.samplers.RandomSampler):
     """Random search that touches 64 MB during every proposal, then frees it."""
 
