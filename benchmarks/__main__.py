@@ -216,6 +216,21 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
         help="fine-tuned weights (rl-finetuned) vs the shipped ones on the test split, from "
         "the committed runs (see benchmarks/finetune_check.py)",
     )
+    cond = sub.add_parser(
+        "conditional",
+        help="conditional search spaces (a model, then its own parameters): RLSampler with "
+        "and without its parameter groups, TPE and random search (runs them; see "
+        "benchmarks/conditional.py)",
+    )
+    cond.add_argument(
+        "--out", type=Path, default=None, help="folder (default: benchmarks/results/conditional)"
+    )
+    cond.add_argument("--seeds", default="0-9", help="sampler seeds (default 0-9)")
+    cond.add_argument("--trials", type=int, default=60, help="trials per study (default 60)")
+    cond.add_argument("--samplers", default=None, help="comma-separated (default: all five)")
+    cond.add_argument("--problems", default=None, help="comma-separated (default: all three)")
+    cond.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    cond.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sharp = sub.add_parser(
         "policy-sharpness",
         help="how close to uniform the generic policy's choice is, trial by trial, on "
@@ -415,6 +430,27 @@ def _cmd_zero_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_conditional(args: argparse.Namespace) -> int:
+    from benchmarks.conditional import DEFAULT_OUT
+    from benchmarks.conditional import PROBLEMS
+    from benchmarks.conditional import SAMPLERS
+    from benchmarks.conditional import write_conditional
+    from benchmarks.harness import seeds_from_arg
+
+    paths = write_conditional(
+        args.out or DEFAULT_OUT,
+        seeds=seeds_from_arg(args.seeds),
+        n_trials=args.trials,
+        samplers=_csv(args.samplers) if args.samplers else SAMPLERS,
+        problems=_csv(args.problems) if args.problems else tuple(PROBLEMS),
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_policy_sharpness(args: argparse.Namespace) -> int:
     from benchmarks.harness import seeds_from_arg
     from benchmarks.policy_sharpness import DEFAULT_OUT
@@ -478,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "finetune-sources": _cmd_finetune_sources,
         "finetune-check": _cmd_finetune_check,
         "refresh-check": _cmd_refresh_check,
+        "conditional": _cmd_conditional,
         "policy-sharpness": _cmd_policy_sharpness,
     }
     return handlers[args.command](args)

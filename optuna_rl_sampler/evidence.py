@@ -31,6 +31,7 @@ import math
 import threading
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
@@ -75,6 +76,21 @@ class Evidence(NamedTuple):
     pending: np.ndarray
 
 
+#: Search spaces whose encodings :class:`EvidenceCache` keeps (the least recently used
+#: goes first).
+_MAX_SPACES = 16
+
+
+@dataclass
+class _Encoded:
+    """The cube points of a study's first ``n`` rows under one search space (``points``
+    and ``admitted`` may hold more rows than ``n``: spare capacity)."""
+
+    points: np.ndarray
+    admitted: np.ndarray
+    n: int
+
+
 class EvidenceCache:
     """What :func:`read_evidence` derived from each finished trial of one study.
 
@@ -83,8 +99,9 @@ class EvidenceCache:
     growing arrays, instead of at every proposal (at 1,000 trials that per-trial Python
     work was over half of a proposal). Entries are keyed by trial id and checked against
     the trial's number and completion time, so a storage that reuses ids (a deleted and
-    recreated study) is read afresh; the points are encoded again whenever the search
-    space changes, and everything is dropped when the sampler moves to another study.
+    recreated study) is read afresh; the points are encoded once per search space (the
+    last :data:`_MAX_SPACES` are kept: the groups of a conditional search space take
+    turns), and everything is dropped when the sampler moves to another study.
     Safe under ``n_jobs`` threads; pickles empty (a copy in another process starts
     afresh). The result of :func:`read_evidence` is the same with or without it.
     """
@@ -102,10 +119,9 @@ class EvidenceCache:
         self._values = np.empty((0, k))
         self._pruned = np.empty(0, dtype=bool)
         self._violations = np.empty(0)
-        self._space: dict[str, Any] | None = None
-        self._points = np.empty((0, 0))
-        self._admitted = np.empty(0, dtype=bool)
-        self._n_encoded = 0
+        # Per search space (a study's several spaces: its groups of conditional
+        # parameters, a widened range), the cube points of the rows encoded so far.
+        self._encoded: dict[tuple, _Encoded] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
@@ -138,24 +154,28 @@ class EvidenceCache:
         self._params.append(t.params)
         return n
 
-    def _encode(self, encoder: SearchSpaceEncoder) -> None:
-        """Encode the rows not yet encoded under ``encoder``'s search space."""
-        space = encoder.search_space
-        if self._space != space:
-            self._space, self._n_encoded = space, 0
-            self._points = np.empty((0, encoder.n_params))
-            self._admitted = np.empty(0, dtype=bool)
+    def _encode(self, encoder: SearchSpaceEncoder) -> _Encoded:
+        """The rows encoded under ``encoder``'s search space, those not yet encoded
+        encoded now."""
+        key = tuple(encoder.search_space.items())
+        enc = self._encoded.pop(key, None)
+        if enc is None:
+            if len(self._encoded) >= _MAX_SPACES:  # the least recently used goes
+                self._encoded.pop(next(iter(self._encoded)))
+            enc = _Encoded(np.empty((0, encoder.n_params)), np.empty(0, dtype=bool), 0)
+        self._encoded[key] = enc  # now the most recently used
         n = len(self._params)
-        if self._n_encoded == n:
-            return
-        rows, ok = encoder.encode_many(self._params[self._n_encoded :])
-        if len(self._points) < n:  # full: double the capacity (rows up to n kept)
+        if enc.n == n:
+            return enc
+        rows, ok = encoder.encode_many(self._params[enc.n :])
+        if len(enc.points) < n:  # full: double the capacity (rows up to n kept)
             cap = max(64, 2 * n)
-            self._points = np.resize(self._points, (cap, encoder.n_params))
-            self._admitted = np.resize(self._admitted, cap)
-        self._points[self._n_encoded : n] = rows
-        self._admitted[self._n_encoded : n] = ok
-        self._n_encoded = n
+            enc.points = np.resize(enc.points, (cap, encoder.n_params))
+            enc.admitted = np.resize(enc.admitted, cap)
+        enc.points[enc.n : n] = rows
+        enc.admitted[enc.n : n] = ok
+        enc.n = n
+        return enc
 
     def read(
         self, study: Study, finished: Sequence[FrozenTrial], k: int, encoder: SearchSpaceEncoder
@@ -179,22 +199,20 @@ class EvidenceCache:
                     entry = known[t._trial_id] = (stamp, self._append(t))
                 if entry[1] >= 0:
                     used.append(entry[1])
-            self._encode(encoder)
+            enc = self._encode(encoder)
+            arrays = (enc.points, enc.admitted, self._values, self._pruned, self._violations)
             idx = np.array(used, dtype=np.intp)
             n = len(idx)
             if n == len(self._params) and (n == 0 or (np.diff(idx) > 0).all()):
                 # Every row, in order (the usual case): read-only views, no copies. Rows
                 # below n are never written again (appends go after them, and a full
                 # array is replaced, not changed).
-                arrays = [a[:n] for a in self._arrays()]
-                for a in arrays:
+                views = [a[:n] for a in arrays]
+                for a in views:
                     a.flags.writeable = False
-                return arrays[0], arrays[1], arrays[2], arrays[3], arrays[4]
-            arrays = [a[idx] for a in self._arrays()]
-            return arrays[0], arrays[1], arrays[2], arrays[3], arrays[4]
-
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        return self._points, self._admitted, self._values, self._pruned, self._violations
+                return views[0], views[1], views[2], views[3], views[4]
+            picked = [a[idx] for a in arrays]
+            return picked[0], picked[1], picked[2], picked[3], picked[4]
 
 
 def read_evidence(

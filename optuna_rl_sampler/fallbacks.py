@@ -45,6 +45,7 @@ __all__ = [
     "refusal_cause",
     "refused_by_optuna",
     "sample_uniform",
+    "waits_for_startup",
     "was_refused",
 ]
 
@@ -142,6 +143,13 @@ def refusal_cause(dist: BaseDistribution, value: Any) -> str:
             "1e-8 steps of low + k * step); use a coarser step, or no step"
         )
     return "the value lies outside the distribution after rounding"
+
+
+def waits_for_startup(trial: FrozenTrial, name: str) -> bool:
+    """Whether ``name`` belongs to a parameter group of a conditional search space that
+    too few trials hold yet to be proposed (read from the reasons of ``trial``)."""
+    reason = trial.system_attrs.get(REASON_KEY)
+    return isinstance(reason, dict) and name in reason.get("startup_params", ())
 
 
 def was_refused(trial: FrozenTrial, name: str) -> bool:

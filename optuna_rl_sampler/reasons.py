@@ -90,6 +90,15 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         ...     "n_candidates": 256, "gp_mean": 0.1, "gp_std": 0.4, "weights": "generic-v1",
         ...     "entropy": 0.97})[-36:]
         '; near-uniform choice (entropy 0.97)'
+
+        A conditional search space: the reason of its largest group, which it names.
+
+        >>> line = summarise_reason({"source": "local", "probability": 0.2,
+        ...     "probability_rank": 1, "n_candidates": 256, "gp_mean": 0.3, "gp_std": 0.1,
+        ...     "weights": "generic-v1", "groups": [{"params": ["model"], "source": "sobol"},
+        ...                {"params": ["depth", "lr"], "source": "local"}]})
+        >>> print(line.split("; ")[-1])
+        2 parameter groups (conditional space), this one ['depth', 'lr']
     """
     source = reason.get("source")
     if source == "startup":
@@ -144,6 +153,11 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         text += "; repeats an evaluated configuration"
     elif reason.get("repeat") == "pending":
         text += "; repeats a running trial's configuration"
+    groups = reason.get("groups")
+    if isinstance(groups, list):
+        done = [g.get("params") or [] for g in groups if g.get("source") != "startup"]
+        largest = max(done, key=len, default=None)
+        text += f"; {len(groups)} parameter groups (conditional space), this one {largest}"
     return text
 
 

@@ -59,6 +59,7 @@ from optuna_rl_sampler.fallbacks import fell_back
 from optuna_rl_sampler.fallbacks import refusal_cause
 from optuna_rl_sampler.fallbacks import refused_by_optuna
 from optuna_rl_sampler.fallbacks import sample_uniform
+from optuna_rl_sampler.fallbacks import waits_for_startup
 from optuna_rl_sampler.fallbacks import was_refused
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import startup_ranking
@@ -125,8 +126,10 @@ class RLSampler(BaseSampler):
     parallel workers spread out. The joint proposal covers the parameters every finished
     trial has with compatible distributions, each over its latest range
     (:mod:`optuna_rl_sampler.search_space`: a widened range stays in, and the trials
-    whose values still fit stay evidence); the others (conditional parameters, a
-    changed kind or log scale) are sampled by ``independent_sampler``.
+    whose values still fit stay evidence). In a conditional search space (``if model ==
+    "tree": suggest depth``) each group of parameters that appear together is proposed
+    from the trials that hold it (``group``); a parameter whose kind or log scale
+    changed, or that no finished trial holds yet, is sampled by ``independent_sampler``.
 
     With source studies (past studies of a related task) a meta-prior
     (:mod:`optuna_rl_sampler.meta_prior`) maps their configurations into the new search
@@ -278,6 +281,16 @@ class RLSampler(BaseSampler):
             ``"rl:sources"``), which optuna-dashboard shows with the trial (system
             attributes it does not show). ``False`` keeps the user attributes free for
             your own. Defaults to ``True``.
+        group: In a conditional search space, propose every group of parameters that
+            appear together in the finished trials (the groups of Optuna's
+            ``TPESampler(group=True)``: ``{model}``, ``{alpha}``, ``{depth, lr}``, ...)
+            from the trials that hold it, one proposal per group; the trial's reason is
+            that of its largest group, with every group's under ``"groups"``. Source
+            studies are not used there (transfer needs every trial to hold the same
+            parameters; the study's log says so). ``False`` proposes only the
+            parameters every finished trial holds and samples the others with
+            ``independent_sampler``. A study whose trials all hold the same parameters
+            is proposed the same way either way. Defaults to ``True``.
 
     Raises:
         TypeError: an argument has the wrong type (e.g. ``n_candidates=2.5``,
@@ -307,6 +320,7 @@ class RLSampler(BaseSampler):
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
         max_consecutive_fallbacks: int | None = 3,
         dashboard_reasons: bool = True,
+        group: bool = True,
     ) -> None:
         check_constraints_func(constraints_func)
         if seed is not None:
@@ -340,6 +354,7 @@ class RLSampler(BaseSampler):
         )
         greedy = check_bool("greedy", greedy)
         dashboard_reasons = check_bool("dashboard_reasons", dashboard_reasons)
+        self._group = check_bool("group", group)
         warn_independent_sampling = check_bool(
             "warn_independent_sampling", warn_independent_sampling
         )
@@ -432,6 +447,9 @@ class RLSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        groups = self._groups(study)
+        if len(groups) > 1:  # a conditional search space: every group is proposed
+            return {name: dist for group in groups for name, dist in group.items()}
         return {
             name: dist
             for name, dist in self._search_space.calculate(study).items()
@@ -447,10 +465,29 @@ class RLSampler(BaseSampler):
         try:
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
             with one_blas_thread():
+                groups = [
+                    {name: search_space[name] for name in group if name in search_space}
+                    for group in self._groups(study)
+                ]
+                groups = [group for group in groups if group]
+                if len(groups) > 1:
+                    return self._propose_groups(study, trial, groups)
                 return self._propose(study, trial, search_space)
         except Exception as err:  # noqa: BLE001 - a transient fault must not end the study
             self._fall_back(study, trial, err)
             return {}
+
+    def _groups(self, study: Study) -> list[dict[str, BaseDistribution]]:
+        """The study's parameter groups (see :meth:`CurrentSearchSpace.groups`) that
+        have a parameter with more than one value; none with ``group=False``."""
+        if not self._group:
+            return []
+        groups = []
+        for group in self._search_space.groups(study):
+            group = {name: dist for name, dist in group.items() if not dist.single()}
+            if group:
+                groups.append(group)
+        return groups
 
     def sample_independent(
         self,
@@ -481,6 +518,7 @@ class RLSampler(BaseSampler):
             and len(complete) >= self._n_startup_trials
             and not fell_back(trial)
             and not was_refused(trial, param_name)
+            and not waits_for_startup(trial, param_name)
         ):
             # A parameter of a trial whose proposal failed was logged with the cause by
             # _fall_back, one whose proposed value Optuna refused by _propose; this
@@ -559,15 +597,80 @@ class RLSampler(BaseSampler):
     def _propose(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        proposed = self._propose_space(study, trial, search_space)
+        if proposed is None:
+            self._record_independent(study, trial)
+            return {}
+        params, reason = proposed
+        self._record(study, trial, reason)
+        return params
+
+    def _propose_groups(
+        self, study: Study, trial: FrozenTrial, groups: list[dict[str, BaseDistribution]]
+    ) -> dict[str, Any]:
+        """One proposal per parameter group of a conditional search space, each from the
+        trials that hold the group (a group held by fewer than ``n_startup_trials`` is
+        left to the independent sampler). The trial's reason is that of the largest
+        group proposed, with every group's reason under ``"groups"``; source studies
+        are not used (transfer needs the trials to share their parameters)."""
+        if self._select_sources(study)[0]:
+            self._announce(
+                study,
+                f"a conditional search space ({len(groups)} groups of parameters that "
+                "appear together): proposed without the source studies, which need "
+                "every trial to hold the same parameters",
+            )
+        params: dict[str, Any] = {}
+        parts: list[dict[str, Any]] = []
+        for index, group in enumerate(groups):
+            proposed = self._propose_space(
+                study, trial, group, stream=(2 + index,), use_sources=False
+            )
+            if proposed is None:
+                parts.append({"params": sorted(group), "source": "startup"})
+                continue
+            params.update(proposed[0])
+            parts.append({"params": sorted(group), **proposed[1]})
+        done = [part for part in parts if part["source"] != "startup"]
+        if not done:
+            self._record_independent(study, trial)
+            return {}
+        main = max(done, key=lambda part: len(part["params"]))
+        reason = {key: value for key, value in main.items() if key != "params"}
+        reason["groups"] = parts
+        waiting = sorted(
+            name for part in parts if part["source"] == "startup" for name in part["params"]
+        )
+        if waiting:
+            reason["startup_params"] = waiting
+        refused = sorted({n for part in parts for n in part.get("refused_by_optuna", ())})
+        reason.pop("refused_by_optuna", None)
+        if refused:
+            reason["refused_by_optuna"] = refused
+        self._record(study, trial, reason)
+        return params
+
+    def _propose_space(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        stream: tuple[int, ...] = (),
+        use_sources: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The proposed parameters of ``search_space`` and their reason, from the trials
+        that hold it; ``None`` while fewer than ``n_startup_trials`` do. ``stream``
+        extends the trial's random streams (one per group of a conditional space)."""
         encoder = SearchSpaceEncoder(search_space)
         points, objective_values, violations, pending = read_evidence(
             study, trial, encoder, self._evidence
         )
         if len(objective_values) < self._n_startup_trials:
-            self._record_independent(study, trial)
-            return {}
+            return None
         values, objective_reason, scalarisation = scalarise(
-            objective_values, violations, np.random.default_rng([self._seed, trial.number, 1])
+            objective_values,
+            violations,
+            np.random.default_rng([self._seed, trial.number, 1, *stream]),
         )
         # Several objectives or constraints: one GP per objective, and one on the
         # violation with constraints, score the candidates (see propose).
@@ -580,14 +683,14 @@ class RLSampler(BaseSampler):
                 scalarisation if objective_values.shape[1] > 1 else np.ones(1),
                 violations if constrained else None,
             )
-        prior = self._meta_prior(study, search_space)
+        prior = self._meta_prior(study, search_space) if use_sources else None
         proposal = propose(
             encoder,
             points,
             values,
             pending,
             weights=self._weights if prior is not None else self._generic_weights,
-            rng=np.random.default_rng([self._seed, trial.number]),
+            rng=np.random.default_rng([self._seed, trial.number, *stream]),
             progress=len(values) / self._budget,
             n_candidates=self._n_candidates,
             max_observations=self._max_observations,
@@ -612,8 +715,7 @@ class RLSampler(BaseSampler):
                     f"{search_space[name]!r}: {refusal_cause(search_space[name], value)}. "
                     f"Optuna samples it independently with {self._independent_name} instead."
                 )
-        self._record(study, trial, reason)
-        return params
+        return params, reason
 
     # -- reasons --------------------------------------------------------------------
 

@@ -14,6 +14,14 @@ sampler then proposes over the new range, and the earlier trials whose values st
 fit it stay evidence (:meth:`~optuna_rl_sampler.encoding.SearchSpaceEncoder.encode_many`
 leaves out those that do not). For a study whose distributions never change, the two
 are the same.
+
+A conditional search space (``if model == "tree": suggest depth``) has parameters that
+only some trials hold, and the intersection leaves them out. :meth:`CurrentSearchSpace.groups`
+partitions every parameter the finished trials hold into groups that always appear
+together (the decomposition of Optuna's ``TPESampler(group=True)``): ``{model}``,
+``{alpha}``, ``{depth, lr}`` and so on. The sampler proposes each group from the trials
+that hold it. A study whose trials all hold the same parameters has one group, its
+intersection.
 """
 
 from __future__ import annotations
@@ -63,6 +71,14 @@ class CurrentSearchSpace:
         self._space: dict[str, BaseDistribution] | None = None
         #: Number of the trial whose distribution each parameter holds.
         self._source: dict[str, int] = {}
+        #: Every parameter of the finished trials (its latest distribution, and the
+        #: number of the trial that has it), the partition of their names into groups
+        #: that always appear together, and the names dropped for an incompatible
+        #: distribution.
+        self._every: dict[str, BaseDistribution] = {}
+        self._every_source: dict[str, int] = {}
+        self._groups: list[frozenset[str]] = []
+        self._dropped: set[str] = set()
         #: Trials numbered below this are merged already.
         self._cursor = -1
         self._study_id: int | None = None
@@ -94,7 +110,57 @@ class CurrentSearchSpace:
             self._cursor = next_cursor
         return dict(sorted((self._space or {}).items()))
 
+    def groups(self, study: Study) -> list[dict[str, BaseDistribution]]:
+        """Every parameter of the finished trials, in groups that always appear together
+        (each sorted by name, the groups by their first name), each parameter with the
+        distribution of the latest trial that has it. A parameter whose distributions
+        are not :func:`compatible` across trials belongs to no group.
+
+        Examples:
+            >>> import optuna
+            >>> from optuna_rl_sampler.search_space import CurrentSearchSpace
+            >>> optuna.logging.set_verbosity(optuna.logging.ERROR)
+            >>> def objective(trial):
+            ...     if trial.suggest_categorical("model", ["lin", "tree"]) == "lin":
+            ...         return trial.suggest_float("alpha", 0, 1)
+            ...     return trial.suggest_int("depth", 2, 9) + trial.suggest_float("lr", 0, 1)
+            >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+            >>> study.optimize(objective, n_trials=6)
+            >>> [sorted(group) for group in CurrentSearchSpace().groups(study)]
+            [['alpha'], ['depth', 'lr'], ['model']]
+        """
+        self.calculate(study)
+        return sorted(
+            (
+                {name: self._every[name] for name in sorted(group)}
+                for group in self._groups
+                if group
+            ),
+            key=lambda group: next(iter(group)),
+        )
+
+    def _merge_groups(self, trial: FrozenTrial) -> None:
+        names = set()
+        for name, dist in trial.distributions.items():
+            if name in self._dropped:
+                continue
+            known = self._every.get(name)
+            if known is not None and not compatible(known, dist):
+                self._dropped.add(name)
+                del self._every[name], self._every_source[name]
+                continue
+            names.add(name)
+            if known is None or trial.number > self._every_source[name]:
+                self._every[name], self._every_source[name] = dist, trial.number
+        split: list[frozenset[str]] = []
+        for group in self._groups:
+            group = group - self._dropped
+            split += [part for part in (group & names, group - names) if part]
+        new = frozenset(names - set().union(*self._groups))
+        self._groups = split + ([new] if new else [])
+
     def _merge(self, trial: FrozenTrial) -> None:
+        self._merge_groups(trial)
         if self._space is None:
             self._space = dict(trial.distributions)
             self._source = {name: trial.number for name in self._space}

@@ -90,6 +90,30 @@ def test_evidence_cache_reads_each_finished_trial_once_and_gives_the_uncached_re
     )
 
 
+def test_evidence_cache_keeps_each_search_space_and_hands_out_read_only_rows():
+    # The groups of a conditional space take turns: each space keeps its encoding, and
+    # every read equals the uncached one.
+    study = optuna.create_study()
+    wide, narrow = (
+        SearchSpaceEncoder({"x": _X}),
+        SearchSpaceEncoder({"x": FloatDistribution(0, 0.5)}),
+    )
+    cache = EvidenceCache()
+    for i, x in enumerate(np.linspace(0.05, 0.95, 12)):
+        study.add_trial(_trial(TrialState.COMPLETE, float(x), value=float(x)))
+        current = study.ask()._cached_frozen_trial
+        for enc in (wide, narrow) if i % 2 else (narrow, wide):
+            _assert_same_evidence(
+                read_evidence(study, current, enc, cache), read_evidence(study, current, enc)
+            )
+        study.tell(current.number, state=TrialState.FAIL)
+    assert len(cache._encoded) == 2 and {e.n for e in cache._encoded.values()} == {12}
+    evidence = read_evidence(study, study.ask()._cached_frozen_trial, wide, cache)
+    assert len(evidence.points) == 12 and not evidence.points.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        evidence.points[0, 0] = 1.0  # the cache's own rows: never changed in place
+
+
 def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
     enc = SearchSpaceEncoder({"x": _X})
     cache = EvidenceCache()

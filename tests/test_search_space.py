@@ -71,3 +71,28 @@ def test_one_instance_serves_one_study():
     other._study_id = 12345
     with pytest.raises(ValueError, match="make one per study"):
         space.calculate(other)
+
+
+def test_groups_partition_parameters_by_the_trials_that_hold_them():
+    study = optuna.create_study()
+    space = CurrentSearchSpace()
+    model = CategoricalDistribution(["lin", "tree"])
+    _add(study, model=model, alpha=FloatDistribution(0, 1))
+    _add(study, model=model, depth=IntDistribution(2, 9), lr=FloatDistribution(0, 1))
+    _add(study, model=model, depth=IntDistribution(2, 12), lr=FloatDistribution(0, 1))
+    groups = space.groups(study)
+    assert [sorted(g) for g in groups] == [["alpha"], ["depth", "lr"], ["model"]]
+    assert groups[1]["depth"] == IntDistribution(2, 12)  # the latest compatible range
+    assert space.calculate(study) == {"model": model}  # the intersection is unchanged
+    # lr turns log-scaled: incompatible, so it leaves every group for good.
+    _add(study, model=model, depth=IntDistribution(2, 12), lr=FloatDistribution(0.1, 1, log=True))
+    assert [sorted(g) for g in space.groups(study)] == [["alpha"], ["depth"], ["model"]]
+
+
+def test_a_fixed_space_is_one_group_equal_to_its_intersection():
+    study = optuna.create_study()
+    space = CurrentSearchSpace()
+    for _ in range(3):
+        _add(study, x=FloatDistribution(0, 1), c=CategoricalDistribution(["a", "b"]))
+    assert space.groups(study) == [space.calculate(study)]
+    assert CurrentSearchSpace().groups(optuna.create_study()) == []
