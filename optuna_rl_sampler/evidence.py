@@ -54,7 +54,11 @@ from optuna_rl_sampler.objectives import total_violation
 if TYPE_CHECKING:
     from optuna.study import Study
 
-__all__ = ["Evidence", "EvidenceCache", "read_evidence", "scalarise"]
+__all__ = ["EVIDENCE_STATES", "Evidence", "EvidenceCache", "read_evidence", "scalarise"]
+
+
+#: The trial states :func:`read_evidence` reads.
+EVIDENCE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 class Evidence(NamedTuple):
@@ -220,6 +224,7 @@ def read_evidence(
     trial: FrozenTrial,
     encoder: SearchSpaceEncoder,
     cache: EvidenceCache | None = None,
+    trials: Sequence[FrozenTrial] | None = None,
 ) -> Evidence:
     """Read the evidence for proposing ``trial`` from ``study``'s storage.
 
@@ -232,12 +237,15 @@ def read_evidence(
         encoder: Encoder of the current (relative) search space.
         cache: What earlier proposals read from the finished trials (a fresh one when
             omitted); the result is the same with or without it.
+        trials: The study's COMPLETE, PRUNED and RUNNING trials when the caller has
+            just read them (one read serves the groups of a conditional space); read
+            from the storage when omitted.
 
     Returns:
         The usable trials' cube points, values and violations, and the pending points.
     """
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    trials = study.get_trials(deepcopy=False, states=states)
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)
     signs = np.array([-1.0 if d == StudyDirection.MINIMIZE else 1.0 for d in study.directions])
     finished: list[FrozenTrial] = []
     running: list[FrozenTrial] = []

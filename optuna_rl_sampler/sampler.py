@@ -51,6 +51,7 @@ from optuna_rl_sampler.arguments import check_sampler
 from optuna_rl_sampler.blas import one_blas_thread
 from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
+from optuna_rl_sampler.evidence import EVIDENCE_STATES
 from optuna_rl_sampler.evidence import EvidenceCache
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
@@ -447,12 +448,14 @@ class RLSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        groups = self._groups(study)
+        # One read of the study's new trials serves both the groups and the intersection.
+        self._search_space.calculate(study)
+        groups = self._groups()
         if len(groups) > 1:  # a conditional search space: every group is proposed
             return {name: dist for group in groups for name, dist in group.items()}
         return {
             name: dist
-            for name, dist in self._search_space.calculate(study).items()
+            for name, dist in self._search_space.last_space().items()
             if not dist.single()
         }
 
@@ -465,9 +468,10 @@ class RLSampler(BaseSampler):
         try:
             # Small dense algebra: one BLAS thread is faster and immune to oversubscription.
             with one_blas_thread():
+                # The groups as the search space's inference for this trial left them.
                 groups = [
                     {name: search_space[name] for name in group if name in search_space}
-                    for group in self._groups(study)
+                    for group in self._groups()
                 ]
                 groups = [group for group in groups if group]
                 if len(groups) > 1:
@@ -477,13 +481,14 @@ class RLSampler(BaseSampler):
             self._fall_back(study, trial, err)
             return {}
 
-    def _groups(self, study: Study) -> list[dict[str, BaseDistribution]]:
-        """The study's parameter groups (see :meth:`CurrentSearchSpace.groups`) that
-        have a parameter with more than one value; none with ``group=False``."""
+    def _groups(self) -> list[dict[str, BaseDistribution]]:
+        """The study's parameter groups as of the last reading of its trials (see
+        :meth:`CurrentSearchSpace.groups`) that have a parameter with more than one
+        value; none with ``group=False``."""
         if not self._group:
             return []
         groups = []
-        for group in self._search_space.groups(study):
+        for group in self._search_space.last_groups():
             group = {name: dist for name, dist in group.items() if not dist.single()}
             if group:
                 groups.append(group)
@@ -622,9 +627,10 @@ class RLSampler(BaseSampler):
             )
         params: dict[str, Any] = {}
         parts: list[dict[str, Any]] = []
+        trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)  # one read
         for index, group in enumerate(groups):
             proposed = self._propose_space(
-                study, trial, group, stream=(2 + index,), use_sources=False
+                study, trial, group, stream=(2 + index,), use_sources=False, trials=trials
             )
             if proposed is None:
                 parts.append({"params": sorted(group), "source": "startup"})
@@ -657,13 +663,15 @@ class RLSampler(BaseSampler):
         search_space: dict[str, BaseDistribution],
         stream: tuple[int, ...] = (),
         use_sources: bool = True,
+        trials: Sequence[FrozenTrial] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The proposed parameters of ``search_space`` and their reason, from the trials
         that hold it; ``None`` while fewer than ``n_startup_trials`` do. ``stream``
-        extends the trial's random streams (one per group of a conditional space)."""
+        extends the trial's random streams (one per group of a conditional space);
+        ``trials``, the study's trials just read (see :func:`read_evidence`)."""
         encoder = SearchSpaceEncoder(search_space)
         points, objective_values, violations, pending = read_evidence(
-            study, trial, encoder, self._evidence
+            study, trial, encoder, self._evidence, trials
         )
         if len(objective_values) < self._n_startup_trials:
             return None

@@ -108,6 +108,10 @@ class CurrentSearchSpace:
             self._merge(trial)
         if next_cursor != -1:
             self._cursor = next_cursor
+        return self.last_space()
+
+    def last_space(self) -> dict[str, BaseDistribution]:
+        """:meth:`calculate`'s result as of its last call, without reading the study."""
         return dict(sorted((self._space or {}).items()))
 
     def groups(self, study: Study) -> list[dict[str, BaseDistribution]]:
@@ -130,6 +134,12 @@ class CurrentSearchSpace:
             [['alpha'], ['depth', 'lr'], ['model']]
         """
         self.calculate(study)
+        return self.last_groups()
+
+    def last_groups(self) -> list[dict[str, BaseDistribution]]:
+        """:meth:`groups` as of the last :meth:`calculate` or :meth:`groups` call, without
+        reading the study again (the sampler's relative proposal follows its search
+        space's inference for the same trial)."""
         return sorted(
             (
                 {name: self._every[name] for name in sorted(group)}
