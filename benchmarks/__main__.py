@@ -144,10 +144,10 @@ def _add_overhead_parser(sub: argparse._SubParsersAction) -> None:
     )
     ovh.add_argument(
         "--space",
-        choices=("float", "int"),
+        choices=("float", "int", "cat"),
         default="float",
-        help="parameters: floats in [-5, 5] (default), or integers in [-5, 5], where a "
-        "study's configurations repeat",
+        help="parameters: floats in [-5, 5] (default), integers in [-5, 5] (where a "
+        "study's configurations repeat), or categorical with 50 choices each",
     )
     ovh.add_argument(
         "--rounds",

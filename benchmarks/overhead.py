@@ -67,20 +67,35 @@ def rosenbrock(x: np.ndarray) -> float:
     return float(np.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1.0 - z[:-1]) ** 2))
 
 
-#: Kinds of search space: ``float`` (continuous) and ``int`` (the integers -5 .. 5, where
-#: a study's draws start to repeat configurations once it has many trials).
-SPACES = ("float", "int")
+#: Kinds of search space: ``float`` (continuous), ``int`` (the integers -5 .. 5, where a
+#: study's draws start to repeat configurations once it has many trials) and ``cat``
+#: (categorical, :data:`CATEGORIES` choices each: a wide one-hot embedding).
+SPACES = ("float", "int", "cat")
+#: Choices of each parameter of the ``cat`` space.
+CATEGORIES = 50
 
 
 def search_space(
     dim: int, space: str = "float"
 ) -> dict[str, optuna.distributions.BaseDistribution]:
-    """``x0 .. x{dim-1}``, each in [-5, 5]: floats, or integers with ``space="int"``."""
+    """``x0 .. x{dim-1}``: floats in [-5, 5], integers in [-5, 5] (``space="int"``), or
+    :data:`CATEGORIES` choices ``"c0" ..`` (``space="cat"``)."""
     if space not in SPACES:
         raise ValueError(f"space={space!r}: use one of {', '.join(SPACES)}.")
     if space == "int":
         return {f"x{i}": optuna.distributions.IntDistribution(-5, 5) for i in range(dim)}
+    if space == "cat":
+        choices = [f"c{j}" for j in range(CATEGORIES)]
+        return {f"x{i}": optuna.distributions.CategoricalDistribution(choices) for i in range(dim)}
     return {f"x{i}": optuna.distributions.FloatDistribution(-5.0, 5.0) for i in range(dim)}
+
+
+def as_numbers(params: dict[str, Any], space: str = "float") -> np.ndarray:
+    """The point in [-5, 5]^d that Rosenbrock is evaluated at (a choice ``"c{j}"`` is
+    ``-5 + 10 j / (CATEGORIES - 1)``)."""
+    if space == "cat":
+        return np.array([-5.0 + 10.0 * int(v[1:]) / (CATEGORIES - 1) for v in params.values()])
+    return np.array([float(v) for v in params.values()])
 
 
 def history(dim: int, n_trials: int, space: str = "float") -> list[optuna.trial.FrozenTrial]:
@@ -88,17 +103,24 @@ def history(dim: int, n_trials: int, space: str = "float") -> list[optuna.trial.
     rng = np.random.default_rng(HISTORY_SEED + dim)
     distributions = search_space(dim, space)
     points = rng.uniform(-5.0, 5.0, size=(n_trials, dim))
-    if space == "int":
-        points = np.rint(points)
-    cast = int if space == "int" else float
-    return [
-        optuna.trial.create_trial(
-            params={f"x{i}": cast(x[i]) for i in range(dim)},
-            distributions=distributions,
-            value=rosenbrock(x),
+    trials = []
+    for x in points:
+        if space == "cat":
+            params: dict[str, Any] = {
+                f"x{i}": f"c{round((x[i] + 5.0) / 10.0 * (CATEGORIES - 1))}" for i in range(dim)
+            }
+        elif space == "int":
+            params = {f"x{i}": int(np.rint(x[i])) for i in range(dim)}
+        else:
+            params = {f"x{i}": float(x[i]) for i in range(dim)}
+        trials.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=distributions,
+                value=rosenbrock(as_numbers(params, space)),
+            )
         )
-        for x in points
-    ]
+    return trials
 
 
 def make_rl_with_sources(seed: int) -> optuna.samplers.BaseSampler:
@@ -211,7 +233,7 @@ def measure_cell(
             trial = study.ask()
             params = suggest_all(trial, distributions)
             elapsed = time.perf_counter() - start
-            study.tell(trial, rosenbrock(np.array([params[k] for k in distributions])))
+            study.tell(trial, rosenbrock(as_numbers(params, space)))
             return elapsed * 1000.0
 
         cell["first_call_ms"] = propose()
@@ -331,8 +353,10 @@ def run_overhead(
             measures every cell once, the samplers of one ``(dim, N)`` one after
             another, so that drifts of the machine's speed hit them alike. A cell's
             timings are pooled over rounds and each round's median is kept.
-        space: ``"float"`` (the default) or ``"int"``: every parameter an integer in
-            [-5, 5], so that a study's configurations repeat (:data:`SPACES`).
+        space: ``"float"`` (the default), ``"int"`` (every parameter an integer in
+            [-5, 5], so that a study's configurations repeat) or ``"cat"`` (every
+            parameter a categorical one of :data:`CATEGORIES` choices); see
+            :data:`SPACES`.
         out: Folder for ``results.json.gz``; ``None`` writes nothing.
         progress: Show a tqdm bar.
         log: Where notes go.
@@ -366,7 +390,7 @@ def run_overhead(
             "skip": list(skip),
             "workers": workers,
             "history": f"N points uniform in [-5, 5]^d (seed {HISTORY_SEED}+d)"
-            + (", rounded to integers" if space == "int" else "")
+            + {"int": ", rounded to integers", "cat": f", as {CATEGORIES} choices"}.get(space, "")
             + ", Rosenbrock(x/2)",
             "space": space,
             "threads": 1,

@@ -41,6 +41,10 @@ _LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 _SHORT_LENGTH_SCALES = (0.03, 0.06)
 _NOISES = (1e-4, 1e-2, 0.1)
 _GRID_POINTS = 80
+#: Widest embedding whose mean gradient is summed over an explicit ``(k, m, D)`` array
+#: of differences; wider ones (a categorical parameter with hundreds of choices) use
+#: matrix products (:meth:`GPPosterior.mean_gradient`).
+_PAIRWISE_GRADIENT_DIMS = 64
 _SQRT5 = np.sqrt(5.0)
 
 
@@ -161,6 +165,14 @@ class GPPosterior:
         (x - x_i)``, which is finite at ``r = 0``.
         """
         x_new = np.asarray(x_new, dtype=float)
+        if x_new.shape[1] > _PAIRWISE_GRADIENT_DIMS:
+            # Wide embeddings (many categorical choices): two matrix products instead of
+            # a (k, m, D) array of differences, sum_i c_i (x - x_i) = x sum_i c_i -
+            # sum_i c_i x_i, with the distances of predict. Equal up to rounding.
+            r = np.sqrt(_sq_dist(x_new, self.x)) / self.length_scale
+            scale = -(5.0 / (3.0 * self.length_scale**2))
+            weights = scale * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r) * self.alpha
+            return x_new * weights.sum(axis=1)[:, None] - weights @ self.x
         diff = x_new[:, None, :] - self.x[None, :, :]
         r = np.sqrt(np.maximum((diff * diff).sum(-1), 0.0)) / self.length_scale
         coef = -(5.0 / (3.0 * self.length_scale**2)) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)

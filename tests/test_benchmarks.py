@@ -322,7 +322,9 @@ def test_overhead_cell_and_plot(tmp_path: Path) -> None:
 
 
 def test_overhead_integer_space_repeats_configurations_and_bad_names_fail() -> None:
+    from benchmarks.overhead import as_numbers
     from benchmarks.overhead import history
+    from benchmarks.overhead import rosenbrock
     from benchmarks.overhead import run_overhead
     from benchmarks.overhead import search_space
 
@@ -331,6 +333,11 @@ def test_overhead_integer_space_repeats_configurations_and_bad_names_fail() -> N
     assert all(isinstance(v, int) and -5 <= v <= 5 for t in trials for v in t.params.values())
     assert len(configs) < 121  # at most 11 x 11 configurations: 300 trials repeat them
     assert all(isinstance(v, float) for v in history(2, 5)[0].params.values())
+    cats = history(3, 50, "cat")
+    assert all(v in {f"c{j}" for j in range(50)} for t in cats for v in t.params.values())
+    first = cats[0]
+    assert first.value == rosenbrock(as_numbers(first.params, "cat"))
+    assert as_numbers({"a": "c0", "b": "c49"}, "cat").tolist() == [-5.0, 5.0]
     with pytest.raises(ValueError, match="space='bits'"):
         search_space(2, "bits")
     with pytest.raises(ValueError, match="space='bits'"):

@@ -313,3 +313,26 @@ def test_quadratic_step_keeps_categorical_choices_and_ignores_pruned_trials():
     assert out[full, 2] == x[np.argmax(y), 2]
     # The choice's small effect is noise to the model of the numeric coordinates.
     np.testing.assert_allclose(out[full, :2], [0.3, 0.4], atol=0.02)
+
+
+def test_mean_gradient_of_a_wide_embedding_takes_matrix_products_with_the_same_result(
+    monkeypatch,
+):
+    import optuna_rl_sampler.surrogate as surrogate
+
+    # 3 numeric coordinates and a 97-way one-hot block: 100 embedded dimensions.
+    rng = np.random.default_rng(1)
+    m, choices = 60, 97
+    numeric = rng.random((m, 3))
+    onehot = np.zeros((m, choices))
+    onehot[np.arange(m), rng.integers(0, choices, m)] = np.sqrt(0.5)
+    x = np.hstack([numeric, onehot])
+    y = -((numeric - 0.4) ** 2).sum(1) + onehot[:, 0]
+    gp = fit_gp(x, (y - y.mean()) / y.std())
+    at = np.vstack([x[:2] + 0.01, x[:1]])  # near observed points, and one on them
+    assert at.shape[1] > surrogate._PAIRWISE_GRADIENT_DIMS
+    wide = gp.mean_gradient(at)
+    monkeypatch.setattr(surrogate, "_PAIRWISE_GRADIENT_DIMS", 1000)
+    pairwise = gp.mean_gradient(at)
+    np.testing.assert_allclose(wide, pairwise, rtol=1e-9, atol=1e-12)
+    assert np.abs(pairwise).max() > 1e-3  # not a trivial zero gradient
