@@ -228,8 +228,9 @@ def _markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         f"studies, seeds {meta['seeds']}, {meta['n_trials']} trials each. Regret: the best "
         "value so far (every problem's optimum is 0); lower is better. `rl`: RLSampler, "
         "each group of parameters that appear together proposed from the trials that hold "
-        "it; `rl-intersection`: RLSampler(group=False), only the parameters every trial "
-        "holds, the others uniform at random; `tpe`: TPESampler (independent per "
+        "it (a choice of family from the better half of them); `rl-intersection`: "
+        "RLSampler(group=False), only the parameters every trial holds, the others "
+        "uniform at random; `tpe`: TPESampler (independent per "
         "parameter); `tpe-group`: TPESampler(multivariate=True, group=True). See "
         "`benchmarks/conditional.py` for the problems.",
         "",

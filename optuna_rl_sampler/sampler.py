@@ -106,6 +106,37 @@ _MAX_CANDIDATES = 65536
 _DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
 
 
+#: Fewest trials from which a choice group of a conditional space (its parameters all
+#: categorical) is proposed from the better half of them (see :func:`_better_half`).
+CHOICE_MIN_TRIALS = 4
+
+
+def _better_half(
+    points: np.ndarray, values: np.ndarray, violations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The trials a choice group of a conditional space is proposed from: those at or
+    above the median value (one objective, no constraint values, at least
+    :data:`CHOICE_MIN_TRIALS` trials; otherwise all of them), and the reason's entry.
+
+    The choice (a model family, an optimiser) is worth what its good trials reach, since
+    its own parameters are tuned from them; fitted to every trial, the GP reads each
+    choice's mean and holds the study to the choice whose typical trial is good. From
+    the better half, a choice with good trials has a high mean and one without any is as
+    uncertain as one never tried (the "good" density of TPE). On the conditional
+    benchmark's development seeds (10-19) it took three-models from 0.226 / 0.076 to
+    0.086 / 0.0006 at 20 / 40 trials, and recsys-models from 0.058 / 0.051 / 0.051 to
+    0.072 / 0.047 / 0.037 at 20 / 40 / 60 (its harder family is found later, but
+    found); a quarter instead of a half: 0.188 / 0.071 and 0.088 / 0.048 / 0.029.
+    """
+    n = len(values)
+    if values.shape[1] != 1 or n < CHOICE_MIN_TRIALS or not np.isnan(violations).all():
+        return points, values, violations, {}
+    v = values[:, 0]
+    keep = v >= np.quantile(v, 0.5)
+    reason = {"choice_evidence": f"the better half: {int(keep.sum())} of {n} trials"}
+    return points[keep], values[keep], violations[keep], reason
+
+
 class RLSampler(BaseSampler):
     """Sampler that proposes each trial with a pretrained reinforcement-learning policy.
 
@@ -285,8 +316,10 @@ class RLSampler(BaseSampler):
         group: In a conditional search space, propose every group of parameters that
             appear together in the finished trials (the groups of Optuna's
             ``TPESampler(group=True)``: ``{model}``, ``{alpha}``, ``{depth, lr}``, ...)
-            from the trials that hold it, one proposal per group; the trial's reason is
-            that of its largest group, with every group's under ``"groups"``. Source
+            from the trials that hold it, one proposal per group, and a group of
+            categorical parameters only (a choice of model family) from the better half
+            of them (reason ``"choice_evidence"``); the trial's reason is that of its
+            largest group, with every group's under ``"groups"``. Source
             studies are not used there (transfer needs every trial to hold the same
             parameters; the study's log says so). ``False`` proposes only the
             parameters every finished trial holds and samples the others with
@@ -675,6 +708,11 @@ class RLSampler(BaseSampler):
         )
         if len(objective_values) < self._n_startup_trials:
             return None
+        choice_reason: dict[str, Any] = {}
+        if stream and encoder.is_categorical.all():
+            points, objective_values, violations, choice_reason = _better_half(
+                points, objective_values, violations
+            )
         values, objective_reason, scalarisation = scalarise(
             objective_values,
             violations,
@@ -723,7 +761,7 @@ class RLSampler(BaseSampler):
                     f"{search_space[name]!r}: {refusal_cause(search_space[name], value)}. "
                     f"Optuna samples it independently with {self._independent_name} instead."
                 )
-        return params, reason
+        return params, {**reason, **choice_reason}
 
     # -- reasons --------------------------------------------------------------------
 

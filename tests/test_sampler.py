@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -154,6 +155,19 @@ def test_odd_spaces():
     assert REASON_KEY in last.system_attrs
 
 
+@contextlib.contextmanager
+def _warnings_to(caplog):
+    """Optuna's WARNING records (the sampler's among them) into pytest's caplog."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            yield
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
 def test_dynamic_space_falls_back_with_a_warning(caplog):
     def objective(trial):
         x = trial.suggest_float("x", 0, 1)
@@ -162,14 +176,8 @@ def test_dynamic_space_falls_back_with_a_warning(caplog):
         return x
 
     study = optuna.create_study(sampler=RLSampler(seed=0))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level("WARNING"):
-            study.optimize(objective, n_trials=6)
-    finally:
-        optuna.logging.disable_propagation()
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _warnings_to(caplog):
+        study.optimize(objective, n_trials=6)
     assert any("'extra'" in r.message and "RLSampler" in r.message for r in caplog.records)
 
 
@@ -372,14 +380,8 @@ def _three_models(trial):
 
 def test_conditional_parameters_are_proposed_per_group(caplog):
     study = optuna.create_study(sampler=RLSampler(seed=3))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level("WARNING"):
-            study.optimize(_three_models, n_trials=30)
-    finally:
-        optuna.logging.disable_propagation()
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _warnings_to(caplog):
+        study.optimize(_three_models, n_trials=30)
     reasons = [t.system_attrs[REASON_KEY] for t in study.trials]
     grouped = [r for r in reasons if "groups" in r]
     assert len(grouped) >= 25
@@ -431,3 +433,33 @@ def test_a_group_too_few_trials_hold_waits_for_startup():
 def test_group_must_be_a_bool():
     with pytest.raises(TypeError, match="group"):
         RLSampler(group="yes")
+
+
+def test_a_choice_group_is_proposed_from_the_better_half_of_its_trials():
+    from optuna_rl_sampler.sampler import _better_half
+
+    points = np.arange(6.0)[:, None] / 5
+    values = np.array([[3.0], [1.0], [5.0], [2.0], [4.0], [0.0]])  # higher is better
+    none = np.full(6, np.nan)
+    kept_points, kept, _, reason = _better_half(points, values, none)
+    assert sorted(kept[:, 0]) == [3.0, 4.0, 5.0]
+    assert kept_points[:, 0].tolist() == [0.0, 0.4, 0.8]
+    assert reason == {"choice_evidence": "the better half: 3 of 6 trials"}
+    # Several objectives, constraint values or too few trials: every trial, no reason.
+    for args in [
+        (points, np.hstack([values, values]), none),
+        (points, values, np.zeros(6)),
+        (points[:3], values[:3], none[:3]),
+    ]:
+        assert _better_half(*args)[3] == {} and len(_better_half(*args)[1]) == len(args[1])
+
+
+def test_the_family_is_chosen_from_the_better_trials_in_a_conditional_study():
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(_three_models, n_trials=40)
+    reason = study.trials[-1].system_attrs[REASON_KEY]
+    (model,) = [g for g in reason["groups"] if g["params"] == ["model"]]
+    assert model["choice_evidence"] == "the better half: 20 of 39 trials"
+    assert "choice_evidence" not in next(
+        g for g in reason["groups"] if g["params"] == ["depth", "lr"]
+    )
