@@ -53,6 +53,7 @@ from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
 from optuna_rl_sampler.evidence import EVIDENCE_STATES
 from optuna_rl_sampler.evidence import EvidenceCache
+from optuna_rl_sampler.evidence import better_half
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
 from optuna_rl_sampler.fallbacks import fallback_reason
@@ -104,37 +105,6 @@ _MAX_ANNOUNCED = 1024
 _MAX_CANDIDATES = 65536
 #: How the default independent sampling is named in messages.
 _DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
-
-
-#: Fewest trials from which a choice group of a conditional space (its parameters all
-#: categorical) is proposed from the better half of them (see :func:`_better_half`).
-CHOICE_MIN_TRIALS = 4
-
-
-def _better_half(
-    points: np.ndarray, values: np.ndarray, violations: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """The trials a choice group of a conditional space is proposed from: those at or
-    above the median value (one objective, no constraint values, at least
-    :data:`CHOICE_MIN_TRIALS` trials; otherwise all of them), and the reason's entry.
-
-    The choice (a model family, an optimiser) is worth what its good trials reach, since
-    its own parameters are tuned from them; fitted to every trial, the GP reads each
-    choice's mean and holds the study to the choice whose typical trial is good. From
-    the better half, a choice with good trials has a high mean and one without any is as
-    uncertain as one never tried (the "good" density of TPE). On the conditional
-    benchmark's development seeds (10-19) it took three-models from 0.226 / 0.076 to
-    0.086 / 0.0006 at 20 / 40 trials, and recsys-models from 0.058 / 0.051 / 0.051 to
-    0.072 / 0.047 / 0.037 at 20 / 40 / 60 (its harder family is found later, but
-    found); a quarter instead of a half: 0.188 / 0.071 and 0.088 / 0.048 / 0.029.
-    """
-    n = len(values)
-    if values.shape[1] != 1 or n < CHOICE_MIN_TRIALS or not np.isnan(violations).all():
-        return points, values, violations, {}
-    v = values[:, 0]
-    keep = v >= np.quantile(v, 0.5)
-    reason = {"choice_evidence": f"the better half: {int(keep.sum())} of {n} trials"}
-    return points[keep], values[keep], violations[keep], reason
 
 
 class RLSampler(BaseSampler):
@@ -710,7 +680,7 @@ class RLSampler(BaseSampler):
             return None
         choice_reason: dict[str, Any] = {}
         if stream and encoder.is_categorical.all():
-            points, objective_values, violations, choice_reason = _better_half(
+            points, objective_values, violations, choice_reason = better_half(
                 points, objective_values, violations
             )
         values, objective_reason, scalarisation = scalarise(

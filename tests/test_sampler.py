@@ -436,12 +436,12 @@ def test_group_must_be_a_bool():
 
 
 def test_a_choice_group_is_proposed_from_the_better_half_of_its_trials():
-    from optuna_rl_sampler.sampler import _better_half
+    from optuna_rl_sampler.evidence import better_half
 
     points = np.arange(6.0)[:, None] / 5
     values = np.array([[3.0], [1.0], [5.0], [2.0], [4.0], [0.0]])  # higher is better
     none = np.full(6, np.nan)
-    kept_points, kept, _, reason = _better_half(points, values, none)
+    kept_points, kept, _, reason = better_half(points, values, none)
     assert sorted(kept[:, 0]) == [3.0, 4.0, 5.0]
     assert kept_points[:, 0].tolist() == [0.0, 0.4, 0.8]
     assert reason == {"choice_evidence": "the better half: 3 of 6 trials"}
@@ -451,7 +451,7 @@ def test_a_choice_group_is_proposed_from_the_better_half_of_its_trials():
         (points, values, np.zeros(6)),
         (points[:3], values[:3], none[:3]),
     ]:
-        assert _better_half(*args)[3] == {} and len(_better_half(*args)[1]) == len(args[1])
+        assert better_half(*args)[3] == {} and len(better_half(*args)[1]) == len(args[1])
 
 
 def test_the_family_is_chosen_from_the_better_trials_in_a_conditional_study():
