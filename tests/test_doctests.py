@@ -19,6 +19,7 @@ DOCTEST_MODULES = (
     "optuna_rl_sampler.sampler",
     "optuna_rl_sampler.reasons",
     "optuna_rl_sampler.search_space",
+    "optuna_rl_sampler.evidence",
     "optuna_rl_sampler.sampler_registry",
     "optuna_rl_sampler.sources",
     "optuna_rl_sampler.meta_prior",

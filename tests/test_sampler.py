@@ -463,3 +463,27 @@ def test_the_family_is_chosen_from_the_better_trials_in_a_conditional_study():
     assert "choice_evidence" not in next(
         g for g in reason["groups"] if g["params"] == ["depth", "lr"]
     )
+
+
+def test_the_conditional_example_of_the_docs_gives_what_they_show():
+    # docs/index.md, "Conditional search spaces".
+    def objective(trial):
+        model = trial.suggest_categorical("model", ["linear", "tree"])
+        if model == "linear":
+            alpha = trial.suggest_float("alpha", 1e-4, 1.0, log=True)
+            return (math.log10(alpha) + 2) ** 2 + 1.0
+        depth = trial.suggest_int("depth", 2, 12)
+        lr = trial.suggest_float("lr", 1e-3, 0.3, log=True)
+        return (depth - 7) ** 2 / 10 + (math.log10(lr) + 1.5) ** 2
+
+    study = optuna.create_study(sampler=RLSampler(seed=0, warn_independent_sampling=False))
+    study.optimize(objective, n_trials=40)
+    best = study.best_params
+    assert (best["model"], best["depth"], round(best["lr"], 4)) == ("tree", 7, 0.0311)
+    groups = study.trials[-1].system_attrs[REASON_KEY]["groups"]
+    assert [(g["params"], g["source"]) for g in groups] == [
+        (["alpha"], "sobol"),
+        (["depth", "lr"], "local"),
+        (["model"], "sobol"),
+    ]
+    assert groups[-1]["choice_evidence"] == "the better half: 20 of 39 trials"
