@@ -16,6 +16,12 @@ and random search on three synthetic conditional problems whose optimum is 0:
 - ``recsys-models``: a LightGBM ranker (4 parameters, best 0.05) or a two-tower model
   (5 parameters, best 0, a narrower optimum).
 
+With source studies (``rl-refresh``, ``rl-backwards``) RLSampler transfers per group
+from last month's study of the same problem (:func:`past_study`: 60 TPE trials), as
+given (a data refresh) or with its values negated (a source that ranks every
+configuration backwards), to measure what transfer gains in a conditional space and
+what a misleading source costs there.
+
 Every study runs ``n_trials`` trials; the regret of a study after ``t`` trials is its
 best value so far (the optimum is 0). Samplers are paired by seed.
 
@@ -120,9 +126,33 @@ PROBLEMS: dict[str, Callable[[optuna.Trial], float]] = {
 }
 
 
-def _make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+#: Trials of the past study that ``rl-refresh`` and ``rl-backwards`` transfer from.
+SOURCE_TRIALS = 60
+
+
+def past_study(problem: str, seed: int, backwards: bool = False) -> Any:
+    """Last month's study of ``problem``: :data:`SOURCE_TRIALS` trials of
+    ``TPESampler(seed=1000 + seed)`` on the same objective (a data refresh that left the
+    landscape as it was), as a source; ``backwards``: its values negated, so that it
+    ranks every configuration the wrong way round (a source that misleads)."""
+    from optuna_rl_sampler import SourceStudy
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1000 + seed))
+    study.optimize(PROBLEMS[problem], n_trials=SOURCE_TRIALS)
+    source = SourceStudy.from_study(study, name=f"{problem}-last-month")
+    if backwards:
+        source = SourceStudy(
+            f"{source.name}-backwards", source.distributions, source.params, -source.values
+        )
+    return source
+
+
+def _make_sampler(name: str, seed: int, problem: str) -> optuna.samplers.BaseSampler:
     from optuna_rl_sampler import RLSampler
 
+    if name in ("rl-refresh", "rl-backwards"):
+        source = past_study(problem, seed, backwards=name == "rl-backwards")
+        return RLSampler(seed=seed, source_studies=[source], warn_independent_sampling=False)
     if name == "rl":
         return RLSampler(seed=seed, warn_independent_sampling=False)
     if name == "rl-intersection":
@@ -137,7 +167,7 @@ def _make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 
 
 #: The samplers compared.
-SAMPLERS = ("rl", "rl-intersection", "tpe", "tpe-group", "random")
+SAMPLERS = ("rl", "rl-intersection", "tpe", "tpe-group", "random", "rl-refresh", "rl-backwards")
 
 
 @dataclass(frozen=True)
@@ -157,7 +187,8 @@ def run_study(job: StudyJob) -> dict[str, Any]:
     objective = PROBLEMS[job.problem]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature warnings of TPE's group
-        study = optuna.create_study(sampler=_make_sampler(job.sampler, job.seed))
+        sampler = _make_sampler(job.sampler, job.seed, job.problem)
+        study = optuna.create_study(sampler=sampler)
         start = time.process_time()
         study.optimize(objective, n_trials=job.n_trials)
         cpu = time.process_time() - start
@@ -231,8 +262,10 @@ def _markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "it (a choice of family from the better half of them); `rl-intersection`: "
         "RLSampler(group=False), only the parameters every trial holds, the others "
         "uniform at random; `tpe`: TPESampler (independent per "
-        "parameter); `tpe-group`: TPESampler(multivariate=True, group=True). See "
-        "`benchmarks/conditional.py` for the problems.",
+        "parameter); `tpe-group`: TPESampler(multivariate=True, group=True); "
+        "`rl-refresh`: RLSampler transferring from last month's study of the same problem "
+        "(60 TPE trials, another seed); `rl-backwards`: the same past study with its values "
+        "negated (a source that misleads). See `benchmarks/conditional.py` for the problems.",
         "",
     ]
     for problem, block in summary["problems"].items():

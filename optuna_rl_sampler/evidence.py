@@ -50,6 +50,7 @@ from optuna_rl_sampler.objectives import constraint_values
 from optuna_rl_sampler.objectives import draw_simplex_weights
 from optuna_rl_sampler.objectives import front_geometry
 from optuna_rl_sampler.objectives import total_violation
+from optuna_rl_sampler.reasons import REASON_KEY
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -62,6 +63,8 @@ __all__ = [
     "better_half",
     "read_evidence",
     "scalarise",
+    "source_led",
+    "sources_beaten",
 ]
 
 
@@ -265,6 +268,64 @@ def better_half(
     keep = v >= np.quantile(v, 0.5)
     reason = {"choice_evidence": f"the better half: {int(keep.sum())} of {n} trials"}
     return points[keep], values[keep], violations[keep], reason
+
+
+def source_led(trial: FrozenTrial) -> bool:
+    """Whether the sources chose ``trial``: a startup trial taken from a past
+    configuration, or a proposal (or one of its groups) drawn among the sources'
+    candidates."""
+    reason = trial.system_attrs.get(REASON_KEY)
+    if not isinstance(reason, dict):
+        return False
+    parts = [reason, *(g for g in reason.get("groups", ()) if isinstance(g, dict))]
+    return any(part.get("source") in ("prior-startup", "prior") for part in parts)
+
+
+def sources_beaten(trials: Sequence[FrozenTrial], direction: StudyDirection) -> str | None:
+    """Why a conditional study stops using its source studies, or ``None`` while it
+    need not: a complete trial the sources did not choose has a better value than every
+    complete trial they chose (see :func:`source_led`).
+
+    This is the study-wide form of the probe of a study without groups (the trial right
+    after a single source's best configuration, which takes the source's weight when
+    it does better). A conditional study weighs its sources per group of parameters,
+    and a branch that few trials hold cannot tell a misleading source from a good one;
+    the values of whole trials can. Honest sources lead to the best trials, so this
+    keeps them; sources that rank configurations backwards lead to bad ones, and the
+    first trial chosen without them shows it.
+
+    Example:
+        >>> import optuna
+        >>> from optuna.distributions import FloatDistribution
+        >>> from optuna.trial import create_trial
+        >>> def t(value, source):
+        ...     return create_trial(
+        ...         params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+        ...         value=value, system_attrs={REASON_KEY: {"source": source}},
+        ...     )
+        >>> minimize = optuna.study.StudyDirection.MINIMIZE
+        >>> sources_beaten([t(3.0, "prior-startup"), t(5.0, "sobol")], minimize) is None
+        True
+        >>> sources_beaten([t(3.0, "prior-startup"), t(1.0, "sobol")], minimize)
+        'a trial the source studies did not choose (1) beat every trial they chose (3)'
+    """
+    sign = -1.0 if direction == StudyDirection.MINIMIZE else 1.0
+    led: list[float] = []
+    other: list[float] = []
+    for t in trials:
+        if t.state != TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
+            continue
+        (led if source_led(t) else other).append(t.value)
+    if not led or not other:
+        return None
+    best_led = max(led, key=lambda v: sign * v)
+    best_other = max(other, key=lambda v: sign * v)
+    if sign * best_other <= sign * best_led:
+        return None
+    return (
+        f"a trial the source studies did not choose ({best_other:.6g}) beat every trial "
+        f"they chose ({best_led:.6g})"
+    )
 
 
 def read_evidence(

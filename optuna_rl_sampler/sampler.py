@@ -56,6 +56,8 @@ from optuna_rl_sampler.evidence import EvidenceCache
 from optuna_rl_sampler.evidence import better_half
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
+from optuna_rl_sampler.evidence import source_led
+from optuna_rl_sampler.evidence import sources_beaten
 from optuna_rl_sampler.fallbacks import fallback_reason
 from optuna_rl_sampler.fallbacks import fell_back
 from optuna_rl_sampler.fallbacks import refusal_cause
@@ -289,9 +291,11 @@ class RLSampler(BaseSampler):
             from the trials that hold it, one proposal per group, and a group of
             categorical parameters only (a choice of model family) from the better half
             of them (reason ``"choice_evidence"``); the trial's reason is that of its
-            largest group, with every group's under ``"groups"``. Source
-            studies are not used there (transfer needs every trial to hold the same
-            parameters; the study's log says so). ``False`` proposes only the
+            largest group, with every group's under ``"groups"``. With source
+            studies each group is proposed from the past trials that hold it too, until
+            a trial the sources did not choose beats every trial they chose (reason
+            ``"sources_beaten"``; :func:`~optuna_rl_sampler.evidence.sources_beaten`).
+            ``False`` proposes only the
             parameters every finished trial holds and samples the others with
             ``independent_sampler``. A study whose trials all hold the same parameters
             is proposed the same way either way. Defaults to ``True``.
@@ -619,21 +623,37 @@ class RLSampler(BaseSampler):
         """One proposal per parameter group of a conditional search space, each from the
         trials that hold the group (a group held by fewer than ``n_startup_trials`` is
         left to the independent sampler). The trial's reason is that of the largest
-        group proposed, with every group's reason under ``"groups"``; source studies
-        are not used (transfer needs the trials to share their parameters)."""
+        group proposed, with every group's reason under ``"groups"``.
+
+        With source studies, each group is also proposed from the source trials that
+        hold it (a branch's parameters from the past trials of that branch, the choice
+        of branch from every past trial), while no trial the sources did not lead beats
+        every trial they led (:func:`sources_beaten`): a branch that few trials hold
+        has too little evidence to distrust the sources by itself, so the study's own
+        values decide for every group, as the probe does in a study without groups.
+        """
+        trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)  # one read
+        beaten = None
         if self._select_sources(study)[0]:
-            self._announce(
-                study,
-                f"a conditional search space ({len(groups)} groups of parameters that "
-                "appear together): proposed without the source studies, which need "
-                "every trial to hold the same parameters",
-            )
+            beaten = sources_beaten(trials, study.direction)
+        unled = None
+        if beaten is not None:
+            self._announce(study, f"a conditional search space: {beaten}; sources not used")
+            # The trials the sources chose are no fair sample of their branch: left out
+            # of the choice of branch, so that a misleading source's favourite does not
+            # hold the study away from the branch it tried badly.
+            unled = [t for t in trials if t.state == TrialState.RUNNING or not source_led(t)]
         params: dict[str, Any] = {}
         parts: list[dict[str, Any]] = []
-        trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)  # one read
         for index, group in enumerate(groups):
             proposed = self._propose_space(
-                study, trial, group, stream=(2 + index,), use_sources=False, trials=trials
+                study,
+                trial,
+                group,
+                stream=(2 + index,),
+                use_sources=beaten is None,
+                trials=trials,
+                choice_trials=unled,
             )
             if proposed is None:
                 parts.append({"params": sorted(group), "source": "startup"})
@@ -656,6 +676,8 @@ class RLSampler(BaseSampler):
         reason.pop("refused_by_optuna", None)
         if refused:
             reason["refused_by_optuna"] = refused
+        if beaten is not None:
+            reason["sources_beaten"] = beaten
         self._record(study, trial, reason)
         return params
 
@@ -667,19 +689,23 @@ class RLSampler(BaseSampler):
         stream: tuple[int, ...] = (),
         use_sources: bool = True,
         trials: Sequence[FrozenTrial] | None = None,
+        choice_trials: Sequence[FrozenTrial] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The proposed parameters of ``search_space`` and their reason, from the trials
         that hold it; ``None`` while fewer than ``n_startup_trials`` do. ``stream``
         extends the trial's random streams (one per group of a conditional space);
         ``trials``, the study's trials just read (see :func:`read_evidence`)."""
         encoder = SearchSpaceEncoder(search_space)
+        choice = bool(stream) and bool(encoder.is_categorical.all())
+        if choice and choice_trials is not None:
+            trials = choice_trials
         points, objective_values, violations, pending = read_evidence(
             study, trial, encoder, self._evidence, trials
         )
         if len(objective_values) < self._n_startup_trials:
             return None
         choice_reason: dict[str, Any] = {}
-        if stream and encoder.is_categorical.all():
+        if choice:
             points, objective_values, violations, choice_reason = better_half(
                 points, objective_values, violations
             )
@@ -699,7 +725,7 @@ class RLSampler(BaseSampler):
                 scalarisation if objective_values.shape[1] > 1 else np.ones(1),
                 violations if constrained else None,
             )
-        prior = self._meta_prior(study, search_space) if use_sources else None
+        prior = self._meta_prior(study, search_space, bool(stream)) if use_sources else None
         proposal = propose(
             encoder,
             points,
@@ -794,10 +820,11 @@ class RLSampler(BaseSampler):
         return sources, f"auto:{family}", why
 
     def _meta_prior(
-        self, study: Study, search_space: dict[str, BaseDistribution]
+        self, study: Study, search_space: dict[str, BaseDistribution], grouped: bool = False
     ) -> MetaPrior | None:
         """The sources chosen for ``study`` matched to ``search_space``, built once per
-        choice and search space.
+        choice and search space (``grouped``: a group of a conditional search space,
+        logged apart from the others).
 
         The cache holds only a function of the constructor's sources, the study's
         record and the search space, so it is correct in every process.
@@ -807,10 +834,12 @@ class RLSampler(BaseSampler):
             self._announce(study, why)
             return None
         prior = self._matched_prior(sources, choice, search_space)
-        matched = f"; {len(prior)} of them match this search space"
+        scope = tuple(sorted(search_space)) if grouped else ()
+        where = f"the parameters {', '.join(scope)}" if grouped else "this search space"
+        matched = f"; {len(prior)} of them match {where}"
         if 0 < len(prior) <= 3:
             matched += f" ({', '.join(prior.names)})"
-        self._announce(study, why + matched)
+        self._announce(study, why + matched, scope)
         return prior if len(prior) else None
 
     def _matched_prior(
@@ -827,10 +856,11 @@ class RLSampler(BaseSampler):
             self._prior_cache[key] = prior
         return prior
 
-    def _announce(self, study: Study, line: str) -> None:
-        """Log which sources ``study`` uses and why: once per study and process (again
-        only if the decision changes, e.g. a record written after the first trials)."""
-        key = (id(study._storage), study._study_id, study.study_name)
+    def _announce(self, study: Study, line: str, scope: tuple[str, ...] = ()) -> None:
+        """Log which sources ``study`` uses and why: once per study, ``scope`` (the
+        parameters of a group of a conditional search space) and process (again only if
+        the decision changes, e.g. a record written after the first trials)."""
+        key = (id(study._storage), study._study_id, study.study_name, scope)
         if self._announced.get(key) == line:
             return
         if len(self._announced) >= _MAX_ANNOUNCED:

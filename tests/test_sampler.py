@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from optuna.trial import TrialState
 from optuna.trial import create_trial
 
 from optuna_rl_sampler import RLSampler
+from optuna_rl_sampler import SourceStudy
 from optuna_rl_sampler.sampler import REASON_KEY
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -413,6 +415,63 @@ def test_grouping_finds_the_branch_optimum_that_random_branch_parameters_miss():
     (f0, flat_reason), (f1, _) = best(False, 0), best(False, 1)
     assert "groups" in reason and "groups" not in flat_reason
     assert g0 + g1 < 0.02 and g0 + g1 < (f0 + f1) / 4, (g0, g1, f0, f1)
+
+
+def _past_three_models(backwards: bool = False) -> SourceStudy:
+    past = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=100))
+    past.optimize(_three_models, n_trials=40)
+    source = SourceStudy.from_study(past, name="last-month")
+    if backwards:
+        source = SourceStudy("backwards", source.distributions, source.params, -source.values)
+    return source
+
+
+def _best_after(sampler: RLSampler, n_trials: int) -> tuple[float, list[dict]]:
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_three_models, n_trials=n_trials)
+    return study.best_value, [t.system_attrs.get(REASON_KEY, {}) for t in study.trials]
+
+
+def test_a_conditional_study_transfers_per_group_from_a_past_study(caplog):
+    source = _past_three_models()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO):
+            with_source, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    without, _ = _best_after(RLSampler(seed=0), 8)
+    # Last month's best tree (about 0.004) comes first; without it, 8 trials reach 0.74.
+    assert with_source < 0.01 and without > 0.5, (with_source, without)
+    # Every group weighs the source on the trials that hold it; the branches still
+    # take their candidates from it (the choice of model has handed off to the generic
+    # policy, its own trust test).
+    groups = {tuple(g["params"]): g for g in reasons[-1]["groups"]}
+    assert all(list(g["prior"]["top_sources"]) == ["last-month"] for g in groups.values())
+    assert groups["depth", "lr"]["weights"] == groups["alpha",]["weights"] == "transfer-v2"
+    assert "sources_beaten" not in reasons[-1]
+    # One log line per group says how many sources match its parameters.
+    lines = [r.getMessage() for r in caplog.records if "match the parameters" in r.getMessage()]
+    assert {line.split("match the parameters ")[1].split(" (")[0] for line in lines} == {
+        "alpha",
+        "depth, lr",
+        "model",
+    }
+
+
+def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it():
+    source = _past_three_models(backwards=True)
+    _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
+    assert reasons[0]["source"] == "prior-startup"  # its "best" tree: the worst
+    beaten = [i for i, r in enumerate(reasons) if "sources_beaten" in r]
+    assert beaten and beaten == list(range(beaten[0], 8)), beaten
+    assert beaten[0] <= 3
+    for r in reasons[beaten[0] :]:
+        assert r["sources_beaten"].startswith("a trial the source studies did not choose")
+        assert all(g["source"] != "prior" and "prior" not in g for g in r["groups"])
+        assert {g["weights"] for g in r["groups"] if g["source"] != "startup"} == {"generic-v1"}
 
 
 def test_a_group_too_few_trials_hold_waits_for_startup():
