@@ -36,8 +36,11 @@ import functools
 import importlib.util
 import logging
 import os
+import zipfile
+from typing import Any
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 __all__ = ["MAX_DIM", "scrambled_sobol"]
 
@@ -153,7 +156,7 @@ def _direction_matrix(d: int) -> np.ndarray:
     recurrence; finally column ``j`` is shifted left by ``29 - j``. Cached per process
     (read-only).
     """
-    poly, vinit = _direction_numbers()
+    poly, vinit = _direction_numbers(max(_TABLE_ROWS, d))
     v = np.zeros((d, _BITS), dtype=np.uint32)
     if d > 0:
         v[0] = 1
@@ -190,10 +193,19 @@ def _bit_length(x: np.ndarray) -> np.ndarray:
     return length
 
 
-@functools.lru_cache(maxsize=1)
-def _direction_numbers() -> tuple[np.ndarray, np.ndarray]:
-    """SciPy's ``poly`` ``(21201,)`` and ``vinit`` ``(21201, 18)`` tables, as ``uint32``.
+#: Rows of the direction-number tables kept in memory after the first read (enough for
+#: every space of up to this many embedded coordinates; larger ones read their rows).
+_TABLE_ROWS = 64
 
+
+@functools.lru_cache(maxsize=1)
+def _direction_numbers(rows: int = MAX_DIM) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``rows`` rows of SciPy's ``poly`` ``(21201,)`` and ``vinit``
+    ``(21201, 18)`` tables, as ``uint32``.
+
+    Only those rows are read: each table is a ``.npy`` member of the ``.npz`` archive,
+    decompressed as a stream up to the last byte needed (the whole ``vinit`` is 3 MB of
+    int64 that a study of ten parameters would decompress and convert to keep 18 rows).
     Read from the installed SciPy package without importing ``scipy.stats``; raises
     ``OSError`` (or ``KeyError``/``ValueError`` for an unexpected file) when unreadable.
     """
@@ -205,9 +217,55 @@ def _direction_numbers() -> tuple[np.ndarray, np.ndarray]:
             break
     else:
         raise OSError(f"{os.path.join('scipy', *_DATA_FILE)} not found in {locations}")
-    with np.load(path) as data:
-        poly = data["poly"].astype(np.uint32)
-        vinit = data["vinit"].astype(np.uint32)
-    if poly.shape != (MAX_DIM,) or vinit.shape != (MAX_DIM, _MAX_DEG):
-        raise ValueError(f"unexpected direction-number shapes {poly.shape}, {vinit.shape}")
-    return poly, vinit
+    rows = min(rows, MAX_DIM)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            poly = _leading_rows(archive, "poly.npy", (MAX_DIM,), rows)
+            vinit = _leading_rows(archive, "vinit.npy", (MAX_DIM, _MAX_DEG), rows)
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{path} is not a readable .npz archive: {err}") from None
+    return poly.astype(np.uint32), vinit.astype(np.uint32)
+
+
+def _leading_rows(
+    archive: zipfile.ZipFile, member: str, shape: tuple[int, ...], rows: int
+) -> np.ndarray:
+    """The first ``rows`` rows of the one- or two-dimensional ``.npy`` ``member`` of
+    ``archive``, whose shape must be ``shape``. A C-ordered array is read up to its
+    ``rows``-th row; a Fortran-ordered one column by column, the rest of each column
+    read in small chunks and dropped."""
+    with archive.open(member) as stream:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            found, fortran, dtype = npy_format.read_array_header_1_0(stream)
+        else:
+            found, fortran, dtype = npy_format.read_array_header_2_0(stream)
+        if tuple(found) != shape or len(shape) > 2 or dtype.hasobject:
+            raise ValueError(
+                f"unexpected direction numbers {member}: shape {found}, dtype {dtype}"
+            )
+        width = shape[1] if len(shape) == 2 else 1
+        if not fortran or width == 1:
+            data = _read_exactly(stream, rows * width * dtype.itemsize, member)
+            return np.frombuffer(data, dtype=dtype).reshape((rows, *shape[1:]))
+        columns = []
+        for _ in range(width):
+            columns.append(
+                np.frombuffer(_read_exactly(stream, rows * dtype.itemsize, member), dtype)
+            )
+            _read_exactly(stream, (shape[0] - rows) * dtype.itemsize, member, keep=False)
+        return np.stack(columns, axis=1)
+
+
+def _read_exactly(stream: Any, n: int, member: str, keep: bool = True) -> bytes:
+    """``n`` bytes of ``stream`` (read in chunks of 64 KiB, and dropped unless
+    ``keep``)."""
+    parts, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 16))
+        if not chunk:
+            raise ValueError(f"direction numbers {member} end early")
+        left -= len(chunk)
+        if keep:
+            parts.append(chunk)
+    return b"".join(parts)

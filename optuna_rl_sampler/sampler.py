@@ -404,7 +404,6 @@ class RLSampler(BaseSampler):
         themselves, those without a usable trial left out with a warning.
         """
         self._auto = isinstance(source_studies, str) and source_studies == "auto"
-        self._bank: list[SourceStudy] = load_builtin_sources() if self._auto else []
         self._sources: list[SourceStudy] = []
         if not self._auto:
             self._sources, empty = read_source_studies(source_studies)
@@ -791,7 +790,7 @@ class RLSampler(BaseSampler):
         ``source_studies`` (a family name: that family's shipped studies); with
         ``"auto"``, the whole shipped corpus, of which a study uses only the family its
         record names (:meth:`sources_for`); empty without transfer."""
-        return list(self._bank if self._auto else self._sources)
+        return load_builtin_sources() if self._auto else list(self._sources)
 
     def sources_for(self, study: Study) -> list[SourceStudy]:
         """The past studies a proposal in ``study`` transfers from (before matching them
@@ -815,7 +814,7 @@ class RLSampler(BaseSampler):
             return self._sources, "explicit", self._sources_origin
         record = study.user_attrs.get(RECSYS_RECORD_KEY)
         directions = [d.name.lower() for d in study.directions]
-        sources, why = select_auto_sources(record, directions, self._bank)
+        sources, why = select_auto_sources(record, directions)
         family = str(record.get("model")) if sources and isinstance(record, dict) else ""
         return sources, f"auto:{family}", why
 

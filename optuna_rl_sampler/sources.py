@@ -23,6 +23,7 @@ This module never imports pandas or torch.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 __all__ = [
+    "BUILTIN_FAMILIES",
     "BUILTIN_SOURCES",
     "RECSYS_RECORD_KEY",
     "SourceStudy",
@@ -65,6 +67,9 @@ __all__ = [
 #: File name (inside the package's ``weights/`` folder) of the shipped source bank: the
 #: one place that names it.
 BUILTIN_SOURCES = "recsys-corpus-v2.sources.json.gz"
+#: The model families of the shipped source bank (its studies' ``attrs["model"]``), so
+#: that naming them does not read the bank (a test checks them against it).
+BUILTIN_FAMILIES: tuple[str, ...] = ("lightgbm-ranker", "two-tower")
 
 #: Study user attribute in which a recommender objective records what the study tunes,
 #: a dict with the keys
@@ -293,8 +298,18 @@ def builtin_sources_path() -> Path:
     return Path(str(resources.files("optuna_rl_sampler") / "weights" / BUILTIN_SOURCES))
 
 
+@functools.lru_cache(maxsize=1)
+def _builtin_bank() -> tuple[SourceStudy, ...]:
+    """The shipped bank, read once per process and only when first asked for (about 7 MB
+    of memory that a study without a recommender record never needs)."""
+    path = builtin_sources_path()
+    return tuple(load_sources_json(path)) if path.is_file() else ()
+
+
 def load_builtin_sources(family: str | None = None) -> list[SourceStudy]:
     """The shipped corpus of recommender tuning studies, as sources (``[]`` if absent).
+
+    The file is read once per process, the first time it is asked for.
 
     Args:
         family: Only the studies of this model family (their ``attrs["model"]``, see
@@ -308,23 +323,21 @@ def load_builtin_sources(family: str | None = None) -> list[SourceStudy]:
         >>> {s.attrs["model"] for s in load_builtin_sources("two-tower")}
         {'two-tower'}
     """
-    path = builtin_sources_path()
-    sources = load_sources_json(path) if path.is_file() else []
-    if family is None:
-        return sources
-    return [s for s in sources if s.attrs.get("model") == family]
+    sources = _builtin_bank()
+    return [s for s in sources if family is None or s.attrs.get("model") == family]
 
 
 def builtin_families(sources: Sequence[SourceStudy] | None = None) -> list[str]:
     """The model families (``attrs["model"]``) of ``sources``, sorted; by default those of
-    the shipped corpus, the names ``RLSampler(source_studies=...)`` accepts."""
+    the shipped corpus (:data:`BUILTIN_FAMILIES`, without reading it), the names
+    ``RLSampler(source_studies=...)`` accepts."""
     if sources is None:
-        sources = load_builtin_sources()
+        return sorted(BUILTIN_FAMILIES) if builtin_sources_path().is_file() else []
     return sorted({str(s.attrs["model"]) for s in sources if s.attrs.get("model")})
 
 
 def select_auto_sources(
-    record: Any, directions: Sequence[str], bank: Sequence[SourceStudy]
+    record: Any, directions: Sequence[str], bank: Sequence[SourceStudy] | None = None
 ) -> tuple[list[SourceStudy], str]:
     """The studies of ``bank`` that ``source_studies="auto"`` transfers from, and why.
 
@@ -337,7 +350,8 @@ def select_auto_sources(
     Args:
         record: The study's record, or ``None`` when it has none.
         directions: The study's directions (``"minimize"`` / ``"maximize"``).
-        bank: The candidate sources (the shipped corpus).
+        bank: The candidate sources; ``None`` (the default) for the shipped corpus,
+            read only when a family of it is chosen.
 
     Returns:
         The chosen sources (empty when none apply) and one sentence saying why.
@@ -390,7 +404,10 @@ def select_auto_sources(
             f"direction={wanted!r}, but the study is created with {directions[0]!r}: auto "
             f"transfer off; create the study with direction={wanted!r}"
         )
-    chosen = [s for s in bank if s.attrs.get("model") == model]
+    if bank is None:
+        chosen = load_builtin_sources(model)
+    else:
+        chosen = [s for s in bank if s.attrs.get("model") == model]
     return chosen, (
         f"the study records that it tunes {model!r} ({metric}, {wanted}): auto transfer "
         f"from the {len(chosen)} shipped studies of {model!r}"

@@ -272,6 +272,27 @@ def test_auto_transfer_needs_the_study_record_not_matching_names(optuna_caplog):
     assert "pass source_studies=... to opt in" in lines[0] and "'two-tower'" in lines[0]
 
 
+def test_auto_reads_the_shipped_corpus_only_for_a_study_that_records_a_family():
+    from optuna_rl_sampler.sources import BUILTIN_FAMILIES
+    from optuna_rl_sampler.sources import _builtin_bank
+    from optuna_rl_sampler.sources import builtin_families
+    from optuna_rl_sampler.sources import load_builtin_sources
+
+    _builtin_bank.cache_clear()
+    sampler = RLSampler(seed=0, n_candidates=64)  # source_studies="auto"
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(_lightgbm_like, n_trials=3)
+    # A study without a record never reads the corpus (its messages name the families
+    # from the constant, which must be the corpus's).
+    assert _builtin_bank.cache_info().currsize == 0
+    assert builtin_families() == sorted(BUILTIN_FAMILIES)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.set_user_attr(RECSYS_RECORD_KEY, _RANKER_RECORD)
+    study.optimize(_lightgbm_like, n_trials=2)
+    assert _builtin_bank.cache_info().currsize == 1  # read once, when first needed
+    assert builtin_families(load_builtin_sources()) == sorted(BUILTIN_FAMILIES)
+
+
 def test_auto_transfer_uses_only_the_family_the_record_names(optuna_caplog):
     sampler = RLSampler(seed=0, n_candidates=64)
     study = optuna.create_study(direction="maximize", sampler=sampler)
