@@ -99,6 +99,14 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         ...                {"params": ["depth", "lr"], "source": "local"}]})
         >>> print(line.split("; ")[-1])
         2 parameter groups (conditional space), this one ['depth', 'lr']
+
+        With source studies that a trial they did not choose has beaten (a conditional
+        space, see :func:`~optuna_rl_sampler.evidence.sources_beaten`):
+
+        >>> summarise_reason({"source": "sobol", "weights": "generic-v1",
+        ...     "sources_beaten": "a trial the source studies did not choose (1) beat ..."
+        ...     })[:62]
+        'sources set aside (a trial they did not choose beat theirs): S'
     """
     source = reason.get("source")
     if source == "startup":
@@ -131,6 +139,8 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         text += f"; near-uniform choice (entropy {entropy})"
     if reason.get("phase") == "prior-startup":
         text = "prior-startup: " + text
+    elif reason.get("sources_beaten"):
+        text = "sources set aside (a trial they did not choose beat theirs): " + text
     elif reason.get("handoff"):
         why = reason.get("distrusted")
         text = f"sources distrusted ({why}): " + text if why else "sources distrusted: " + text

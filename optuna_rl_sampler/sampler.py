@@ -632,12 +632,11 @@ class RLSampler(BaseSampler):
         values decide for every group, as the probe does in a study without groups.
         """
         trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)  # one read
-        beaten = None
-        if self._select_sources(study)[0]:
-            beaten = sources_beaten(trials, study.direction)
+        selected = self._select_sources(study)  # one read of the study's record
+        beaten = sources_beaten(trials, study.direction) if selected[0] else None
         unled = None
         if beaten is not None:
-            self._announce(study, f"a conditional search space: {beaten}; sources not used")
+            selected = ([], selected[1], f"a conditional search space: {beaten}; sources not used")
             # The trials the sources chose are no fair sample of their branch: left out
             # of the choice of branch, so that a misleading source's favourite does not
             # hold the study away from the branch it tried badly.
@@ -650,7 +649,7 @@ class RLSampler(BaseSampler):
                 trial,
                 group,
                 stream=(2 + index,),
-                use_sources=beaten is None,
+                selected=selected,
                 trials=trials,
                 choice_trials=unled,
             )
@@ -686,14 +685,16 @@ class RLSampler(BaseSampler):
         trial: FrozenTrial,
         search_space: dict[str, BaseDistribution],
         stream: tuple[int, ...] = (),
-        use_sources: bool = True,
+        selected: tuple[list[SourceStudy], str, str] | None = None,
         trials: Sequence[FrozenTrial] | None = None,
         choice_trials: Sequence[FrozenTrial] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The proposed parameters of ``search_space`` and their reason, from the trials
         that hold it; ``None`` while fewer than ``n_startup_trials`` do. ``stream``
         extends the trial's random streams (one per group of a conditional space);
-        ``trials``, the study's trials just read (see :func:`read_evidence`)."""
+        ``selected``, the study's sources as :meth:`_select_sources` gives them, when the
+        caller has just chosen them; ``trials``, the study's trials just read (see
+        :func:`read_evidence`), and ``choice_trials`` those a choice of branch reads."""
         encoder = SearchSpaceEncoder(search_space)
         choice = bool(stream) and bool(encoder.is_categorical.all())
         if choice and choice_trials is not None:
@@ -724,7 +725,7 @@ class RLSampler(BaseSampler):
                 scalarisation if objective_values.shape[1] > 1 else np.ones(1),
                 violations if constrained else None,
             )
-        prior = self._meta_prior(study, search_space, bool(stream)) if use_sources else None
+        prior = self._meta_prior(study, search_space, bool(stream), selected)
         proposal = propose(
             encoder,
             points,
@@ -819,16 +820,21 @@ class RLSampler(BaseSampler):
         return sources, f"auto:{family}", why
 
     def _meta_prior(
-        self, study: Study, search_space: dict[str, BaseDistribution], grouped: bool = False
+        self,
+        study: Study,
+        search_space: dict[str, BaseDistribution],
+        grouped: bool = False,
+        selected: tuple[list[SourceStudy], str, str] | None = None,
     ) -> MetaPrior | None:
         """The sources chosen for ``study`` matched to ``search_space``, built once per
         choice and search space (``grouped``: a group of a conditional search space,
-        logged apart from the others).
+        logged apart from the others; ``selected``: the sources already chosen, see
+        :meth:`_select_sources`).
 
         The cache holds only a function of the constructor's sources, the study's
         record and the search space, so it is correct in every process.
         """
-        sources, choice, why = self._select_sources(study)
+        sources, choice, why = selected if selected is not None else self._select_sources(study)
         if not sources:
             self._announce(study, why)
             return None

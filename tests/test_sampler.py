@@ -474,6 +474,32 @@ def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats
         assert {g["weights"] for g in r["groups"] if g["source"] != "startup"} == {"generic-v1"}
 
 
+def test_a_conditional_proposal_reads_the_study_once_whatever_its_groups():
+    class Counting(optuna.storages.InMemoryStorage):
+        reads = 0
+
+        def get_all_trials(self, *args, **kwargs):
+            self.reads += 1
+            return super().get_all_trials(*args, **kwargs)
+
+        def get_study_user_attrs(self, *args, **kwargs):
+            self.reads += 1
+            return super().get_study_user_attrs(*args, **kwargs)
+
+    for source_studies, per_trial in (("auto", 4), ([_past_three_models()], 3)):
+        storage = Counting()
+        study = optuna.create_study(
+            storage=storage, sampler=RLSampler(seed=0, source_studies=source_studies)
+        )
+        study.optimize(_three_models, n_trials=12)
+        assert "groups" in study.trials[-1].system_attrs[REASON_KEY]
+        storage.reads = 0
+        study.optimize(_three_models, n_trials=5)
+        # Per trial, for three groups: Optuna's own two reads of the trials (as for any
+        # sampler), one for the proposal and, with "auto", one of the study's record.
+        assert storage.reads == 5 * per_trial, (source_studies, storage.reads / 5)
+
+
 def test_a_group_too_few_trials_hold_waits_for_startup():
     def objective(trial):
         x = trial.suggest_float("x", 0, 1)
