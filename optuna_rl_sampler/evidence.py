@@ -137,6 +137,10 @@ class EvidenceCache:
         # Per search space (a study's several spaces: its groups of conditional
         # parameters, a widened range), the cube points of the rows encoded so far.
         self._encoded: dict[tuple, _Encoded] = {}
+        # The last read's finished trials (weakly: a storage that hands out new objects
+        # at every read keeps no old ones alive through here) and its rows, in order.
+        self._refs: list[weakref.ref] = []
+        self._used: list[int] = []
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
@@ -206,14 +210,25 @@ class EvidenceCache:
             if self._study_key != (storage_key, study._study_id) or self._k != k:
                 self._reset((storage_key, study._study_id), k)
             known = self._rows
-            used: list[int] = []
-            for t in finished:
+            refs, used = self._refs, self._used
+            # Optuna's storages (in memory, journal, RDB through its cache) hand out the
+            # same objects for finished trials at every read: when the last read's
+            # trials open this one, in order, only the trials after them are looked at
+            # (at 10,000 trials the loop below took about a quarter of a proposal).
+            same = len(refs) <= len(finished) and all(
+                ref() is t for ref, t in zip(refs, finished, strict=False)
+            )
+            if not same:
+                refs, used = [], []
+            for t in finished[len(refs) :]:
                 stamp = (t.number, t.datetime_complete)
                 entry = known.get(t._trial_id)
                 if entry is None or entry[0] != stamp:
                     entry = known[t._trial_id] = (stamp, self._append(t))
                 if entry[1] >= 0:
                     used.append(entry[1])
+                refs.append(weakref.ref(t))
+            self._refs, self._used = refs, used
             enc = self._encode(encoder)
             arrays = (enc.points, enc.admitted, self._values, self._pruned, self._violations)
             idx = np.array(used, dtype=np.intp)
@@ -356,11 +371,9 @@ def read_evidence(
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)
     signs = np.array([-1.0 if d == StudyDirection.MINIMIZE else 1.0 for d in study.directions])
-    finished: list[FrozenTrial] = []
-    running: list[FrozenTrial] = []
-    for t in trials:
-        if t.number != trial.number:
-            (running if t.state == TrialState.RUNNING else finished).append(t)
+    own, run = trial.number, TrialState.RUNNING
+    finished = [t for t in trials if t.state != run and t.number != own]
+    running = [t for t in trials if t.state == run and t.number != own]
     cache = cache if cache is not None else EvidenceCache()
     points, ok, values, pruned, violations = cache.read(study, finished, len(signs), encoder)
     pending, ok_pending = encoder.encode_many([t.params for t in running])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 
@@ -112,6 +113,37 @@ def test_evidence_cache_keeps_each_search_space_and_hands_out_read_only_rows():
     assert len(evidence.points) == 12 and not evidence.points.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         evidence.points[0, 0] = 1.0  # the cache's own rows: never changed in place
+
+
+def test_evidence_cache_looks_only_at_the_trials_after_the_ones_it_read_last():
+    class CountingRows(dict):
+        looked = 0
+
+        def get(self, *args):
+            self.looked += 1
+            return super().get(*args)
+
+    study = optuna.create_study()
+    enc = SearchSpaceEncoder({"x": _X})
+    cache = EvidenceCache()
+    for x in np.linspace(0.05, 0.95, 10):
+        study.add_trial(_trial(TrialState.COMPLETE, float(x), value=float(x)))
+    current = study.ask()._cached_frozen_trial
+    read_evidence(study, current, enc, cache)
+    cache._rows = rows = CountingRows(cache._rows)
+    study.add_trial(_trial(TrialState.COMPLETE, 0.5, value=0.5))
+    fast = read_evidence(study, current, enc, cache)
+    assert rows.looked == 1  # the in-memory storage's objects: only the new trial
+    _assert_same_evidence(fast, read_evidence(study, current, enc))
+    # Other objects for the same trials (a storage that builds them at every read), or
+    # only some of the trials (the choice of a conditional space's branch): all are
+    # looked at again, and every result is the uncached one.
+    trials = study.get_trials(deepcopy=False)
+    for subset in (copy.deepcopy(trials), trials[::2], trials, trials[1:]):
+        rows.looked = 0
+        cached = read_evidence(study, current, enc, cache, subset)
+        _assert_same_evidence(cached, read_evidence(study, current, enc, None, subset))
+        assert rows.looked == sum(t.state.is_finished() for t in subset)
 
 
 def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
