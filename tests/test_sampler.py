@@ -461,6 +461,26 @@ def test_a_conditional_study_transfers_per_group_from_a_past_study(caplog):
     }
 
 
+def test_a_past_study_of_one_branch_transfers_to_that_branch_alone():
+    def tree_only(trial):
+        depth = trial.suggest_int("depth", 2, 12)
+        lr = trial.suggest_float("lr", 1e-3, 0.3, log=True)
+        return (depth - 7) ** 2 / 10.0 + (math.log10(lr) + 1.5) ** 2
+
+    past = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    past.optimize(tree_only, n_trials=40)
+    source = SourceStudy.from_study(past, name="tree-only")
+    study = optuna.create_study(sampler=RLSampler(seed=9, source_studies=[source]))
+    study.optimize(_three_models, n_trials=10)
+    groups = {tuple(g["params"]): g for g in study.trials[-1].system_attrs[REASON_KEY]["groups"]}
+    # The tree's parameters come from the past study; the choice of model and the
+    # linear model's alpha, which it never held, are proposed without it.
+    assert groups["depth", "lr"]["weights"] == "transfer-v2"
+    assert list(groups["depth", "lr"]["prior"]["top_sources"]) == ["tree-only"]
+    assert "prior" not in groups["model",] and groups["model",]["weights"] == "generic-v1"
+    assert "prior" not in groups["alpha",] and groups["alpha",]["weights"] == "generic-v1"
+
+
 def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it():
     source = _past_three_models(backwards=True)
     _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
