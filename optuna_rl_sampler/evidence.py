@@ -220,15 +220,19 @@ class EvidenceCache:
             )
             if not same:
                 refs, used = [], []
-            for t in finished[len(refs) :]:
+            tail = finished[len(refs) :]
+            for t in tail:
                 stamp = (t.number, t.datetime_complete)
                 entry = known.get(t._trial_id)
                 if entry is None or entry[0] != stamp:
                     entry = known[t._trial_id] = (stamp, self._append(t))
                 if entry[1] >= 0:
                     used.append(entry[1])
-                refs.append(weakref.ref(t))
-            self._refs, self._used = refs, used
+            try:
+                refs.extend(weakref.ref(t) for t in tail)
+                self._refs, self._used = refs, used
+            except TypeError:  # trials without weak references: look at all, every time
+                self._refs, self._used = [], []
             enc = self._encode(encoder)
             arrays = (enc.points, enc.admitted, self._values, self._pruned, self._violations)
             idx = np.array(used, dtype=np.intp)

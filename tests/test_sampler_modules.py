@@ -146,6 +146,26 @@ def test_evidence_cache_looks_only_at_the_trials_after_the_ones_it_read_last():
         assert rows.looked == sum(t.state.is_finished() for t in subset)
 
 
+def test_evidence_cache_reads_trials_without_weak_references_in_full(monkeypatch):
+    import optuna_rl_sampler.evidence as evidence_module
+
+    def no_weak_references(obj):
+        raise TypeError(f"cannot create weak reference to {type(obj).__name__!r} object")
+
+    monkeypatch.setattr(evidence_module.weakref, "ref", no_weak_references)
+    study = optuna.create_study()
+    enc = SearchSpaceEncoder({"x": _X})
+    cache = EvidenceCache()
+    for x in (0.2, 0.4, 0.6):
+        study.add_trial(_trial(TrialState.COMPLETE, x, value=x))
+        current = study.ask()._cached_frozen_trial
+        cached = read_evidence(study, current, enc, cache)
+        _assert_same_evidence(cached, read_evidence(study, current, enc))
+        complete = study.get_trials(states=(TrialState.COMPLETE,))
+        assert cache._refs == [] and len(cached.points) == len(complete)
+        study.tell(current.number, state=TrialState.FAIL)
+
+
 def test_evidence_cache_starts_afresh_for_another_study_and_when_pickled():
     enc = SearchSpaceEncoder({"x": _X})
     cache = EvidenceCache()
