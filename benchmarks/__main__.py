@@ -227,7 +227,7 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
     )
     cond.add_argument("--seeds", default="0-9", help="sampler seeds (default 0-9)")
     cond.add_argument("--trials", type=int, default=60, help="trials per study (default 60)")
-    cond.add_argument("--samplers", default=None, help="comma-separated (default: all seven)")
+    cond.add_argument("--samplers", default=None, help="comma-separated (default: all eight)")
     cond.add_argument("--problems", default=None, help="comma-separated (default: all three)")
     cond.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     cond.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -19,8 +19,10 @@ and random search on three synthetic conditional problems whose optimum is 0:
 With source studies (``rl-refresh``, ``rl-backwards``) RLSampler transfers per group
 from last month's study of the same problem (:func:`past_study`: 60 TPE trials), as
 given (a data refresh) or with its values negated (a source that ranks every
-configuration backwards), to measure what transfer gains in a conditional space and
-what a misleading source costs there.
+configuration backwards), or (``rl-other``) from the study of another of the problems
+that shares a parameter name or two with it (:data:`OTHER_PROBLEM`), to measure what
+transfer gains in a conditional space and what a misleading or unrelated source costs
+there.
 
 Every study runs ``n_trials`` trials; the regret of a study after ``t`` trials is its
 best value so far (the optimum is 0). Samplers are paired by seed.
@@ -147,11 +149,24 @@ def past_study(problem: str, seed: int, backwards: bool = False) -> Any:
     return source
 
 
+#: The problem whose past study ``rl-other`` transfers from: another of the three, which
+#: shares a parameter name or two with one of the problem's branches (``dropout``,
+#: ``lr``) and nothing else.
+OTHER_PROBLEM = {
+    "three-models": "optimizer",
+    "optimizer": "recsys-models",
+    "recsys-models": "three-models",
+}
+
+
 def _make_sampler(name: str, seed: int, problem: str) -> optuna.samplers.BaseSampler:
     from optuna_rl_sampler import RLSampler
 
-    if name in ("rl-refresh", "rl-backwards"):
-        source = past_study(problem, seed, backwards=name == "rl-backwards")
+    if name in ("rl-refresh", "rl-backwards", "rl-other"):
+        if name == "rl-other":
+            source = past_study(OTHER_PROBLEM[problem], seed)
+        else:
+            source = past_study(problem, seed, backwards=name == "rl-backwards")
         return RLSampler(seed=seed, source_studies=[source], warn_independent_sampling=False)
     if name == "rl":
         return RLSampler(seed=seed, warn_independent_sampling=False)
@@ -167,7 +182,16 @@ def _make_sampler(name: str, seed: int, problem: str) -> optuna.samplers.BaseSam
 
 
 #: The samplers compared.
-SAMPLERS = ("rl", "rl-intersection", "tpe", "tpe-group", "random", "rl-refresh", "rl-backwards")
+SAMPLERS = (
+    "rl",
+    "rl-intersection",
+    "tpe",
+    "tpe-group",
+    "random",
+    "rl-refresh",
+    "rl-backwards",
+    "rl-other",
+)
 
 
 @dataclass(frozen=True)
@@ -265,7 +289,9 @@ def _markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "parameter); `tpe-group`: TPESampler(multivariate=True, group=True); "
         "`rl-refresh`: RLSampler transferring from last month's study of the same problem "
         "(60 TPE trials, another seed); `rl-backwards`: the same past study with its values "
-        "negated (a source that misleads). See `benchmarks/conditional.py` for the problems.",
+        "negated (a source that misleads); `rl-other`: last month's study of another of "
+        "the three problems, which shares a parameter name or two with one branch. See "
+        "`benchmarks/conditional.py` for the problems.",
         "",
     ]
     for problem, block in summary["problems"].items():

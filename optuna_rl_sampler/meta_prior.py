@@ -187,6 +187,7 @@ def match_source(
     rng: np.random.Generator,
     *,
     family_share: float | None = None,
+    min_share: float = MIN_MATCHED_SHARE,
 ) -> MatchedSource | None:
     """Map ``source`` into ``search_space``; ``None`` when too little of it matches.
 
@@ -196,7 +197,10 @@ def match_source(
         rng: Stream for the subsample of large sources.
         family_share: If set, also require that this share of the target's parameters
             *and* of the source's parameters match (a study of the same model family).
-            Defaults to ``None``: a quarter of the target's parameters suffices.
+            Defaults to ``None``.
+        min_share: The share of the target's parameters the source must hold.
+            Defaults to :data:`MIN_MATCHED_SHARE` (a quarter); a group of a conditional
+            search space asks for all of them (see ``RLSampler``'s ``group``).
 
     Returns:
         The matched source, or ``None`` when too few parameters match or fewer than 5
@@ -210,7 +214,7 @@ def match_source(
         if name in source.distributions
         and _is_numeric(source.distributions[name]) == _is_numeric(search_space[name])
     ]
-    if not columns or len(columns) < MIN_MATCHED_SHARE * len(names):
+    if not columns or len(columns) < min_share * len(names):
         return None
     if family_share is not None and (
         len(columns) < family_share * len(names)
@@ -359,6 +363,7 @@ class MetaPrior:
         seed: Seed for subsampling large sources (the prior is deterministic given it).
             Defaults to 0.
         family_share: See :func:`match_source`. Defaults to ``None``.
+        min_share: See :func:`match_source`. Defaults to :data:`MIN_MATCHED_SHARE`.
 
     Examples:
         A source whose best value is at ``x = 0.3``, matched to a new study where ``x``
@@ -399,12 +404,16 @@ class MetaPrior:
         *,
         seed: int = 0,
         family_share: float | None = None,
+        min_share: float = MIN_MATCHED_SHARE,
     ) -> None:
         rng = np.random.default_rng(seed)
         self.search_space = dict(search_space)
         self.n_params = len(search_space)
         self._encoder = SearchSpaceEncoder(search_space)
-        matched = [match_source(s, search_space, rng, family_share=family_share) for s in sources]
+        matched = [
+            match_source(s, search_space, rng, family_share=family_share, min_share=min_share)
+            for s in sources
+        ]
         self.matched: list[MatchedSource] = [m for m in matched if m is not None]
         #: Position in ``sources`` of each matched source.
         self.source_indices: list[int] = [i for i, m in enumerate(matched) if m is not None]

@@ -65,6 +65,7 @@ from optuna_rl_sampler.fallbacks import refused_by_optuna
 from optuna_rl_sampler.fallbacks import sample_uniform
 from optuna_rl_sampler.fallbacks import waits_for_startup
 from optuna_rl_sampler.fallbacks import was_refused
+from optuna_rl_sampler.meta_prior import MIN_MATCHED_SHARE
 from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import startup_ranking
 from optuna_rl_sampler.policy import PolicyWeights
@@ -292,7 +293,8 @@ class RLSampler(BaseSampler):
             categorical parameters only (a choice of model family) from the better half
             of them (reason ``"choice_evidence"``); the trial's reason is that of its
             largest group, with every group's under ``"groups"``. With source
-            studies each group is proposed from the past trials that hold it too, until
+            studies each group is proposed from the past trials that hold it too (a
+            source must hold every parameter of the group), until
             a trial the sources did not choose beats every trial they chose (reason
             ``"sources_beaten"``; :func:`~optuna_rl_sampler.evidence.sources_beaten`).
             ``False`` proposes only the
@@ -838,7 +840,7 @@ class RLSampler(BaseSampler):
         if not sources:
             self._announce(study, why)
             return None
-        prior = self._matched_prior(sources, choice, search_space)
+        prior = self._matched_prior(sources, choice, search_space, whole=grouped)
         scope = tuple(sorted(search_space)) if grouped else ()
         where = f"the parameters {', '.join(scope)}" if grouped else "this search space"
         matched = f"; {len(prior)} of them match {where}"
@@ -848,14 +850,22 @@ class RLSampler(BaseSampler):
         return prior if len(prior) else None
 
     def _matched_prior(
-        self, sources: list[SourceStudy], choice: str, search_space: dict[str, BaseDistribution]
+        self,
+        sources: list[SourceStudy],
+        choice: str,
+        search_space: dict[str, BaseDistribution],
+        whole: bool = False,
     ) -> MetaPrior:
         """``MetaPrior(sources, search_space)``, cached by ``choice`` (which names
-        ``sources``) and the search space."""
-        key = (choice, tuple(sorted((k, repr(v)) for k, v in search_space.items())))
+        ``sources``), the search space and ``whole``: a source matches only if it holds
+        every parameter of the space (a group of a conditional space: a past study of
+        another problem that shares a name or two with one branch would pull the study
+        into that branch), not a quarter of them."""
+        key = (choice, tuple(sorted((k, repr(v)) for k, v in search_space.items())), whole)
         prior = self._prior_cache.get(key)
         if prior is None:
-            prior = MetaPrior(sources, search_space)
+            share = 1.0 if whole else MIN_MATCHED_SHARE
+            prior = MetaPrior(sources, search_space, min_share=share)
             if len(self._prior_cache) >= _PRIOR_CACHE_SIZE:
                 self._prior_cache.pop(next(iter(self._prior_cache)))
             self._prior_cache[key] = prior

@@ -481,6 +481,29 @@ def test_a_past_study_of_one_branch_transfers_to_that_branch_alone():
     assert "prior" not in groups["alpha",] and groups["alpha",]["weights"] == "generic-v1"
 
 
+def test_a_past_study_sharing_a_name_with_a_branch_does_not_transfer_to_it():
+    from optuna_rl_sampler.meta_prior import MetaPrior
+
+    def sgd(trial):
+        lr = trial.suggest_float("lr", 1e-3, 0.3, log=True)
+        momentum = trial.suggest_float("momentum", 0.0, 0.99)
+        return (math.log10(lr) + 0.5) ** 2 + (momentum - 0.9) ** 2
+
+    past = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    past.optimize(sgd, n_trials=30)
+    source = SourceStudy.from_study(past, name="sgd")
+    tree = {"depth": IntDistribution(2, 12), "lr": FloatDistribution(1e-3, 0.3, log=True)}
+    # "lr" is one of the tree's two parameters: enough for a study of those two (a
+    # quarter suffices), not for that group of a conditional space, where a source must
+    # hold every parameter (or it would pull the study into the branch it half knows).
+    assert len(MetaPrior([source], tree)) == 1
+    assert len(MetaPrior([source], tree, min_share=1.0)) == 0
+    sampler = RLSampler(seed=9, source_studies=[source])
+    study = optuna.create_study(sampler=sampler)
+    assert sampler._meta_prior(study, tree) is not None
+    assert sampler._meta_prior(study, tree, grouped=True) is None
+
+
 def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it():
     source = _past_three_models(backwards=True)
     _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
