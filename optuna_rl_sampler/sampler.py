@@ -627,18 +627,24 @@ class RLSampler(BaseSampler):
         group proposed, with every group's reason under ``"groups"``.
 
         With source studies, each group is also proposed from the source trials that
-        hold it (a branch's parameters from the past trials of that branch, the choice
-        of branch from every past trial), while no trial the sources did not lead beats
-        every trial they led (:func:`sources_beaten`): a branch that few trials hold
-        has too little evidence to distrust the sources by itself, so the study's own
-        values decide for every group, as the probe does in a study without groups.
+        hold all its parameters (a branch's parameters from the past trials of that
+        branch, the choice of branch from every past trial), while no trial the sources
+        did not lead beats every trial they led (:func:`sources_beaten`): a branch that
+        few trials hold has too little evidence to distrust the sources by itself, so the
+        study's own values decide for every group, as the probe does in a study without
+        groups.
         """
         trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)  # one read
         selected = self._select_sources(study)  # one read of the study's record
         beaten = sources_beaten(trials, study.direction) if selected[0] else None
         unled = None
         if beaten is not None:
-            selected = ([], selected[1], f"a conditional search space: {beaten}; sources not used")
+            # Logged once (the reasons give the values, which change as the study goes).
+            why = (
+                "a conditional search space, in which a trial the source studies did not "
+                "choose beat every trial they chose: sources set aside"
+            )
+            selected = ([], selected[1], why)
             # The trials the sources chose are no fair sample of their branch: left out
             # of the choice of branch, so that a misleading source's favourite does not
             # hold the study away from the branch it tried badly.

@@ -504,9 +504,19 @@ def test_a_past_study_sharing_a_name_with_a_branch_does_not_transfer_to_it():
     assert sampler._meta_prior(study, tree, grouped=True) is None
 
 
-def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it():
+def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it(caplog):
     source = _past_three_models(backwards=True)
-    _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO):
+            _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    # One log line says so, however often the study improves on the sources after it.
+    lines = [r.getMessage() for r in caplog.records if "sources set aside" in r.getMessage()]
+    assert len(lines) == 1, lines
     assert reasons[0]["source"] == "prior-startup"  # its "best" tree: the worst
     beaten = [i for i, r in enumerate(reasons) if "sources_beaten" in r]
     assert beaten and beaten == list(range(beaten[0], 8)), beaten
