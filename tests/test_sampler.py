@@ -625,3 +625,14 @@ def test_the_conditional_example_of_the_docs_gives_what_they_show():
         (["model"], "sobol"),
     ]
     assert groups[-1]["choice_evidence"] == "the better half: 20 of 39 trials"
+    # Next month, with that study as the source.
+    next_month = optuna.create_study(
+        sampler=RLSampler(seed=1, source_studies=[study], warn_independent_sampling=False)
+    )
+    next_month.optimize(objective, n_trials=5)
+    assert next_month.trials[0].params == best
+    sources = [t.system_attrs[REASON_KEY]["source"] for t in next_month.trials]
+    assert sources == ["prior-startup", "sobol", "sobol", "prior", "prior"]
+    without = optuna.create_study(sampler=RLSampler(seed=1, warn_independent_sampling=False))
+    without.optimize(objective, n_trials=5)
+    assert (round(without.best_value, 3), without.best_params["model"]) == (1.036, "linear")
