@@ -327,24 +327,39 @@ def sources_beaten(trials: Sequence[FrozenTrial], direction: StudyDirection) -> 
         True
         >>> sources_beaten([t(3.0, "prior-startup"), t(1.0, "sobol")], minimize)
         'a trial the source studies did not choose (1) beat every trial they chose (3)'
+
+        With constraints, a feasible trial beats every infeasible one:
+
+        >>> infeasible = t(0.5, "prior")
+        >>> infeasible.system_attrs["constraints"] = [0.2]
+        >>> print(sources_beaten([infeasible, t(1.0, "sobol")], minimize))
+        a trial the source studies did not choose (1) beat every trial they chose (0.5, infeasible)
     """
     sign = -1.0 if direction == StudyDirection.MINIMIZE else 1.0
-    led: list[float] = []
-    other: list[float] = []
+    # (feasible, value): with constraints a feasible trial beats every infeasible one.
+    led: list[tuple[bool, float]] = []
+    other: list[tuple[bool, float]] = []
     for t in trials:
         if t.state != TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
             continue
-        (led if source_led(t) else other).append(t.value)
+        con = constraint_values(t.system_attrs)
+        feasible = con is None or all(c <= 0 for c in con)
+        (led if source_led(t) else other).append((feasible, t.value))
     if not led or not other:
         return None
-    best_led = max(led, key=lambda v: sign * v)
-    best_other = max(other, key=lambda v: sign * v)
-    if sign * best_other <= sign * best_led:
+    best_led = max(led, key=lambda f_v: (f_v[0], sign * f_v[1]))
+    best_other = max(other, key=lambda f_v: (f_v[0], sign * f_v[1]))
+    if (best_other[0], sign * best_other[1]) <= (best_led[0], sign * best_led[1]):
         return None
     return (
-        f"a trial the source studies did not choose ({best_other:.6g}) beat every trial "
-        f"they chose ({best_led:.6g})"
+        f"a trial the source studies did not choose ({_described(best_other)}) beat every "
+        f"trial they chose ({_described(best_led)})"
     )
+
+
+def _described(feasible_value: tuple[bool, float]) -> str:
+    feasible, value = feasible_value
+    return f"{value:.6g}" if feasible else f"{value:.6g}, infeasible"
 
 
 def read_evidence(
