@@ -158,12 +158,13 @@ def test_odd_spaces():
 
 
 @contextlib.contextmanager
-def _warnings_to(caplog):
-    """Optuna's WARNING records (the sampler's among them) into pytest's caplog."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def _warnings_to(caplog, level: int = logging.WARNING):
+    """Optuna's records from ``level`` up (the sampler's among them; WARNING by
+    default) into pytest's caplog."""
+    optuna.logging.set_verbosity(level)
     optuna.logging.enable_propagation()
     try:
-        with caplog.at_level("WARNING"):
+        with caplog.at_level(level):
             yield
     finally:
         optuna.logging.disable_propagation()
@@ -434,14 +435,8 @@ def _best_after(sampler: RLSampler, n_trials: int) -> tuple[float, list[dict]]:
 
 def test_a_conditional_study_transfers_per_group_from_a_past_study(caplog):
     source = _past_three_models()
-    optuna.logging.set_verbosity(optuna.logging.INFO)
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level(logging.INFO):
-            with_source, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
-    finally:
-        optuna.logging.disable_propagation()
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _warnings_to(caplog, logging.INFO):
+        with_source, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
     without, _ = _best_after(RLSampler(seed=0), 8)
     # Last month's best tree (about 0.004) comes first; without it, 8 trials reach 0.74.
     assert with_source < 0.01 and without > 0.5, (with_source, without)
@@ -506,14 +501,8 @@ def test_a_past_study_sharing_a_name_with_a_branch_does_not_transfer_to_it():
 
 def test_a_conditional_study_drops_a_source_once_a_trial_it_did_not_choose_beats_it(caplog):
     source = _past_three_models(backwards=True)
-    optuna.logging.set_verbosity(optuna.logging.INFO)
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level(logging.INFO):
-            _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
-    finally:
-        optuna.logging.disable_propagation()
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _warnings_to(caplog, logging.INFO):
+        _, reasons = _best_after(RLSampler(seed=0, source_studies=[source]), 8)
     # One log line says so, however often the study improves on the sources after it.
     lines = [r.getMessage() for r in caplog.records if "sources set aside" in r.getMessage()]
     assert len(lines) == 1, lines
