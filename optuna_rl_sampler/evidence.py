@@ -60,6 +60,7 @@ __all__ = [
     "EVIDENCE_STATES",
     "Evidence",
     "EvidenceCache",
+    "WholeTrials",
     "better_half",
     "read_evidence",
     "scalarise",
@@ -287,6 +288,50 @@ def better_half(
     keep = v >= np.quantile(v, 0.5)
     reason = {"choice_evidence": f"the better half: {int(keep.sum())} of {n} trials"}
     return points[keep], values[keep], violations[keep], reason
+
+
+class WholeTrials:
+    """The whole configurations of a study's finished trials (complete or pruned), to
+    tell whether a conditional search space's proposal would repeat one.
+
+    In a define-by-run objective the values of a trial's parameters decide which
+    parameters it asks for next, so a proposal that gives every parameter of a finished
+    trial that trial's value makes the objective ask for exactly those parameters
+    again: it repeats the trial, whatever it proposes for the parameters that trial did
+    not hold. Running trials are left out: their parameters may be incomplete.
+
+    Example:
+        >>> from optuna.distributions import CategoricalDistribution, IntDistribution
+        >>> from optuna.trial import create_trial
+        >>> dists = {"model": CategoricalDistribution(["a", "b"]), "depth": IntDistribution(1, 3)}
+        >>> trial = create_trial(params={"model": "a", "depth": 2}, distributions=dists, value=1.0)
+        >>> whole = WholeTrials([trial], own=1)
+        >>> whole.repeated({"model": "a", "depth": 2, "units": 64}) is trial
+        True
+        >>> whole.repeated({"model": "a", "depth": 3, "units": 64}) is None
+        True
+    """
+
+    def __init__(self, trials: Sequence[FrozenTrial], own: int) -> None:
+        # One table per set of parameter names (a branch of the space): its trials'
+        # values, in the order of the names, to the first trial that has them.
+        self._tables: dict[tuple[str, ...], dict[tuple[Any, ...], FrozenTrial]] = {}
+        for t in trials:
+            if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.number == own:
+                continue
+            names = tuple(sorted(t.params))
+            if names:
+                key = tuple(t.params[n] for n in names)
+                self._tables.setdefault(names, {}).setdefault(key, t)
+
+    def repeated(self, params: dict[str, Any]) -> FrozenTrial | None:
+        """The finished trial that ``params`` repeats, or ``None``."""
+        for names, table in self._tables.items():
+            if all(n in params for n in names):
+                found = table.get(tuple(params[n] for n in names))
+                if found is not None:
+                    return found
+        return None
 
 
 def source_led(trial: FrozenTrial) -> bool:

@@ -39,6 +39,7 @@ SHAPES (n observed, p pending, P parameters, N candidates, F features):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,7 @@ def propose(
     handoff: PolicyWeights | None = None,
     gradient_moves: bool = True,
     objectives: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = None,
+    repeats: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -216,6 +218,14 @@ def propose(
             ``values`` still weighs the sources, and scores the candidates while no kept
             trial is feasible. ``None`` (the default): the single GP scores the
             candidates too.
+        repeats: Which candidates would repeat a configuration the study has: ``(N, P)``
+            cube points to an ``(N,)`` boolean mask, in place of comparing them with
+            ``points`` and ``pending``. The sampler passes it for a group of a
+            conditional search space whose proposal, with the other groups', would
+            repeat a whole trial: what repeats is the trial, not the group's own values
+            (a choice of three models has repeated its values by the fourth trial).
+            ``None`` (the default): a candidate repeats when it equals a point of
+            ``points`` or ``pending``.
     """
     # Precision late in a study without sources (see gradient_moves).
     precision = gradient_moves and prior is None and len(values) >= PRECISION_FROM
@@ -253,7 +263,7 @@ def propose(
         after_source_best=_after_source_best(prior, observed),
     )
     features, probs = _policy_probabilities(encoder, observed, cands, phase.policy, progress)
-    choice = _choose(probs, observed, cands, phase, rng, greedy)
+    choice = _choose(probs, observed, cands, phase, rng, greedy, repeats)
     reason = _reason(observed, cands, phase, choice, prior, prior_weights)
     return Proposal(cands.points[choice.index], choice.index, features, choice.probs, reason)
 
@@ -651,10 +661,12 @@ def _choose(
     phase: _Phase,
     rng: np.random.Generator,
     greedy: bool,
+    repeats: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> _Choice:
     """Step 6: the probe of the prior-startup phase, or a draw from ``pi(a|s)`` (the most
     probable candidate when ``greedy``; only prior candidates while the phase keeps to
-    them) that avoids repeating a configuration the study has."""
+    them) that avoids repeating a configuration the study has (``repeats``, when
+    given, says which candidates do; see :func:`propose`)."""
     n_obs = observed.n_obs
     probe = None
     if phase.probe or (phase.in_phase and not phase.startup and n_obs >= 1):
@@ -667,7 +679,13 @@ def _choose(
         total = masked.sum()
         probs = masked / total if total > 0 else prior_mask / prior_mask.sum()
     index = int(np.argmax(probs)) if greedy else int(rng.choice(len(probs), p=probs))
-    index, avoided = _avoid_repeat(index, probs, cands.points, observed.seen, rng, greedy)
+    if repeats is None:
+        seen = observed.seen
+
+        def repeats(points: np.ndarray) -> np.ndarray:
+            return same_points(points, seen) if len(seen) else np.zeros(len(points), bool)
+
+    index, avoided = _avoid_repeat(index, probs, cands.points, repeats, rng, greedy)
     return _Choice(index, probs, False, avoided)
 
 
@@ -742,18 +760,19 @@ def _avoid_repeat(
     index: int,
     probs: np.ndarray,
     cand_points: np.ndarray,
-    seen: np.ndarray,
+    repeats: Callable[[np.ndarray], np.ndarray],
     rng: np.random.Generator,
     greedy: bool,
 ) -> tuple[int, bool]:
     """``index``, unless its candidate repeats a configuration the study has (evaluated
-    or running) while another candidate does not: then the policy's choice among the
-    candidates that do not (its probabilities renormalised over them; greedy: the most
-    probable), and ``True``. A study whose every candidate is a repeat keeps ``index``.
+    or running; ``repeats`` marks the candidates that do) while another candidate does
+    not: then the policy's choice among the candidates that do not (its probabilities
+    renormalised over them; greedy: the most probable), and ``True``. A study whose
+    every candidate is a repeat keeps ``index``.
     """
-    if len(seen) == 0 or not same_points(cand_points[index][None, :], seen)[0]:
+    if not repeats(cand_points[index][None, :])[0]:
         return index, False
-    fresh = ~same_points(cand_points, seen)
+    fresh = ~repeats(cand_points)
     if not fresh.any():
         return index, False
     p = np.where(fresh, probs, 0.0)

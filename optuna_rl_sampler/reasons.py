@@ -31,7 +31,9 @@ The vocabulary of a reason:
 - ``"avoided_repeat": true``: the policy's first choice repeated a configuration the
   study has, so it chose again among the candidates that do not; ``"repeat"``:
   ``"evaluated"`` or ``"pending"`` when the choice repeats one anyway (every candidate
-  does, as on a small grid whose points are all tried); ``"refused_by_optuna"``:
+  does, as on a small grid whose points are all tried). In a conditional search space
+  both are said of the whole trial (``"repeat_of"``: the number of the trial it
+  repeats), each group's own of its values; ``"refused_by_optuna"``:
   parameters Optuna did not take (sampled independently); ``"scalarisation"`` and
   ``"constraints"`` for multi-objective and constrained studies; ``"surrogate":
   "per-objective"`` when one GP per objective scored the candidates (a multi-objective

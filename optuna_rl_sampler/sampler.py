@@ -53,6 +53,7 @@ from optuna_rl_sampler.encoding import SearchSpaceEncoder
 from optuna_rl_sampler.encoding import fit_value
 from optuna_rl_sampler.evidence import EVIDENCE_STATES
 from optuna_rl_sampler.evidence import EvidenceCache
+from optuna_rl_sampler.evidence import WholeTrials
 from optuna_rl_sampler.evidence import better_half
 from optuna_rl_sampler.evidence import read_evidence
 from optuna_rl_sampler.evidence import scalarise
@@ -99,6 +100,26 @@ __all__ = [
 #: Under Optuna's logger tree ("optuna.optuna_rl_sampler.sampler"), so that
 #: ``optuna.logging.set_verbosity`` governs it and Optuna's handler prints it.
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
+
+
+def _cube_repeats(
+    encoder: SearchSpaceEncoder, repeats: Callable[[dict[str, Any]], bool]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``repeats`` (of the parameters a group proposes) on the group's cube points, each
+    distinct point decoded once (a group of few choices has many equal candidates)."""
+
+    def on_points(points: np.ndarray) -> np.ndarray:
+        known: dict[bytes, bool] = {}
+        out = np.zeros(len(points), dtype=bool)
+        for i, point in enumerate(points):
+            key = point.tobytes()
+            if key not in known:
+                known[key] = repeats(encoder.decode(point))
+            out[i] = known[key]
+        return out
+
+    return on_points
+
 
 _ASSUMED_BUDGET = 100
 _PRIOR_CACHE_SIZE = 8
@@ -666,6 +687,42 @@ class RLSampler(BaseSampler):
                 continue
             params.update(proposed[0])
             parts.append({"params": sorted(group), **proposed[1]})
+        whole = WholeTrials(trials, trial.number)
+        repeated = whole.repeated(params)
+        if repeated is not None:
+            # Each group avoided its own values where it could, but together they
+            # repeat a whole trial (a small branch, or a choice whose every option is
+            # tried, completes it). The groups that trial holds are proposed again, the
+            # deepest first (held by the fewest trials), each avoiding the values that
+            # would complete a repeat with the others', until none is.
+            held = {
+                i: sum(1 for t in trials if set(g) <= t.params.keys())
+                for i, g in enumerate(groups)
+            }
+            for index in sorted(held, key=lambda i: (held[i], i)):
+                group = groups[index]
+                if parts[index]["source"] == "startup" or not set(group) & repeated.params.keys():
+                    continue
+                others = {n: v for n, v in params.items() if n not in group}
+                proposed = self._propose_space(
+                    study,
+                    trial,
+                    group,
+                    stream=(2 + index,),
+                    selected=selected,
+                    trials=trials,
+                    choice_trials=unled,
+                    repeats=lambda values, others=others: (
+                        whole.repeated({**others, **values}) is not None
+                    ),
+                )
+                if proposed is None:
+                    continue
+                params.update(proposed[0])
+                parts[index] = {"params": sorted(group), **proposed[1]}
+                repeated = whole.repeated(params)
+                if repeated is None:
+                    break
         done = [part for part in parts if part["source"] != "startup"]
         if not done:
             self._record_independent(study, trial)
@@ -684,6 +741,15 @@ class RLSampler(BaseSampler):
             reason["refused_by_optuna"] = refused
         if beaten is not None:
             reason["sources_beaten"] = beaten
+        # Said of the whole trial, as in a study without groups: the groups' own
+        # "repeat" says only that the group's values were tried before.
+        reason.pop("repeat", None)
+        reason.pop("avoided_repeat", None)
+        if repeated is not None:
+            reason["repeat"] = "evaluated"
+            reason["repeat_of"] = repeated.number
+        elif any(part.get("avoided_repeat") for part in parts):
+            reason["avoided_repeat"] = True
         self._record(study, trial, reason)
         return params
 
@@ -696,13 +762,16 @@ class RLSampler(BaseSampler):
         selected: tuple[list[SourceStudy], str, str] | None = None,
         trials: Sequence[FrozenTrial] | None = None,
         choice_trials: Sequence[FrozenTrial] | None = None,
+        repeats: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The proposed parameters of ``search_space`` and their reason, from the trials
         that hold it; ``None`` while fewer than ``n_startup_trials`` do. ``stream``
         extends the trial's random streams (one per group of a conditional space);
         ``selected``, the study's sources as :meth:`_select_sources` gives them, when the
         caller has just chosen them; ``trials``, the study's trials just read (see
-        :func:`read_evidence`), and ``choice_trials`` those a choice of branch reads."""
+        :func:`read_evidence`), and ``choice_trials`` those a choice of branch reads;
+        ``repeats``, whether the parameters proposed would repeat a trial the study has
+        (else: whether they equal those of a trial that holds ``search_space``)."""
         encoder = SearchSpaceEncoder(search_space)
         choice = bool(stream) and bool(encoder.is_categorical.all())
         if choice and choice_trials is not None:
@@ -751,6 +820,7 @@ class RLSampler(BaseSampler):
             # A scalarised or penalised score: no steps up its GP mean (see propose).
             gradient_moves=objective_values.shape[1] == 1 and not constrained,
             objectives=objectives,
+            repeats=None if repeats is None else _cube_repeats(encoder, repeats),
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

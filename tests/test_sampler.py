@@ -557,6 +557,36 @@ def test_a_group_too_few_trials_hold_waits_for_startup():
     assert [g["source"] == "startup" for g in reason["groups"]] == [True, False]
 
 
+def _small_branches(trial: optuna.Trial) -> float:
+    # 25 whole configurations: model "a" with 5, "b" with 6 x 3, "c" with 2.
+    model = trial.suggest_categorical("model", ["a", "b", "c"])
+    if model == "a":
+        return (trial.suggest_int("ax", 0, 4) - 2) ** 2 + 1.0
+    if model == "b":
+        x = trial.suggest_int("bx", 0, 5)
+        return (x - 3) ** 2 + trial.suggest_categorical("by", [0, 1, 2])
+    return 0.5 if trial.suggest_categorical("cx", ["u", "v"]) == "u" else 3.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_conditional_study_tries_every_whole_configuration_before_repeating_one(seed):
+    # Each group's values repeat early (three models, two values of "cx"), so only the
+    # whole trial can tell a repeat; before whole trials were compared, seed 2 tried 10
+    # of the 25 configurations in 30 trials.
+    study = optuna.create_study(sampler=RLSampler(seed=seed, warn_independent_sampling=False))
+    study.optimize(_small_branches, n_trials=27)
+    configs = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(configs[:25])) == 25
+    reasons = [t.system_attrs[REASON_KEY] for t in study.trials]
+    assert any(r.get("avoided_repeat") for r in reasons[:25])
+    assert not any("repeat" in r for r in reasons[:25])
+    # Once every configuration is tried, a repeat is said, with the trial it repeats.
+    for trial, reason in zip(study.trials[25:], reasons[25:], strict=True):
+        assert reason["repeat"] == "evaluated"
+        assert study.trials[reason["repeat_of"]].params == trial.params
+    assert "repeats an evaluated configuration" in study.trials[26].user_attrs["rl:reason"]
+
+
 def test_group_must_be_a_bool():
     with pytest.raises(TypeError, match="group"):
         RLSampler(group="yes")
