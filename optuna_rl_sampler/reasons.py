@@ -38,7 +38,10 @@ The vocabulary of a reason:
   ``"constraints"`` for multi-objective and constrained studies; ``"surrogate":
   "per-objective"`` when one GP per objective scored the candidates (a multi-objective
   study without constraints), ``"per-objective+violation"`` when a GP on the constraint
-  violation penalised them too (a constrained study with a feasible trial).
+  violation penalised them too (a constrained study with a feasible trial);
+  ``"temperature"``: the policy's probabilities were sharpened,
+  ``softmax(scores / temperature)`` (one objective without constraints, from the
+  fifth trial).
 """
 
 from __future__ import annotations

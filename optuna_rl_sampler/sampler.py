@@ -71,6 +71,8 @@ from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import startup_ranking
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.policy import load_policies
+from optuna_rl_sampler.proposal import POLICY_TEMPERATURE
+from optuna_rl_sampler.proposal import SHARPEN_FROM
 from optuna_rl_sampler.proposal import propose
 from optuna_rl_sampler.reasons import DASHBOARD_KEY
 from optuna_rl_sampler.reasons import REASON_KEY
@@ -821,6 +823,13 @@ class RLSampler(BaseSampler):
             gradient_moves=objective_values.shape[1] == 1 and not constrained,
             objectives=objectives,
             repeats=None if repeats is None else _cube_repeats(encoder, repeats),
+            # Sharper with one objective and no constraints (see propose), unless every
+            # parameter is a choice (of a model, say).
+            temperature=POLICY_TEMPERATURE
+            if objectives is None
+            and not encoder.is_categorical.all()
+            and len(values) >= SHARPEN_FROM
+            else 1.0,
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

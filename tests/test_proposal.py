@@ -217,8 +217,12 @@ def test_moves_uphill_reach_a_corner_optimum_that_random_local_moves_do_not(monk
     # An 8-D linear slope's optimum is the corner x = 5: a local move reaches it only if
     # all eight coordinates clip at once; steps up the GP mean go straight there. The
     # moves aimed at precision (from PRECISION_FROM trials on) are left out: this is
-    # about the gradient steps.
+    # about the gradient steps, and so is the sharpening of a study without sources
+    # (POLICY_TEMPERATURE), with which local moves alone reach it on one seed.
+    import optuna_rl_sampler.sampler as sampler_module
+
     monkeypatch.setattr(prop, "PRECISION_FROM", 10**9)
+    monkeypatch.setattr(sampler_module, "POLICY_TEMPERATURE", 1.0)
     with_steps = [_slope_study(seed) for seed in range(3)]
     assert sum(best < 1e-9 for best, _ in with_steps) >= 2
     assert all(steps > 0 for _, steps in with_steps)  # and the reasons say so
@@ -330,3 +334,31 @@ def test_the_reason_says_how_undecided_the_policy_was(generic):
     tensors["score.2.bias"] = np.zeros_like(tensors["score.2.bias"])
     uniform = run(PolicyWeights(tensors, generic.card, "uniform"))
     assert uniform.reason["entropy"] == 1.0
+
+
+def test_a_temperature_sharpens_the_policy_over_the_same_candidates(generic):
+    points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((8, 2)))
+
+    def run(temperature: float):
+        return prop.propose(
+            SearchSpaceEncoder(SPACE),
+            points,
+            -np.abs(points - 0.7).sum(axis=1),
+            np.zeros((0, 2)),
+            weights=generic,
+            rng=np.random.default_rng(2),
+            progress=0.4,
+            n_candidates=64,
+            max_observations=200,
+            temperature=temperature,
+        )
+
+    plain, sharp = run(1.0), run(prop.POLICY_TEMPERATURE)
+    # The same candidates and features; probabilities softmax(logits / T).
+    assert np.array_equal(plain.features, sharp.features)
+    logits = generic.logits(plain.features) / prop.POLICY_TEMPERATURE
+    expected = np.exp(logits - logits.max())
+    assert np.allclose(sharp.probs, expected / expected.sum())
+    assert prop.normalised_entropy(sharp.probs) < prop.normalised_entropy(plain.probs) - 0.1
+    assert sharp.reason["temperature"] == prop.POLICY_TEMPERATURE
+    assert "temperature" not in plain.reason
