@@ -672,18 +672,25 @@ class RLSampler(BaseSampler):
             # of the choice of branch, so that a misleading source's favourite does not
             # hold the study away from the branch it tried badly.
             unled = [t for t in trials if t.state == TrialState.RUNNING or not source_led(t)]
-        params: dict[str, Any] = {}
-        parts: list[dict[str, Any]] = []
-        for index, group in enumerate(groups):
-            proposed = self._propose_space(
+
+        def propose_group(
+            index: int, repeats: Callable[[dict[str, Any]], bool] | None = None
+        ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+            return self._propose_space(
                 study,
                 trial,
-                group,
+                groups[index],
                 stream=(2 + index,),
                 selected=selected,
                 trials=trials,
                 choice_trials=unled,
+                repeats=repeats,
             )
+
+        params: dict[str, Any] = {}
+        parts: list[dict[str, Any]] = []
+        for index, group in enumerate(groups):
+            proposed = propose_group(index)
             if proposed is None:
                 parts.append({"params": sorted(group), "source": "startup"})
                 continue
@@ -706,17 +713,9 @@ class RLSampler(BaseSampler):
                 if parts[index]["source"] == "startup" or not set(group) & repeated.params.keys():
                     continue
                 others = {n: v for n, v in params.items() if n not in group}
-                proposed = self._propose_space(
-                    study,
-                    trial,
-                    group,
-                    stream=(2 + index,),
-                    selected=selected,
-                    trials=trials,
-                    choice_trials=unled,
-                    repeats=lambda values, others=others: (
-                        whole.repeated({**others, **values}) is not None
-                    ),
+                proposed = propose_group(
+                    index,
+                    lambda values, others=others: whole.repeated({**others, **values}) is not None,
                 )
                 if proposed is None:
                     continue

@@ -61,6 +61,7 @@ def _propose(
     prior_startup: int = 5,
     handoff: PolicyWeights | None = None,
     progress: float | None = None,
+    temperature: float = 1.0,
 ):
     """One proposal after ``points`` (values peak at (0.7, 0.7)); the shipped transfer
     weights unless ``weights`` is given."""
@@ -77,6 +78,7 @@ def _propose(
         prior=prior,
         prior_startup=prior_startup,
         handoff=handoff,
+        temperature=temperature,
     )
 
 
@@ -340,18 +342,7 @@ def test_a_temperature_sharpens_the_policy_over_the_same_candidates(generic):
     points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((8, 2)))
 
     def run(temperature: float):
-        return prop.propose(
-            SearchSpaceEncoder(SPACE),
-            points,
-            -np.abs(points - 0.7).sum(axis=1),
-            np.zeros((0, 2)),
-            weights=generic,
-            rng=np.random.default_rng(2),
-            progress=0.4,
-            n_candidates=64,
-            max_observations=200,
-            temperature=temperature,
-        )
+        return _propose(points, None, weights=generic, progress=0.4, temperature=temperature)
 
     plain, sharp = run(1.0), run(prop.POLICY_TEMPERATURE)
     # The same candidates and features; probabilities softmax(logits / T).
