@@ -225,7 +225,11 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
     cond.add_argument(
         "--out", type=Path, default=None, help="folder (default: benchmarks/results/conditional)"
     )
-    cond.add_argument("--seeds", default="0-9", help="sampler seeds (default 0-9)")
+    cond.add_argument(
+        "--seeds",
+        default="0-9,40-59",
+        help="sampler seeds (default 0-9,40-59; seeds 10-39 are for development)",
+    )
     cond.add_argument("--trials", type=int, default=60, help="trials per study (default 60)")
     cond.add_argument("--samplers", default=None, help="comma-separated (default: all eight)")
     cond.add_argument("--problems", default=None, help="comma-separated (default: all three)")

@@ -55,3 +55,13 @@ def test_write_conditional_writes_results_summary_and_plot(tmp_path: Path) -> No
     assert "## optimizer" in text and "rl - tpe" in text
     with pytest.raises(ValueError, match="sampler 'gp'"):
         write_conditional(tmp_path, samplers=["gp"], workers=0, progress=False)
+
+
+def test_seed_ranges_name_the_committed_seeds_and_leave_the_development_ones_out():
+    from benchmarks.conditional import DEFAULT_SEEDS
+    from benchmarks.conditional import seed_ranges
+
+    assert seed_ranges(DEFAULT_SEEDS) == "0-9,40-59"
+    assert not set(DEFAULT_SEEDS) & set(range(10, 40))  # the development seeds
+    assert seed_ranges([5, 0, 1, 2, 2]) == "0-2,5"
+    assert seed_ranges([7]) == "7"
