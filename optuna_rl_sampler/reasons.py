@@ -39,13 +39,17 @@ The vocabulary of a reason:
   "per-objective"`` when one GP per objective scored the candidates (a multi-objective
   study without constraints), ``"per-objective+violation"`` when a GP on the constraint
   violation penalised them too (a constrained study with a feasible trial);
-  ``"temperature"``: the policy's probabilities were sharpened,
+  ``"held_by"`` (each group's, in a conditional space): how many trials held the
+  group when it was proposed; ``"branch"`` (in the dashboard line of a conditional
+  trial only, see :func:`taken_branch`): the group whose reason the line gives, the
+  largest one the trial holds; ``"temperature"``: the policy's probabilities were sharpened,
   ``softmax(scores / temperature)`` (one objective without constraints, from the
   fifth trial).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -55,6 +59,7 @@ __all__ = [
     "SOURCES_KEY",
     "summarise_reason",
     "summarise_sources",
+    "taken_branch",
 ]
 
 #: Trial system attribute holding the sampler's reasons for a proposal.
@@ -170,10 +175,77 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         text += "; repeats a running trial's configuration"
     groups = reason.get("groups")
     if isinstance(groups, list):
-        done = [g.get("params") or [] for g in groups if g.get("source") != "startup"]
-        largest = max(done, key=len, default=None)
-        text += f"; {len(groups)} parameter groups (conditional space), this one {largest}"
+        this = reason.get("branch")
+        if this is None:
+            done = [g.get("params") or [] for g in groups if g.get("source") != "startup"]
+            this = max(done, key=len, default=None)
+        text += f"; {len(groups)} parameter groups (conditional space), this one {this}"
     return text
+
+
+#: Keys of a conditional trial's reason that are said of the whole trial, not of the
+#: group whose reason it carries (see :func:`taken_branch`).
+_WHOLE_TRIAL_KEYS = (
+    "groups",
+    "startup_params",
+    "refused_by_optuna",
+    "sources_beaten",
+    "repeat",
+    "repeat_of",
+    "avoided_repeat",
+)
+
+
+def taken_branch(reason: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The reason of a conditional trial re-centred on the branch the trial took.
+
+    A trial of a conditional search space is proposed one parameter group at a time,
+    every branch included, before the objective decides which branch it runs; its reason
+    is then that of the largest group proposed. Once the trial has its parameters, the
+    group that explains it is the largest one whose every parameter the trial holds,
+    and among groups as large the deepest, held by the fewest trials (each group's
+    ``"held_by"``: a branch's own parameters rather than the choice of branch, which
+    every trial holds).
+
+    Args:
+        reason: The trial's reasons (the system attribute :data:`REASON_KEY`).
+        params: The trial's parameters.
+
+    Returns:
+        That group's reason with the whole trial's keys kept and ``"branch"`` naming the
+        group, or ``None`` when ``reason`` has no groups or the trial holds none of those
+        proposed.
+
+    Example:
+        >>> reason = {"source": "local", "weights": "generic-v1", "groups": [
+        ...     {"params": ["alpha"], "source": "prior", "held_by": 9},
+        ...     {"params": ["depth", "lr"], "source": "local", "held_by": 11},
+        ...     {"params": ["model"], "source": "sobol", "held_by": 20}]}
+        >>> taken = taken_branch(reason, {"model": "linear", "alpha": 0.1})
+        >>> taken["source"], taken["branch"]
+        ('prior', ['alpha'])
+    """
+    groups = reason.get("groups")
+    if not isinstance(groups, list):
+        return None
+    candidates = [
+        g
+        for g in groups
+        if isinstance(g, dict)
+        and g.get("source") != "startup"
+        and g.get("params")
+        and set(g["params"]) <= params.keys()
+    ]
+    if not candidates:
+        return None
+    group = max(candidates, key=lambda g: (len(g["params"]), -int(g.get("held_by", 0))))
+    out = {key: value for key, value in group.items() if key not in ("params", "held_by")}
+    # The group's own repeat keys say only that its values were tried before.
+    out.pop("repeat", None)
+    out.pop("avoided_repeat", None)
+    out.update({key: reason[key] for key in _WHOLE_TRIAL_KEYS if key in reason})
+    out["branch"] = list(group["params"])
+    return out
 
 
 def summarise_sources(reason: dict[str, Any]) -> str | None:

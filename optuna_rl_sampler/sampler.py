@@ -79,6 +79,7 @@ from optuna_rl_sampler.reasons import REASON_KEY
 from optuna_rl_sampler.reasons import SOURCES_KEY
 from optuna_rl_sampler.reasons import summarise_reason
 from optuna_rl_sampler.reasons import summarise_sources
+from optuna_rl_sampler.reasons import taken_branch
 from optuna_rl_sampler.search_space import CurrentSearchSpace
 from optuna_rl_sampler.sources import RECSYS_RECORD_KEY
 from optuna_rl_sampler.sources import SourceStudy
@@ -103,6 +104,15 @@ __all__ = [
 #: ``optuna.logging.set_verbosity`` governs it and Optuna's handler prints it.
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
+_ASSUMED_BUDGET = 100
+_PRIOR_CACHE_SIZE = 8
+#: Studies whose transfer decision this process has logged (bounds the log dedupe).
+_MAX_ANNOUNCED = 1024
+#: Largest candidate set accepted (memory and time grow linearly with it).
+_MAX_CANDIDATES = 65536
+#: How the default independent sampling is named in messages.
+_DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
+
 
 def _cube_repeats(
     encoder: SearchSpaceEncoder, repeats: Callable[[dict[str, Any]], bool]
@@ -121,16 +131,6 @@ def _cube_repeats(
         return out
 
     return on_points
-
-
-_ASSUMED_BUDGET = 100
-_PRIOR_CACHE_SIZE = 8
-#: Studies whose transfer decision this process has logged (bounds the log dedupe).
-_MAX_ANNOUNCED = 1024
-#: Largest candidate set accepted (memory and time grow linearly with it).
-_MAX_CANDIDATES = 65536
-#: How the default independent sampling is named in messages.
-_DEFAULT_INDEPENDENT = "RLSampler's per-trial uniform random sampling"
 
 
 class RLSampler(BaseSampler):
@@ -315,7 +315,9 @@ class RLSampler(BaseSampler):
             from the trials that hold it, one proposal per group, and a group of
             categorical parameters only (a choice of model family) from the better half
             of them (reason ``"choice_evidence"``); the trial's reason is that of its
-            largest group, with every group's under ``"groups"``. With source
+            largest group, with every group's under ``"groups"``, and once the
+            objective has chosen its branch the dashboard line gives the reason of
+            the largest group the trial holds (:func:`~.reasons.taken_branch`). With source
             studies each group is proposed from the past trials that hold it too (a
             source must hold every parameter of the group), until
             a trial the sources did not choose beats every trial they chose (reason
@@ -591,6 +593,15 @@ class RLSampler(BaseSampler):
             _process_constraints_after_trial(self._constraints_func, study, trial, state)
         if self._independent_sampler is not None:
             self._independent_sampler.after_trial(study, trial, state, values)
+        if self._dashboard_reasons:
+            # A conditional trial's line was written before the objective chose its
+            # branch: it now gives the reason of the branch the trial took.
+            reason = trial.system_attrs.get(REASON_KEY)
+            taken = taken_branch(reason, trial.params) if isinstance(reason, dict) else None
+            if taken is not None:
+                study._storage.set_trial_user_attr(
+                    trial._trial_id, DASHBOARD_KEY, summarise_reason(taken)
+                )
 
     @property
     def _independent_name(self) -> str:
@@ -696,6 +707,9 @@ class RLSampler(BaseSampler):
                 continue
             params.update(proposed[0])
             parts.append({"params": sorted(group), **proposed[1]})
+        held = {
+            i: sum(1 for t in trials if set(g) <= t.params.keys()) for i, g in enumerate(groups)
+        }
         whole = WholeTrials(trials, trial.number)
         repeated = whole.repeated(params)
         if repeated is not None:
@@ -704,10 +718,6 @@ class RLSampler(BaseSampler):
             # tried, completes it). The groups that trial holds are proposed again, the
             # deepest first (held by the fewest trials), each avoiding the values that
             # would complete a repeat with the others', until none is.
-            held = {
-                i: sum(1 for t in trials if set(g) <= t.params.keys())
-                for i, g in enumerate(groups)
-            }
             for index in sorted(held, key=lambda i: (held[i], i)):
                 group = groups[index]
                 if parts[index]["source"] == "startup" or not set(group) & repeated.params.keys():
@@ -724,6 +734,8 @@ class RLSampler(BaseSampler):
                 repeated = whole.repeated(params)
                 if repeated is None:
                     break
+        for index, part in enumerate(parts):
+            part["held_by"] = held[index]  # trials that hold the group (see taken_branch)
         done = [part for part in parts if part["source"] != "startup"]
         if not done:
             self._record_independent(study, trial)

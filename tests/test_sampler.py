@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import math
@@ -22,6 +23,7 @@ from optuna.trial import create_trial
 
 from optuna_rl_sampler import RLSampler
 from optuna_rl_sampler import SourceStudy
+from optuna_rl_sampler.reasons import DASHBOARD_KEY
 from optuna_rl_sampler.sampler import REASON_KEY
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -402,6 +404,27 @@ def test_conditional_parameters_are_proposed_per_group(caplog):
     for message in late:
         name, number = message.split("'")[1], int(message.split("trial#")[1].split()[0])
         assert number <= first["depth" if name == "lr" else name]
+
+
+def test_conditional_dashboard_line_names_the_branch_the_trial_took():
+    study = optuna.create_study(sampler=RLSampler(seed=3))
+    study.optimize(_three_models, n_trials=30)
+    named = {}
+    for t in study.trials:
+        line = t.user_attrs[DASHBOARD_KEY]
+        if "parameter groups" not in line:
+            continue
+        branch = ast.literal_eval(line.split("this one ")[1])
+        assert set(branch) <= t.params.keys(), (t.number, line, t.params)
+        named[t.params["model"]] = branch
+        # The line gives the reason of that group, not of the largest group proposed.
+        (part,) = [
+            g for g in t.system_attrs[REASON_KEY]["groups"] if g["params"] == sorted(branch)
+        ]
+        assert f"p={part['probability']}, rank {part['probability_rank']}/" in line
+    # Both branches were taken, and each trial names its own (before, every line named
+    # the largest group, ['depth', 'lr'], whichever branch the trial ran).
+    assert named == {"linear": ["alpha"], "tree": ["depth", "lr"]}
 
 
 def test_grouping_finds_the_branch_optimum_that_random_branch_parameters_miss():
