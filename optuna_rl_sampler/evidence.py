@@ -261,6 +261,7 @@ def better_half(
     """The trials a choice group of a conditional space is proposed from: those at or
     above the median value (one objective, no constraint values, at least
     :data:`CHOICE_MIN_TRIALS` trials; otherwise all of them), and the reason's entry.
+    Pruned trials (``-inf``) count below every complete one and are never kept.
 
     The choice (a model family, an optimiser) is worth what its good trials reach, since
     its own parameters are tuned from them; fitted to every trial, the GP reads each
@@ -285,7 +286,14 @@ def better_half(
     if values.shape[1] != 1 or n < CHOICE_MIN_TRIALS or not np.isnan(violations).all():
         return points, values, violations, {}
     v = values[:, 0]
-    keep = v >= np.quantile(v, 0.5)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return points, values, violations, {}
+    # Pruned trials are -inf: the median is taken with them just below the worst
+    # complete trial (interpolating at -inf gives -inf or NaN, which kept every trial),
+    # and never below the worst complete trial, so that a pruned trial is never kept.
+    low = v[finite].min()
+    keep = v >= max(np.quantile(np.where(finite, v, low - 1.0), 0.5), low)
     reason = {"choice_evidence": f"the better half: {int(keep.sum())} of {n} trials"}
     return points[keep], values[keep], violations[keep], reason
 

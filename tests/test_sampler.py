@@ -4,6 +4,7 @@ import ast
 import contextlib
 import logging
 import math
+import warnings
 
 import numpy as np
 import optuna
@@ -660,6 +661,16 @@ def test_a_choice_group_is_proposed_from_the_better_half_of_its_trials():
     assert sorted(kept[:, 0]) == [3.0, 4.0, 5.0]
     assert kept_points[:, 0].tolist() == [0.0, 0.4, 0.8]
     assert reason == {"choice_evidence": "the better half: 3 of 6 trials"}
+    # Pruned trials (-inf) are never kept, however many there are (the median was
+    # interpolated at -inf, which kept every trial, with a RuntimeWarning).
+    pruned = np.array([[3.0], [1.0], [-np.inf], [-np.inf], [-np.inf], [-np.inf]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, kept, _, reason = better_half(points, pruned, none)
+    assert kept[:, 0].tolist() == [3.0, 1.0]
+    assert reason == {"choice_evidence": "the better half: 2 of 6 trials"}
+    _, kept, _, _ = better_half(points, np.vstack([pruned[:4], [[2.0]], [[0.5]]]), none)
+    assert sorted(kept[:, 0]) == [1.0, 2.0, 3.0]  # the better 3 of 6, pruned ones last
     # Several objectives, constraint values or too few trials: every trial, no reason.
     for args in [
         (points, np.hstack([values, values]), none),
