@@ -205,16 +205,19 @@ def taken_branch(reason: dict[str, Any], params: Mapping[str, Any]) -> dict[str,
     group that explains it is the largest one whose every parameter the trial holds,
     and among groups as large the deepest, held by the fewest trials (each group's
     ``"held_by"``: a branch's own parameters rather than the choice of branch, which
-    every trial holds).
+    every trial holds). When the trial holds no proposed group whole (early in a study
+    the groups are still forming, and the branch it took may be sampled independently
+    until enough trials hold it), it is the group with the most of the trial's
+    parameters, and ``"branch"`` names just those.
 
     Args:
         reason: The trial's reasons (the system attribute :data:`REASON_KEY`).
         params: The trial's parameters.
 
     Returns:
-        That group's reason with the whole trial's keys kept and ``"branch"`` naming the
-        group, or ``None`` when ``reason`` has no groups or the trial holds none of those
-        proposed.
+        That group's reason with the whole trial's keys kept and ``"branch"`` naming
+        the group's parameters the trial holds, or ``None`` when ``reason`` has no
+        groups or the trial holds no parameter of any group proposed.
 
     Example:
         >>> reason = {"source": "local", "weights": "generic-v1", "groups": [
@@ -224,27 +227,31 @@ def taken_branch(reason: dict[str, Any], params: Mapping[str, Any]) -> dict[str,
         >>> taken = taken_branch(reason, {"model": "linear", "alpha": 0.1})
         >>> taken["source"], taken["branch"]
         ('prior', ['alpha'])
+        >>> taken_branch(reason, {"model": "tree", "depth": 3, "lr": 0.1})["branch"]
+        ['depth', 'lr']
     """
     groups = reason.get("groups")
     if not isinstance(groups, list):
         return None
-    candidates = [
+    proposed = [
         g
         for g in groups
-        if isinstance(g, dict)
-        and g.get("source") != "startup"
-        and g.get("params")
-        and set(g["params"]) <= params.keys()
+        if isinstance(g, dict) and g.get("source") != "startup" and g.get("params")
     ]
-    if not candidates:
+
+    def fit(g: dict[str, Any]) -> tuple[bool, int, int]:
+        held = sum(1 for name in g["params"] if name in params)
+        return held == len(g["params"]), held, -int(g.get("held_by", 0))
+
+    group = max(proposed, key=fit, default=None)
+    if group is None or fit(group)[1] == 0:
         return None
-    group = max(candidates, key=lambda g: (len(g["params"]), -int(g.get("held_by", 0))))
     out = {key: value for key, value in group.items() if key not in ("params", "held_by")}
     # The group's own repeat keys say only that its values were tried before.
     out.pop("repeat", None)
     out.pop("avoided_repeat", None)
     out.update({key: reason[key] for key in _WHOLE_TRIAL_KEYS if key in reason})
-    out["branch"] = list(group["params"])
+    out["branch"] = [name for name in group["params"] if name in params]
     return out
 
 

@@ -597,8 +597,10 @@ class RLSampler(BaseSampler):
             # A conditional trial's line was written before the objective chose its
             # branch: it now gives the reason of the branch the trial took.
             reason = trial.system_attrs.get(REASON_KEY)
-            taken = taken_branch(reason, trial.params) if isinstance(reason, dict) else None
-            if taken is not None:
+            if isinstance(reason, dict) and isinstance(reason.get("groups"), list):
+                taken = taken_branch(reason, trial.params)
+                if taken is None:  # every parameter it holds was sampled independently
+                    taken = {"source": "startup", "sampler": self._independent_name}
                 study._storage.set_trial_user_attr(
                     trial._trial_id, DASHBOARD_KEY, summarise_reason(taken)
                 )

@@ -428,6 +428,42 @@ def test_conditional_dashboard_line_names_the_branch_the_trial_took():
     assert named == {"linear": ["alpha"], "tree": ["depth", "lr"]}
 
 
+def test_a_branch_still_forming_is_named_by_the_parameters_the_trial_holds():
+    from optuna_rl_sampler.reasons import summarise_reason
+    from optuna_rl_sampler.reasons import taken_branch
+
+    # Early in a study the first trials took branch "p" (their group holds p1), and the
+    # "q" branch waits for enough trials (startup): a trial that took "q" holds only
+    # part of the proposed group, and its line names that part.
+    reason = {
+        "source": "sobol",
+        "groups": [
+            {"params": ["branch", "x", "p1"], "source": "sobol", "probability": 0.5},
+            {"params": ["q1", "q2"], "source": "startup"},
+        ],
+        "startup_params": ["q1", "q2"],
+    }
+    took_q = {"branch": "q", "x": 0.3, "q1": 1, "q2": 0.1}
+    taken = taken_branch(reason, took_q)
+    assert taken["branch"] == ["branch", "x"] and taken["startup_params"] == ["q1", "q2"]
+    assert "this one ['branch', 'x']" in summarise_reason(taken)
+    # Nothing proposed is held: no branch to name (the sampler writes a startup line).
+    assert taken_branch(reason, {"q1": 1, "q2": 0.1}) is None
+
+    def early_split(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if trial.number < 3 or trial.suggest_categorical("branch", ["p", "q"]) == "p":
+            return x + trial.suggest_float("p1", 0.0, 1.0)
+        return x - trial.suggest_int("q1", 0, 3)
+
+    study = optuna.create_study(sampler=RLSampler(seed=0))
+    study.optimize(early_split, n_trials=12)
+    for t in study.trials:
+        line = t.user_attrs[DASHBOARD_KEY]
+        if "this one " in line:
+            assert set(ast.literal_eval(line.split("this one ")[1])) <= t.params.keys(), line
+
+
 def test_grouping_finds_the_branch_optimum_that_random_branch_parameters_miss():
     def best(group, seed):
         study = optuna.create_study(sampler=RLSampler(seed=seed, group=group))
