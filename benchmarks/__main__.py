@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.harness import DEFAULT_SAMPLERS
 from benchmarks.harness import RESULTS_DIR
+from benchmarks.harness import BadArgument
 from benchmarks.harness import results_file
 from benchmarks.multiobjective import add_arguments as _add_multiobjective_arguments
 from benchmarks.suites import SUITES
@@ -521,7 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "conditional": _cmd_conditional,
         "policy-sharpness": _cmd_policy_sharpness,
     }
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except BadArgument as exc:
+        print(f"python -m benchmarks {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

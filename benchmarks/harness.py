@@ -725,11 +725,25 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.flush()
 
 
+class BadArgument(ValueError):
+    """A command-line value that cannot be used; ``python -m benchmarks`` prints it as a
+    usage error (no traceback)."""
+
+
 def seeds_from_arg(text: str) -> list[int]:
-    """``"5"`` means seeds 0-4; ``"0,3,7"`` or ``"10-14"`` lists them."""
+    """``"5"`` means seeds 0-4; ``"0,3,7"`` or ``"10-14"`` lists them.
+
+    Raises:
+        BadArgument: the text gives no seed (``"0"``, an empty list or a range such as
+            ``"5-3"``), which would run nothing.
+    """
     from benchmarks.tasks import parse_int_list
 
     text = text.strip()
-    if text.isdigit():
-        return list(range(int(text)))
-    return parse_int_list(text)
+    seeds = list(range(int(text))) if text.isdigit() else parse_int_list(text)
+    if not seeds:
+        raise BadArgument(
+            f"--seeds {text!r} gives no seed: a count runs seeds 0 to count - 1 ('5' = "
+            "seeds 0-4); for seed 0 alone pass '0-0', for a list '0,3' or '10-14'."
+        )
+    return seeds

@@ -145,6 +145,18 @@ def test_parsers() -> None:
     assert parse_int_list("1-3,8,10-11") == [1, 2, 3, 8, 10, 11]
     assert seeds_from_arg("3") == [0, 1, 2]
     assert seeds_from_arg("4,7") == [4, 7]
+    assert seeds_from_arg("0-0") == [0]
+
+
+@pytest.mark.parametrize("text", ["0", "5-3", " , "])
+def test_seeds_that_give_no_seed_are_a_usage_error(text: str, capsys) -> None:
+    # "--seeds 0" is a count of none: it ran no study and then failed deep in the report.
+    from benchmarks.__main__ import main
+
+    args = ["run", "--suite", "toy", "--samplers", "random", "--seeds", text, "--no-plot"]
+    assert main([*args, "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert f"--seeds {text.strip()!r} gives no seed" in err and "'0-0'" in err
 
 
 # ------------------------------------------------------------------------------- tasks
