@@ -84,12 +84,18 @@ class Evidence(NamedTuple):
             no constraint values.
         pending: ``(p, P)`` cube points of the running trials other than the one being
             proposed.
+        unplaced: Running trials other than the one being proposed that ``pending``
+            leaves out, because they do not hold the search space's parameters (yet):
+            mostly trials that another worker is proposing at this moment, from the
+            same trials (a trial's parameters reach the storage only once proposed),
+            or trials of another branch of a conditional space.
     """
 
     points: np.ndarray
     values: np.ndarray
     violations: np.ndarray
     pending: np.ndarray
+    unplaced: int = 0
 
 
 #: Search spaces whose encodings :class:`EvidenceCache` keeps (the least recently used
@@ -438,7 +444,8 @@ def read_evidence(
             from the storage when omitted.
 
     Returns:
-        The usable trials' cube points, values and violations, and the pending points.
+        The usable trials' cube points, values and violations, the pending points, and
+        how many running trials are not among them.
     """
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=EVIDENCE_STATES)
@@ -453,7 +460,7 @@ def read_evidence(
     value_array[pruned] = -math.inf
     if not ok.all():
         points, value_array, violations = points[ok], value_array[ok], violations[ok]
-    return Evidence(points, value_array, violations, pending[ok_pending])
+    return Evidence(points, value_array, violations, pending[ok_pending], int((~ok_pending).sum()))
 
 
 def scalarise(

@@ -27,7 +27,12 @@ The step, top to bottom:
    the rest of the phase probes, and after it a policy trained without sources
    (``handoff``) chooses while the sources hold little weight. Distrusted sources
    contribute nothing then (no candidates, no scores): the study goes on as one without
-   sources would, until its trials make the sources credible again.
+   sources would, until its trials make the sources credible again;
+7. while other trials run whose parameters are not known yet (``unplaced``: another
+   worker is proposing them from the same trials), a chosen candidate that the trials
+   alone determine (a source's configuration, a move uphill) is moved by a small
+   Gaussian step from the trial's own stream, so that concurrent workers do not
+   evaluate one point twice.
 
 Pure numerics: no Study, no storage. Randomness comes only from ``rng``.
 
@@ -93,6 +98,10 @@ PROBE_MIN_SOURCES = 2
 #: Source weight below which the policy given as ``handoff`` (the generic weights)
 #: chooses instead of the transfer policy, once the prior-startup phase is over.
 HANDOFF_TRUST = 0.75
+#: Standard deviation (in the unit cube, per numeric coordinate) of the step that moves
+#: a chosen candidate which other workers may be choosing at the same moment (see
+#: ``unplaced`` in :func:`propose`): the smallest scale of the local moves.
+CONCURRENT_SPREAD = 0.01
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ def propose(
     objectives: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = None,
     repeats: Callable[[np.ndarray], np.ndarray] | None = None,
     temperature: float = 1.0,
+    unplaced: int = 0,
 ) -> Proposal:
     """Make one proposal (see the module docstring for the steps).
 
@@ -243,6 +253,17 @@ def propose(
             the generic one trailed GPSampler at 20 trials by 0.037 in regret;
             sharpened, level with it. The transfer policy gains too, most with honest
             sources and after a hand-off.
+        unplaced: Running trials that ``pending`` leaves out because their parameters
+            are not known yet. Another worker is then most likely proposing them from
+            the same trials: a trial's parameters reach the storage only once its
+            proposal is made. The candidates that those trials alone determine (a
+            source's configuration, a move uphill: a gradient step, a GP-mean
+            maximum, a quadratic model's maximiser) are then the same for every worker,
+            and two workers that choose one would evaluate the same point. While any
+            trial is unplaced, such a choice is moved by a Gaussian step of
+            :data:`CONCURRENT_SPREAD` per numeric coordinate, drawn from the trial's own
+            stream (reason ``"spread"``: the step's scale, and ``"n_unplaced"``). A study
+            run by one worker never has such trials and is unaffected. Defaults to 0.
     """
     # Precision late in a study without sources (see gradient_moves).
     precision = gradient_moves and prior is None and len(values) >= PRECISION_FROM
@@ -286,7 +307,13 @@ def propose(
     reason = _reason(observed, cands, phase, choice, prior, prior_weights)
     if temperature != 1.0:
         reason["temperature"] = temperature
-    return Proposal(cands.points[choice.index], choice.index, features, choice.probs, reason)
+    point = cands.points[choice.index]
+    if unplaced > 0:
+        reason["n_unplaced"] = int(unplaced)
+        if _shared_by_workers(cands, choice.index) and not encoder.is_categorical.all():
+            point = _spread(encoder, point, rng)
+            reason["spread"] = CONCURRENT_SPREAD
+    return Proposal(point, choice.index, features, choice.probs, reason)
 
 
 # -- the phases of a proposal, in order -----------------------------------------------
@@ -765,6 +792,25 @@ def _reason(
 
 
 # -- what the phases share ------------------------------------------------------------
+
+
+def _shared_by_workers(cands: _Candidates, index: int) -> bool:
+    """Whether candidate ``index`` comes from the trials alone (a source's configuration
+    or a move uphill), not from the trial's random stream, so that another worker
+    proposing from the same trials has it too."""
+    return bool(cands.source[index] == SOURCES.index("prior")) or (
+        cands.moves is not None and cands.moves[index] >= 0
+    )
+
+
+def _spread(
+    encoder: SearchSpaceEncoder, point: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``point`` moved by a Gaussian step of :data:`CONCURRENT_SPREAD` in its numeric
+    coordinates (categorical ones stay), clipped to the cube and snapped."""
+    step = CONCURRENT_SPREAD * rng.standard_normal(len(point))
+    moved = np.where(encoder.is_categorical, point, np.clip(point + step, 0.0, 1.0))
+    return encoder.snap(moved[None, :])[0]
 
 
 def normalised_entropy(probs: np.ndarray) -> float:

@@ -45,6 +45,11 @@ The vocabulary of a reason:
   largest one the trial holds; ``"temperature"``: the policy's probabilities were sharpened,
   ``softmax(scores / temperature)`` (one objective without constraints, from the
   fifth trial).
+- ``"n_unplaced"``: running trials whose parameters were not known when the trial was
+  proposed (other workers proposing at the same moment); ``"spread"``: the chosen
+  candidate, one the trials alone determine and other workers may have chosen too, was
+  moved by a Gaussian step of that scale (see ``unplaced`` in
+  :func:`~optuna_rl_sampler.proposal.propose`).
 """
 
 from __future__ import annotations
@@ -169,6 +174,11 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     if isinstance(con, dict):
         n = con.get("n_feasible", 0) + con.get("n_infeasible", 0)
         text += f"; {con.get('n_feasible')}/{n} feasible"
+    if reason.get("spread"):
+        text += (
+            f"; moved by {reason['spread']} of the range, as {reason.get('n_unplaced')} "
+            "other trials were being proposed"
+        )
     if reason.get("repeat") == "evaluated":
         text += "; repeats an evaluated configuration"
     elif reason.get("repeat") == "pending":

@@ -791,7 +791,7 @@ class RLSampler(BaseSampler):
         choice = bool(stream) and bool(encoder.is_categorical.all())
         if choice and choice_trials is not None:
             trials = choice_trials
-        points, objective_values, violations, pending = read_evidence(
+        points, objective_values, violations, pending, unplaced = read_evidence(
             study, trial, encoder, self._evidence, trials
         )
         if len(objective_values) < self._n_startup_trials:
@@ -843,6 +843,7 @@ class RLSampler(BaseSampler):
             and not encoder.is_categorical.all()
             and len(values) >= SHARPEN_FROM
             else 1.0,
+            unplaced=unplaced,
         )
         reason = {**proposal.reason, **objective_reason}
         params = encoder.decode(proposal.point)

@@ -99,6 +99,37 @@ def test_running_trials_are_pending_points():
     assert reason["n_pending"] == 1
 
 
+def test_workers_proposing_at_once_do_not_take_one_move_uphill_twice():
+    """16 trials proposed from the same 35 trials, none yet holding its parameters (as
+    when 16 workers propose at the same moment). With 8 candidates half the set is the
+    quadratic model's step at several lengths, the same for every worker: unspread,
+    seed 5 proposed 15 of them and only 5 distinct configurations."""
+
+    def bowl(trial: optuna.Trial) -> float:
+        x, y = trial.suggest_float("x", -5, 5), trial.suggest_float("y", -5, 5)
+        return (x - 1.0) ** 2 + (y + 2.0) ** 2
+
+    study = optuna.create_study(sampler=RLSampler(seed=5, n_candidates=8))
+    study.optimize(bowl, n_trials=35)
+    space = study.sampler.infer_relative_search_space(study, study.trials[-1])
+    asked = [study.ask() for _ in range(16)]
+    proposed = []
+    for trial in asked:
+        frozen = study._storage.get_trial(trial._trial_id)
+        params = study.sampler.sample_relative(study, frozen, space)
+        reason = study._storage.get_trial(trial._trial_id).system_attrs[REASON_KEY]
+        proposed.append((params["x"], params["y"], reason))
+    assert len({(x, y) for x, y, _ in proposed}) == 16
+    reasons = [r for _, _, r in proposed]
+    assert all(r["n_pending"] == 0 and r["n_unplaced"] == 15 for r in reasons)
+    moved = [(x, y) for x, y, r in proposed if r.get("move") == "quadratic-model"]
+    assert len(moved) >= 8 and all(r.get("spread") == 0.01 for r in reasons if r.get("move"))
+    # Still near the model's maximiser, the bowl's bottom (0.01 of the cube is 0.1 here).
+    assert all(abs(x - 1.0) < 0.5 and abs(y + 2.0) < 0.5 for x, y in moved)
+    # Sobol points are the trial's own: never moved.
+    assert not any("spread" in r for r in reasons if r["source"] == "sobol")
+
+
 def test_pruned_trials_count_as_bad_evidence():
     study = optuna.create_study(sampler=RLSampler(seed=0))
     dists = {"x": FloatDistribution(-5, 5), "y": FloatDistribution(-5, 5)}
