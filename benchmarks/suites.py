@@ -600,6 +600,13 @@ SUITES: dict[str, Suite] = {
         [
             HarnessSuite("bbob", "BBOB noiseless functions (cocoex), held-out instances"),
             HarnessSuite("toy", "two tiny tasks, for tests and examples"),
+            HarnessSuite(
+                "mixed",
+                "numeric and categorical parameters together (four analytic problems)",
+                trials=60,
+                checkpoints="10,20,40,60",
+                group_by="problem",
+            ),
             *(
                 HarnessSuite(
                     name,

@@ -16,6 +16,8 @@ Suites map a name to a function that returns task specs. Built in:
   search space, maximisation and unknown best/worst (used by the tests and as examples).
 - ``tabular`` (and its halves ``tabular-dev``, ``tabular-test``): LightGBM tuned by
   3-fold cross-validation on six small generated tables (:mod:`benchmarks.tabular`).
+- ``mixed``: four analytic problems of numeric and categorical parameters together, as
+  most tuning spaces are (:func:`mixed_suite`).
 """
 
 from __future__ import annotations
@@ -370,6 +372,90 @@ def toy_suite(**_options: Any) -> list[TaskSpec]:
     ]
 
 
+def _additive_choice(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_float("y", -5, 5)
+    n = trial.suggest_int("n", 1, 8)
+    choice = trial.suggest_categorical("c", ["a", "b", "c"])
+    return (x - 1.0) ** 2 + (y + 2.0) ** 2 + 0.1 * (n - 3) ** 2 + float(choice != "b")
+
+
+def _choice_moves_the_bowl(trial: optuna.Trial) -> float:
+    choice = trial.suggest_categorical("c", ["a", "b", "c"])
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_float("y", -5, 5)
+    centre = {"a": 1.0, "b": -2.0, "c": 3.0}[choice]
+    offset = {"a": 0.5, "b": 0.0, "c": 0.8}[choice]
+    return (x - centre) ** 2 + (y - 0.5) ** 2 + offset
+
+
+_OPTIMIZER_COST = (0.6, 0.3, 0.9, 0.0, 0.45, 0.7, 0.2, 0.8)
+
+
+def _eight_optimizers(trial: optuna.Trial) -> float:
+    name = trial.suggest_categorical("optimizer", [f"opt{i}" for i in range(8)])
+    lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+    depth = trial.suggest_int("depth", 1, 10)
+    u = trial.suggest_float("u", 0.0, 1.0)
+    cost = _OPTIMIZER_COST[int(name[3:])]
+    return 0.5 * (math.log10(lr) + 3.0) ** 2 + 0.05 * (depth - 6) ** 2 + 4 * (u - 0.3) ** 2 + cost
+
+
+def _two_choices_four_numbers(trial: optuna.Trial) -> float:
+    scaled = trial.suggest_categorical("scaled", [True, False])
+    kind = trial.suggest_categorical("kind", ["p", "q", "r", "s"])
+    xs = [trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(4)]
+    bowl = sum((x - 0.2 * (i + 1)) ** 2 for i, x in enumerate(xs))
+    return bowl * (1.5 if scaled else 1.0) + {"p": 0.3, "q": 0.1, "r": 0.0, "s": 0.2}[kind]
+
+
+#: The ``mixed`` suite's problems: name -> (objective, number of parameters).
+MIXED_PROBLEMS: dict[str, tuple[Callable[[optuna.Trial], float], int]] = {
+    "mixed_additive": (_additive_choice, 4),
+    "mixed_choice_moves_bowl": (_choice_moves_the_bowl, 3),
+    "mixed_eight_choices": (_eight_optimizers, 4),
+    "mixed_two_choices": (_two_choices_four_numbers, 6),
+}
+
+
+def mixed_task(seed: int, *, name: str) -> Task:
+    """One of :data:`MIXED_PROBLEMS` (minimised, best 0, worst observed; the seed only
+    seeds the sampler)."""
+    del seed
+    objective, dimension = MIXED_PROBLEMS[name]
+    return Task(
+        name=name,
+        objective=objective,
+        search_space=None,
+        best=0.0,
+        meta={"suite": "mixed", "dimension": dimension, "problem": name},
+    )
+
+
+def mixed_suite(**_options: Any) -> list[TaskSpec]:
+    """Numeric and categorical parameters together, every optimum 0:
+
+    - ``mixed_additive``: a bowl in two floats and an int, and a choice of three that
+      adds 0 or 1 everywhere (the bowl's values reach 50);
+    - ``mixed_choice_moves_bowl``: each of three choices has its own bowl, centred
+      elsewhere, and its own offset (the choice changes the function);
+    - ``mixed_eight_choices``: a choice of eight optimisers, each adding its own cost to a
+      bowl in a log-float, an int and a float;
+    - ``mixed_two_choices``: a yes/no choice that scales a bowl in four floats and a
+      choice of four that adds a cost.
+
+    Suite options such as ``dims`` do not apply and are ignored.
+    """
+    return [
+        TaskSpec(
+            name,
+            functools.partial(mixed_task, name=name),
+            {"suite": "mixed", "dimension": d, "problem": name},
+        )
+        for name, (_, d) in MIXED_PROBLEMS.items()
+    ]
+
+
 def tabular_suite(split: str = "all", **options: Any) -> list[TaskSpec]:
     """The LightGBM tuning tasks of ``split`` (``"dev"``, ``"test"`` or ``"all"``); see
     :func:`benchmarks.tabular.tabular_suite`. Imported on call, because
@@ -386,6 +472,7 @@ def tabular_suite(split: str = "all", **options: Any) -> list[TaskSpec]:
 SUITES: dict[str, Callable[..., list[TaskSpec]]] = {
     "bbob": bbob_suite,
     "toy": toy_suite,
+    "mixed": mixed_suite,
     "tabular": tabular_suite,
     "tabular-dev": functools.partial(tabular_suite, "dev"),
     "tabular-test": functools.partial(tabular_suite, "test"),

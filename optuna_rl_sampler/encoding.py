@@ -446,6 +446,16 @@ class SearchSpaceEncoder:
         return self._is_cat
 
     @property
+    def embedded_categorical(self) -> np.ndarray:
+        """``(embed_dim,)`` bool mask of the columns of :meth:`embed` that hold a
+        categorical parameter's one-hot block."""
+        out = np.zeros(self.embed_dim, dtype=bool)
+        for j, cat in enumerate(self._is_cat):
+            if cat:
+                out[self._offsets[j] : self._offsets[j + 1]] = True
+        return out
+
+    @property
     def n_bins(self) -> np.ndarray:
         """``(P,)`` number of admissible values per coordinate (0 for continuous; capped at
         ``2**63 - 1``)."""

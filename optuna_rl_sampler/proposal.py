@@ -402,7 +402,12 @@ def _observe(
     # sources' weights and the gradient steps read it too.
     base_gp = None
     if len(scores) and (candidate_gp is None or single_gp):
-        base_gp = fit_gp(embedded, scores, short_length_scales=precision)
+        base_gp = fit_gp(
+            embedded,
+            scores,
+            short_length_scales=precision,
+            categorical=encoder.embedded_categorical,
+        )
     gp = base_gp
     if base_gp is not None and embedded_pending is not None:
         gp = condition_on_pending(base_gp, embedded_pending)

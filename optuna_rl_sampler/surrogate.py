@@ -13,7 +13,9 @@ free of optimiser failures and cheap: a handful of Cholesky factorisations of an
 Late in a study without sources the proposal asks for short length scales too (0.03
 and 0.06), so that a sharp peak of scores around a converging incumbent can be fitted
 rather than taken for noise (on BBOB this mattered most on multimodal functions such as
-f16).
+f16). In a space of numeric and categorical parameters the single GP of a proposal
+also weighs the categorical columns of the embedding (a third hyperparameter on the
+grid, see ``categorical`` in :func:`fit_gp`).
 
 Observations are first turned into standard normal scores of their ranks (see
 :func:`normal_scores`), which makes the model indifferent to the objective's scale,
@@ -40,6 +42,12 @@ _LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 #: (``fit_gp(..., short_length_scales=True)``).
 _SHORT_LENGTH_SCALES = (0.03, 0.06)
 _NOISES = (1e-4, 1e-2, 0.1)
+#: Factors on the embedded columns of categorical parameters that a fit chooses among
+#: (with ``categorical``): how far apart two choices are, against a numeric axis.
+_CATEGORICAL_WEIGHTS = (1.0, 0.5, 0.25)
+#: Log marginal likelihood (nats) by which a factor below 1 must beat the choices at
+#: their full distance before the fit takes it (a Bayes factor of about 7).
+_CATEGORICAL_EVIDENCE = 2.0
 _GRID_POINTS = 80
 #: Widest embedding whose mean gradient is summed over an explicit ``(k, m, D)`` array
 #: of differences; wider ones (a categorical parameter with hundreds of choices) use
@@ -145,6 +153,8 @@ class GPPosterior:
         alpha: ``(K + noise I)^{-1} y`` for the conditioning values.
         length_scale: Selected length scale (already multiplied by ``sqrt(D)``).
         noise: Selected noise variance.
+        input_scale: ``(D,)`` factors applied to every input (``x`` holds them applied),
+            or ``None`` for none.
     """
 
     x: np.ndarray
@@ -152,10 +162,15 @@ class GPPosterior:
     alpha: np.ndarray
     length_scale: float
     noise: float
+    input_scale: np.ndarray | None = None
+
+    def _inputs(self, x_new: np.ndarray) -> np.ndarray:
+        x_new = np.asarray(x_new, dtype=float)
+        return x_new if self.input_scale is None else x_new * self.input_scale
 
     def predict_mean(self, x_new: np.ndarray) -> np.ndarray:
         """Posterior mean only at ``(k, D)`` points (skips the variance solve)."""
-        return _matern52(_sq_dist(x_new, self.x), self.length_scale) @ self.alpha
+        return _matern52(_sq_dist(self._inputs(x_new), self.x), self.length_scale) @ self.alpha
 
     def mean_gradient(self, x_new: np.ndarray) -> np.ndarray:
         """Gradient of the posterior mean at ``(k, D)`` points, ``(k, D)``.
@@ -164,7 +179,11 @@ class GPPosterior:
         exp(-sqrt(5) r/l)``, ``dk/dx = -(5 / (3 l^2)) (1 + sqrt(5) r/l) exp(-sqrt(5) r/l)
         (x - x_i)``, which is finite at ``r = 0``.
         """
-        x_new = np.asarray(x_new, dtype=float)
+        x_new = self._inputs(x_new)
+        out = self._scaled_gradient(x_new)
+        return out if self.input_scale is None else out * self.input_scale
+
+    def _scaled_gradient(self, x_new: np.ndarray) -> np.ndarray:
         if x_new.shape[1] > _PAIRWISE_GRADIENT_DIMS:
             # Wide embeddings (many categorical choices): two matrix products instead of
             # a (k, m, D) array of differences, sum_i c_i (x - x_i) = x sum_i c_i -
@@ -180,7 +199,7 @@ class GPPosterior:
 
     def predict(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``(k, D)`` points."""
-        k_star = _matern52(_sq_dist(x_new, self.x), self.length_scale)
+        k_star = _matern52(_sq_dist(self._inputs(x_new), self.x), self.length_scale)
         mean = k_star @ self.alpha
         v = _solve_lower(self.chol, k_star.T)
         var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
@@ -213,6 +232,7 @@ def fit_gp(
     x_pending: np.ndarray | None = None,
     *,
     short_length_scales: bool = False,
+    categorical: np.ndarray | None = None,
 ) -> GPPosterior:
     """Fit the GP to ``(n, D)`` inputs and standardised values ``y`` (``n >= 1``).
 
@@ -224,6 +244,15 @@ def fit_gp(
             peak of scores around a converging incumbent can be fitted rather than
             taken for noise (the proposal asks for them late in a study without
             sources; see :data:`~.proposal.PRECISION_FROM`).
+        categorical: ``(D,)`` mask of the embedded columns of categorical parameters.
+            Beside numeric columns, the fit then also chooses a factor on them among
+            :data:`_CATEGORICAL_WEIGHTS`; one below 1 only when its log marginal
+            likelihood is :data:`_CATEGORICAL_EVIDENCE` higher than the best at 1. The
+            embedding puts two choices as far apart as the ends of a numeric axis; when
+            a choice shifts the values by a little (a loss function, a label gain),
+            that keeps what the trials of one choice show about the numeric
+            parameters from the others, and the GP predicts an untried choice at the
+            best numeric values as a stranger, which the policy rarely picks.
 
     Returns:
         The posterior with the grid point of highest log marginal likelihood.
@@ -235,29 +264,45 @@ def fit_gp(
     # Hyperparameters are chosen on at most _GRID_POINTS observations (the best half and
     # an even spread of the rest); only the chosen setting is factorised on all of them.
     grid = _grid_subset(y)
-    x_grid, y_grid = x[grid], y[grid]
-    sq = _sq_dist(x_grid, x_grid)
-    best: tuple[float, float, float, np.ndarray] | None = None
-    for ls in (_SHORT_LENGTH_SCALES + _LENGTH_SCALES) if short_length_scales else _LENGTH_SCALES:
-        kernel = _matern52(sq, ls * scale)
-        for noise in _NOISES:
-            chol = _factor(kernel, noise)
-            if chol is None:
-                continue
-            alpha = _cho_solve(chol, y_grid)
-            lml = -0.5 * y_grid @ alpha - np.log(np.diag(chol)).sum()
-            if best is None or lml > best[0]:
-                best = (lml, ls * scale, noise, chol)
+    y_grid = y[grid]
+    cat = None if categorical is None else np.asarray(categorical, dtype=bool)
+    # Only beside numeric columns: on categorical columns alone a common factor is just
+    # another length scale.
+    mixed = cat is not None and bool(cat.any()) and not bool(cat.all())
+    weights = _CATEGORICAL_WEIGHTS if mixed else (1.0,)
+    best: tuple[float, float, float, np.ndarray, float] | None = None
+    for weight in weights:
+        x_grid = x[grid] if weight == 1.0 else np.where(cat, weight, 1.0) * x[grid]
+        sq = _sq_dist(x_grid, x_grid)
+        lengths = (
+            (_SHORT_LENGTH_SCALES + _LENGTH_SCALES) if short_length_scales else _LENGTH_SCALES
+        )
+        for ls in lengths:
+            kernel = _matern52(sq, ls * scale)
+            for noise in _NOISES:
+                chol = _factor(kernel, noise)
+                if chol is None:
+                    continue
+                alpha = _cho_solve(chol, y_grid)
+                lml = -0.5 * y_grid @ alpha - np.log(np.diag(chol)).sum()
+                if weight != 1.0:
+                    lml -= _CATEGORICAL_EVIDENCE
+                if best is None or lml > best[0]:
+                    best = (lml, ls * scale, noise, chol, weight)
     if best is None:  # pragma: no cover - the largest noise always factorises
         raise np.linalg.LinAlgError("GP kernel matrix is not positive definite")
-    _, length_scale, noise, chol = best
+    _, length_scale, noise, chol, weight = best
+    input_scale = None
+    if weight != 1.0:
+        input_scale = np.where(cat, weight, 1.0)
+        x = x * input_scale
     if len(grid) < n:
         chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
         if chol is None:  # pragma: no cover - fall back to the largest noise
             noise = _NOISES[-1]
             chol = _factor(_matern52(_sq_dist(x, x), length_scale), noise)
     alpha = _cho_solve(chol, y)
-    post = GPPosterior(x, chol, alpha, length_scale, noise)
+    post = GPPosterior(x, chol, alpha, length_scale, noise, input_scale)
     if x_pending is not None and len(x_pending) > 0:
         return condition_on_pending(post, x_pending)
     return post
@@ -273,7 +318,7 @@ def condition_on_pending(post: GPPosterior, x_pending: np.ndarray) -> GPPosterio
         return post
     n = len(post.x)
     fantasy, _ = post.predict(x_pending)
-    x = np.vstack([post.x, x_pending])
+    x = np.vstack([post.x, post._inputs(x_pending)])
     # alpha = (K + noise I)^-1 y, so the observed values are recovered from the factor.
     y_obs = post.chol @ (post.chol.T @ post.alpha)
     y = np.concatenate([y_obs[:n], fantasy])
@@ -281,4 +326,4 @@ def condition_on_pending(post: GPPosterior, x_pending: np.ndarray) -> GPPosterio
     if chol is None:  # pragma: no cover - duplicates are absorbed by the noise term
         return post
     alpha = _cho_solve(chol, y)
-    return GPPosterior(x, chol, alpha, post.length_scale, post.noise)
+    return GPPosterior(x, chol, alpha, post.length_scale, post.noise, post.input_scale)

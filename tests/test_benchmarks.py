@@ -495,6 +495,39 @@ def test_failures_are_recorded_not_raised() -> None:
     assert results["summary"]["failed_trials"]["broken-test"] == 8
 
 
+def test_mixed_suite_problems_are_0_at_their_optimum_and_above_it_elsewhere() -> None:
+    from benchmarks.tasks import MIXED_PROBLEMS
+    from benchmarks.tasks import mixed_suite
+
+    optima = {
+        "mixed_additive": {"x": 1.0, "y": -2.0, "n": 3, "c": "b"},
+        "mixed_choice_moves_bowl": {"c": "b", "x": -2.0, "y": 0.5},
+        "mixed_eight_choices": {"optimizer": "opt3", "lr": 1e-3, "depth": 6, "u": 0.3},
+        "mixed_two_choices": {
+            "scaled": False,
+            "kind": "r",
+            "x0": 0.2,
+            "x1": 0.4,
+            "x2": 0.6,
+            "x3": 0.8,
+        },
+    }
+    specs = mixed_suite(dims=[2])  # options that do not apply are ignored
+    assert [s.name for s in specs] == list(MIXED_PROBLEMS) == list(optima)
+    for spec in specs:
+        task = spec.build(seed=7)
+        assert task.best == 0.0 and task.worst is None and task.direction == "minimize"
+        assert task.meta == spec.meta and task.meta["problem"] == spec.name
+        objective = task.optuna_objective()
+        best = optima[spec.name]
+        assert objective(optuna.trial.FixedTrial(best)) == pytest.approx(0.0, abs=1e-12)
+        assert task.meta["dimension"] == len(best)
+        # Another choice at the same numbers is worse (by its cost or its own bowl).
+        choice = next(k for k, v in best.items() if isinstance(v, str))
+        other = {**best, choice: {"b": "a", "opt3": "opt6", "r": "q"}[best[choice]]}
+        assert objective(optuna.trial.FixedTrial(other)) > 0.05
+
+
 # ------------------------------------------------------------------------------ suites
 
 
@@ -506,6 +539,7 @@ def test_every_suite_satisfies_the_protocol() -> None:
     assert set(SUITES) == {
         "bbob",
         "toy",
+        "mixed",
         "tabular",
         "tabular-dev",
         "tabular-test",

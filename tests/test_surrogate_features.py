@@ -176,24 +176,26 @@ def test_gp_on_many_points_picks_hyperparameters_on_a_subset_and_fits_all():
     assert np.corrcoef(mean, y[:20])[0, 1] > 0.99
 
 
+def _central_gradient(gp, at: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """The GP mean's gradient at each row of ``at`` by central differences."""
+    steps = eps * np.eye(at.shape[1])
+    return np.array(
+        [
+            [(gp.predict_mean(p + e[None]) - gp.predict_mean(p - e[None]))[0] for e in steps]
+            for p in at[:, None, :]
+        ]
+    ) / (2 * eps)
+
+
 def test_mean_gradient_matches_finite_differences():
     rng = np.random.default_rng(0)
     x = rng.random((30, 3))
     y = -((x - 0.3) ** 2).sum(1)
     gp = fit_gp(x, (y - y.mean()) / y.std())
     at = np.vstack([rng.random((3, 3)), x[:1]])  # an observed point too (r = 0)
-    eps = 1e-6
-    numeric = np.array(
-        [
-            [
-                (gp.predict_mean(p[None] + eps * e) - gp.predict_mean(p[None] - eps * e))[0]
-                / (2 * eps)
-                for e in np.eye(3)
-            ]
-            for p in at
-        ]
+    np.testing.assert_allclose(
+        gp.mean_gradient(at), _central_gradient(gp, at), rtol=1e-5, atol=1e-7
     )
-    np.testing.assert_allclose(gp.mean_gradient(at), numeric, rtol=1e-5, atol=1e-7)
     # The fitted mean rises towards the optimum at 0.3 from a point beyond it.
     assert (gp.mean_gradient(np.array([[0.9, 0.9, 0.9]])) < 0).all()
 
@@ -336,3 +338,70 @@ def test_mean_gradient_of_a_wide_embedding_takes_matrix_products_with_the_same_r
     pairwise = gp.mean_gradient(at)
     np.testing.assert_allclose(wide, pairwise, rtol=1e-9, atol=1e-12)
     assert np.abs(pairwise).max() > 1e-3  # not a trivial zero gradient
+
+
+def _mixed_design(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points of two numeric coordinates and a choice of three (one-hot, scaled as
+    the encoder embeds it), and the choice of each."""
+    numeric = rng.random((n, 2))
+    choice = rng.integers(0, 3, n)
+    onehot = np.zeros((n, 3))
+    onehot[np.arange(n), choice] = np.sqrt(0.5)
+    return np.hstack([numeric, onehot]), choice
+
+
+_CHOICE_COLUMNS = np.array([False, False, True, True, True])
+
+
+def test_gp_weighs_a_choice_with_a_small_additive_effect_less_than_a_numeric_axis():
+    """A bowl in the numbers, and a choice that shifts every value by a little: the fit
+    takes the choices to be closer than the ends of an axis, so what the trials of two
+    choices showed of the bowl carries to the third, which no trial near the bottom has."""
+    rng = np.random.default_rng(0)
+    x, choice = _mixed_design(rng, 60)
+    bowl = -((x[:, :2] - 0.3) ** 2).sum(1)
+    near = ((x[:, :2] - 0.3) ** 2).sum(1) < 0.1
+    keep = ~(near & (choice == 2))  # choice 2 is tried only far from the bottom
+    y = bowl + 0.05 * (choice == 2)
+    x, y = x[keep], normal_scores(y[keep])
+    weighed = fit_gp(x, y, categorical=_CHOICE_COLUMNS)
+    apart = fit_gp(x, y)
+    assert weighed.input_scale is not None and apart.input_scale is None
+    np.testing.assert_allclose(weighed.input_scale, [1, 1, 0.25, 0.25, 0.25])
+    bottom = np.array([[0.3, 0.3, 0.0, 0.0, np.sqrt(0.5)]])
+    corner = np.array([[0.95, 0.95, 0.0, 0.0, np.sqrt(0.5)]])
+    assert weighed.predict(bottom)[0][0] > apart.predict(bottom)[0][0] + 0.3
+    assert weighed.predict(bottom)[0][0] > weighed.predict(corner)[0][0] + 1.0
+
+
+def test_gp_keeps_choices_apart_when_each_has_its_own_bowl():
+    rng = np.random.default_rng(1)
+    x, choice = _mixed_design(rng, 60)
+    centre = np.array([[0.2, 0.2], [0.8, 0.8], [0.2, 0.8]])[choice]
+    y = normal_scores(-((x[:, :2] - centre) ** 2).sum(1))
+    gp = fit_gp(x, y, categorical=_CHOICE_COLUMNS)
+    assert gp.input_scale is None
+    # On categorical columns alone a factor would only be another length scale.
+    only = fit_gp(x[:, 2:], y, categorical=np.ones(3, dtype=bool))
+    assert only.input_scale is None
+
+
+def test_weighed_gp_predicts_differentiates_and_takes_pending_points_on_the_raw_embedding():
+    rng = np.random.default_rng(0)
+    x, choice = _mixed_design(rng, 40)
+    y = normal_scores(-((x[:, :2] - 0.3) ** 2).sum(1) + 0.05 * (choice == 2))
+    gp = fit_gp(x, y, categorical=_CHOICE_COLUMNS)
+    assert gp.input_scale is not None
+    # The conditioning inputs are stored scaled; predictions take raw embedded points.
+    mean, std = gp.predict(x)
+    np.testing.assert_allclose(mean, y, atol=0.3)
+    np.testing.assert_allclose(gp.predict_mean(x), mean)
+    at = x[:4]
+    np.testing.assert_allclose(
+        gp.mean_gradient(at), _central_gradient(gp, at), rtol=1e-5, atol=1e-7
+    )
+    pending = np.array([[0.9, 0.1, np.sqrt(0.5), 0.0, 0.0]])
+    with_pending = fit_gp(x, y, pending, categorical=_CHOICE_COLUMNS)
+    np.testing.assert_array_equal(with_pending.input_scale, gp.input_scale)
+    assert with_pending.predict(pending)[1][0] < 0.7 * gp.predict(pending)[1][0]
+    assert with_pending.predict(pending)[0][0] == pytest.approx(gp.predict(pending)[0][0])
