@@ -9,6 +9,8 @@ trials, paired by task and seed:
 - ``bbob``: 45 BBOB tasks, normalised regret (``benchmarks.metrics``);
 - ``tabular``: LightGBM tuned on six small generated tables (``benchmarks.tabular``),
   normalised regret, by split;
+- ``mixed``: four problems of numeric and categorical parameters together
+  (``benchmarks.tasks.mixed_suite``), normalised regret, by problem;
 - ``transfer-v1``: the leave-one-dataset-out tasks (``rl-generic`` vs ``random``);
 - ``transfer-v2/<split>/<kind>``: the v2 benchmark's tasks without sources, by split
   (dev, test) and kind (surrogate, real LightGBM), range-normalised regret;
@@ -83,6 +85,10 @@ def _tabular(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
     return _harness(results, "tabular", lambda meta: f"{meta.get('split')} split")
 
 
+def _mixed(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
+    return _harness(results, "mixed", lambda meta: str(meta.get("problem")))
+
+
 def _transfer_v1(results: Mapping[str, Any]) -> dict[str, dict[str, Curves]]:
     out: dict[str, Curves] = defaultdict(dict)
     for run in results["runs"]:
@@ -150,6 +156,7 @@ def suites(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Curves]]:
     readers = (
         ("bbob", _bbob),
         ("tabular", _tabular),
+        ("mixed", _mixed),
         ("transfer", _transfer_v1),
         ("multiobjective", _multiobjective),
     )
