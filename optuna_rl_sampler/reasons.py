@@ -106,6 +106,15 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         ...     "entropy": 0.97})[-36:]
         '; near-uniform choice (entropy 0.97)'
 
+        A move uphill chosen while three other trials were being proposed, moved a
+        little so that no other worker evaluates the same point:
+
+        >>> summarise_reason({"source": "local", "move": "quadratic-model",
+        ...     "probability": 0.2, "probability_rank": 1, "n_candidates": 256,
+        ...     "gp_mean": 0.9, "gp_std": 0.05, "weights": "generic-v1", "n_unplaced": 3,
+        ...     "spread": 0.01}).split("; ")[-1]
+        'moved by 0.01 of the range, as 3 other trials were being proposed'
+
         A conditional search space: the reason of its largest group, which it names.
 
         >>> line = summarise_reason({"source": "local", "probability": 0.2,
