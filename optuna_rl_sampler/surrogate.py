@@ -266,6 +266,11 @@ def fit_gp(
     grid = _grid_subset(y)
     y_grid = y[grid]
     cat = None if categorical is None else np.asarray(categorical, dtype=bool)
+    if cat is not None and cat.shape != (dim,):
+        raise ValueError(
+            f"categorical must mark each of the {dim} embedded columns of x, got shape "
+            f"{cat.shape}; pass the encoder's embedded_categorical, or None."
+        )
     # Only beside numeric columns: on categorical columns alone a common factor is just
     # another length scale.
     mixed = cat is not None and bool(cat.any()) and not bool(cat.all())

@@ -384,6 +384,8 @@ def test_gp_keeps_choices_apart_when_each_has_its_own_bowl():
     # On categorical columns alone a factor would only be another length scale.
     only = fit_gp(x[:, 2:], y, categorical=np.ones(3, dtype=bool))
     assert only.input_scale is None
+    with pytest.raises(ValueError, match=r"each of the 5 embedded columns of x, got shape \(3,\)"):
+        fit_gp(x, y, categorical=np.ones(3, dtype=bool))
 
 
 def test_weighed_gp_predicts_differentiates_and_takes_pending_points_on_the_raw_embedding():
