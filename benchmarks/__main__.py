@@ -196,15 +196,22 @@ def _add_report_parsers(sub: argparse._SubParsersAction) -> None:
 
     zero = sub.add_parser(
         "zero-config",
-        help="RLSampler after 8 trials vs TPE after 30 on the real test datasets, from the "
-        "committed runs (see benchmarks/zero_config.py for TPE's runs)",
+        help="RLSampler after 8 trials vs TPE after 30 on the real test (or dev) datasets, "
+        "from the committed runs (see benchmarks/zero_config.py for TPE's runs)",
     )
     zero.add_argument(
         "--out",
         type=Path,
         default=None,
         help="folder holding TPE's 30-trial runs; the report goes there too "
-        "(default: benchmarks/results/zero-config)",
+        "(default: benchmarks/results/zero-config, or zero-config-dev with --split dev)",
+    )
+    zero.add_argument(
+        "--split",
+        choices=("dev", "test"),
+        default="test",
+        help="real datasets of this split of benchmarks/splits/transfer-v2.json: judge "
+        "changes on dev, report test (default: test)",
     )
 
     fsrc = sub.add_parser(
@@ -428,9 +435,11 @@ def _cmd_first_trials(args: argparse.Namespace) -> int:
 
 def _cmd_zero_config(args: argparse.Namespace) -> int:
     from benchmarks.zero_config import DEFAULT_OUT
+    from benchmarks.zero_config import DEV_OUT
     from benchmarks.zero_config import write_zero_config
 
-    for path in write_zero_config(out=args.out or DEFAULT_OUT):
+    default = DEV_OUT if args.split == "dev" else DEFAULT_OUT
+    for path in write_zero_config(out=args.out or default, split=args.split):
         print(f"wrote {path}")
     return 0
 
