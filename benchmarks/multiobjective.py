@@ -1008,7 +1008,12 @@ def run_plan(
     infos = {p: _problem_infos(p, config["seed_plan"][p], corpus) for p in config["problems"]}
     start = time.perf_counter()
     new = run_and_store(
-        to_run, plan.fingerprint, plan.out / "runs.jsonl", config["workers"], progress
+        to_run,
+        plan.fingerprint,
+        plan.out / "runs.jsonl",
+        config["workers"],
+        progress,
+        command=command,
     )
     elapsed = time.perf_counter() - start
     records = [new.get(j.key) or plan.done[j.key] for j in plan.jobs]
@@ -1112,14 +1117,22 @@ def stored_runs(runs_file: Path, fp: dict[str, Any]) -> dict[str, dict[str, Any]
 
 
 def run_and_store(
-    jobs: Sequence[Job], fp: dict[str, Any], runs_file: Path, workers: int, progress: bool
+    jobs: Sequence[Job],
+    fp: dict[str, Any],
+    runs_file: Path,
+    workers: int,
+    progress: bool,
+    command: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run ``jobs`` (:func:`execute`), append each record with its fingerprint to
-    ``runs_file`` as it finishes, and return the records by key."""
+    """Run ``jobs`` (:func:`execute`), append each record with its fingerprint (and the
+    ``command`` that ran it, when known) to ``runs_file`` as it finishes, and return the
+    records by key."""
     new: dict[str, dict[str, Any]] = {}
 
     def on_record(record: dict[str, Any]) -> None:
         record["fingerprint"] = fp
+        if command is not None:
+            record["command"] = command
         new[record["key"]] = record
         append_jsonl(runs_file, record)
 
@@ -1462,12 +1475,7 @@ def _intro_lines(results: dict[str, Any]) -> list[str]:
     lines = [
         "# Multi-objective and constrained benchmark",
         "",
-        f"Created {results['created']}. Command (from the repository root):",
-        "",
-        "```bash",
-        results.get("command") or "python -m benchmarks run --suite multiobjective",
-        "```",
-        "",
+        *_command_lines(results),
         f"{cfg['n_trials']} trials per study; seeds {_seeds_text(cfg)}; "
         f"{len(results['runs'])} studies, {results['n_failed']} failed; the studies took "
         f"{_total(summary, 'cpu_s') / 60:.1f} CPU-minutes ({_total(summary, 'wall_s') / 60:.1f} "
@@ -1485,6 +1493,35 @@ def _intro_lines(results: dict[str, Any]) -> list[str]:
     if results.get("notes"):
         lines += ["**Notes.**", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return lines
+
+
+def _command_lines(results: dict[str, Any]) -> list[str]:
+    """When the results were made and the command (from the repository root) that ran
+    each study: one command, or each command with how many of the studies it ran when
+    the runs were resumed under several. A study stored before runs recorded their
+    command counts as the latest invocation's."""
+    latest = results.get("command") or "python -m benchmarks run --suite multiobjective"
+    made: dict[str, int] = {}
+    for run in results["runs"]:
+        made[run.get("command") or latest] = made.get(run.get("command") or latest, 0) + 1
+    if len(made) <= 1:
+        return [
+            f"Created {results['created']}. Command (from the repository root):",
+            "",
+            "```bash",
+            next(iter(made), latest),
+            "```",
+            "",
+        ]
+    lines = [
+        f"Created {results['created']} from studies run by {len(made)} commands (from the "
+        "repository root), with how many studies each ran:",
+        "",
+        "```bash",
+    ]
+    for command, count in made.items():
+        lines += [f"# {count} {'study' if count == 1 else 'studies'}", command]
+    return lines + ["```", ""]
 
 
 def _hypervolume_lines(

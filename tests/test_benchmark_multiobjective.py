@@ -231,6 +231,22 @@ def test_resume_skips_stored_runs(tmp_path: Path) -> None:
     assert list(tmp_path.glob("runs.*.old.jsonl"))
 
 
+def test_summary_names_the_command_behind_each_study(tmp_path: Path) -> None:
+    first = "python -m benchmarks run --suite multiobjective --samplers random"
+    _run(tmp_path, samplers=["random"], seeds=[0], command=first)
+    later = "python -m benchmarks run --suite multiobjective --samplers random --seeds 2"
+    results = _run(tmp_path, samplers=["random"], seeds=[0, 1], command=later)
+    assert results["n_run_now"] == 1
+    assert [r["command"] for r in results["runs"]] == [first, later]
+    text = mo.summary_markdown(results)
+    assert "from studies run by 2 commands" in text
+    assert f"# 1 study\n{first}\n# 1 study\n{later}" in text
+    # One command for every study: that command alone, as before.
+    alone = _run(tmp_path / "alone", samplers=["random"], seeds=[0], command=first)
+    text = mo.summary_markdown(alone)
+    assert f"Command (from the repository root):\n\n```bash\n{first}\n```" in text
+
+
 def test_fewer_seeds_for_one_sampler(tmp_path: Path) -> None:
     plan = {"random": [0], "rl@standard": [1], "rl@zdt2": [0, 1]}
     assert mo.seeds_for(plan, "random", "zdt1", [0, 1]) == [0]
