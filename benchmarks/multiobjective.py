@@ -1501,9 +1501,7 @@ def _command_lines(results: dict[str, Any]) -> list[str]:
     the runs were resumed under several. A study stored before runs recorded their
     command counts as the latest invocation's."""
     latest = results.get("command") or "python -m benchmarks run --suite multiobjective"
-    made: dict[str, int] = {}
-    for run in results["runs"]:
-        made[run.get("command") or latest] = made.get(run.get("command") or latest, 0) + 1
+    made = Counter(run.get("command") or latest for run in results["runs"])
     if len(made) <= 1:
         return [
             f"Created {results['created']}. Command (from the repository root):",
