@@ -419,6 +419,15 @@ class MetaPrior:
         self.source_indices: list[int] = [i for i, m in enumerate(matched) if m is not None]
         self.n_offered = len(sources)
 
+    @property
+    def partial(self) -> bool:
+        """Whether a matched source left out some of its trials: trials without a
+        parameter of the space (a conditional source, some of whose trials took
+        another branch) or with a choice or value the space cannot hold. Such sources
+        have seen part of what the space's study may reach, and their ratings of the
+        rest are guesses (see :func:`~optuna_rl_sampler.proposal.propose`'s probe)."""
+        return any(m.n_dropped > 0 for m in self.matched)
+
     def __len__(self) -> int:
         return len(self.matched)
 

@@ -17,7 +17,7 @@ The vocabulary of a reason:
   configuration).
 - ``"phase"``: which path decided a proposed trial when it was not the policy's free
   choice: ``"prior-startup"`` (the choice restricted to prior candidates) or
-  ``"prior-probe"`` (the space-filling candidate farthest from the trials).
+  ``"prior-probe"`` (the space-filling candidate the sources rate lowest).
 - ``"handoff": true`` with ``"distrusted"`` (the cause): the sources were distrusted
   and the generic weights chose; ``"weights"`` always names the weights that chose.
 - ``"probability"``, ``"probability_rank"``, ``"n_candidates"``, ``"gp_mean"``,
@@ -148,7 +148,7 @@ def summarise_reason(reason: dict[str, Any]) -> str:
         return f"prior-startup: best configuration of source {reason.get('from')!r}"
     if reason.get("phase") == "prior-probe":
         return (
-            "prior-probe: the Sobol point farthest from the trials so far, to test the "
+            "prior-probe: the Sobol point the sources rate lowest, to test the "
             f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
         )
     what = _SOURCE_WORDS.get(str(source), source)

@@ -333,3 +333,20 @@ def test_same_points_matches_every_pair_compared_at_scale(n_points: int) -> None
     assert same_points(near, cont).all() and not same_points(far, cont).any()
     found = same_points(points, others)
     assert 0 < found.sum() < len(found) or n_points == 1
+
+
+def test_partial_says_whether_a_source_left_out_trials_the_space_cannot_hold():
+    flat = MetaPrior([_source("flat")], SPACE)
+    assert len(flat) == 1 and not flat.partial
+    # A conditional past study: a quarter of its trials took another branch and hold
+    # "depth" instead of "lr"; in this space they are left out, and the source's
+    # ratings of what that branch would reach are guesses.
+    src = _source("conditional")
+    params = tuple(
+        {"x": p["x"], "act": p["act"], "depth": 3} if i % 4 == 0 else p
+        for i, p in enumerate(src.params)
+    )
+    conditional = SourceStudy("conditional", SPACE, params, src.values)
+    prior = MetaPrior([_source("flat"), conditional], SPACE)
+    assert len(prior) == 2 and prior.partial
+    assert [m.n_dropped for m in prior.matched] == [0, 20]

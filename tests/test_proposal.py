@@ -113,19 +113,63 @@ def test_trusted_sources_restrict_the_startup_phase_to_their_candidates(monkeypa
     assert proposal.reason["weights"] == "transfer-v2"
 
 
-def test_the_probe_is_the_sobol_candidate_farthest_from_the_trials(monkeypatch, generic):
+def test_the_probe_is_the_sobol_candidate_the_sources_rate_lowest(monkeypatch, generic):
     assert prop.PROBE_AT is not None
     _with_weight(monkeypatch, 1.0)
     proposal, points = _run(prop.PROBE_AT, handoff=generic, n_sources=prop.PROBE_MIN_SOURCES)
     assert proposal.reason["phase"] == "prior-probe"
     assert proposal.reason["source"] == "sobol"
-    # No sobol candidate lies farther from the observed points than the probe (the
-    # policy's own choice would not be: its probability is beside the point here).
+    # No sobol candidate is rated lower by the sources than the probe (the policy's own
+    # choice would not be: its probability is beside the point here).
+    sobol = proposal.features[:, FEATURE_NAMES.index("source_sobol")] == 1.0
+    rated = proposal.features[:, FEATURE_NAMES.index("prior_rel")]
+    assert sobol.sum() > 1 and sobol[proposal.index]
+    assert rated[proposal.index] == pytest.approx(rated[sobol].min())
+    assert rated[proposal.index] < np.median(rated[sobol])
+    # The sources peak at (0.2, 0.2) and (0.25, 0.25): the probe lies far from there.
+    assert np.linalg.norm(proposal.point - 0.2) > 0.6
+    assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
+
+
+def test_sources_that_know_part_of_the_space_are_probed_far_away(monkeypatch, generic):
+    # A conditional past study: half its trials took a branch without "y", which this
+    # space cannot hold, so its ratings of the rest are guesses; the probe is then the
+    # candidate farthest from the trials, as it was before sources' ratings led it.
+    _with_weight(monkeypatch, 1.0)
+    rng = np.random.default_rng(0)
+    studies = []
+    for i in range(prop.PROBE_MIN_SOURCES):
+        xs = rng.random((40, 2))
+        params = tuple(
+            {"x": float(a)} if k % 2 else {"x": float(a), "y": float(b)}
+            for k, (a, b) in enumerate(xs)
+        )
+        studies.append(
+            SourceStudy(f"cond-{i}", dict(SPACE), params, -((xs - 0.2) ** 2).sum(axis=1))
+        )
+    prior = MetaPrior(studies, SPACE)
+    assert prior.partial and len(prior) == prop.PROBE_MIN_SOURCES
+    points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((prop.PROBE_AT, 2)))
+    proposal = _propose(points, prior, handoff=generic)
+    assert proposal.reason["phase"] == "prior-probe"
     sobol = proposal.features[:, FEATURE_NAMES.index("source_sobol")] == 1.0
     dist = proposal.features[:, FEATURE_NAMES.index("dist_obs")]
-    assert sobol.sum() > 1 and sobol[proposal.index]
     assert dist[proposal.index] == pytest.approx(dist[sobol].max())
-    assert np.linalg.norm(points - proposal.point, axis=1).min() > 0.2
+
+
+def test_the_probe_breaks_ties_by_distance_and_is_maximin_without_source_scores():
+    sobol, local = SOURCES.index("sobol"), SOURCES.index("local")
+    cands = np.array([[0.5, 0.5], [0.8, 0.8], [0.1, 0.9], [0.0, 0.0], [1.0, 1.0]])
+    source = np.array([sobol, sobol, sobol, sobol, local])
+    observed = np.array([[0.6, 0.6]])
+    # Candidates 1 and 2 tie on the sources' lowest score; 2 is farther from the trial.
+    # The local candidate 4 scores lowest of all but is not space-filling.
+    scores = np.array([0.3, -1.0, -1.0, 0.8, -5.0])
+    assert prop._probe_index(cands, source, observed, scores) == 2
+    # Without source scores: the space-filling candidate farthest from the trials.
+    assert prop._probe_index(cands, source, observed) == 3
+    assert prop._probe_index(cands, np.full(5, local), observed, scores) is None
+    assert prop._probe_index(cands, source, np.zeros((0, 2)), scores) is None
 
 
 def test_a_single_source_is_probed_right_after_its_best_configuration(monkeypatch, generic):
