@@ -27,6 +27,7 @@ SHAPES (n usable trials, k objectives, p running trials, P parameters):
 
 from __future__ import annotations
 
+import datetime
 import math
 import threading
 import weakref
@@ -58,10 +59,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CHOICE_MIN_TRIALS",
     "EVIDENCE_STATES",
+    "UNPLACED_WITHIN_S",
     "Evidence",
     "EvidenceCache",
     "WholeTrials",
     "better_half",
+    "count_unplaced",
     "read_evidence",
     "scalarise",
     "source_led",
@@ -71,6 +74,12 @@ __all__ = [
 
 #: The trial states :func:`read_evidence` reads.
 EVIDENCE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+#: Seconds after its start within which a running trial without any parameter counts as
+#: being proposed by another worker (:attr:`Evidence.unplaced`). A proposal takes
+#: milliseconds to seconds; a trial that has held no parameter for longer is either
+#: doing other work before its first suggestion (it will propose later, from trials
+#: that include this one) or was left RUNNING by a worker that died.
+UNPLACED_WITHIN_S = 60.0
 
 
 class Evidence(NamedTuple):
@@ -84,11 +93,13 @@ class Evidence(NamedTuple):
             no constraint values.
         pending: ``(p, P)`` cube points of the running trials other than the one being
             proposed.
-        unplaced: Running trials other than the one being proposed that ``pending``
-            leaves out, because they do not hold the search space's parameters (yet):
-            mostly trials that another worker is proposing at this moment, from the
-            same trials (a trial's parameters reach the storage only once proposed),
-            or trials of another branch of a conditional space.
+        unplaced: Running trials other than the one being proposed that hold no
+            parameter yet and started less than :data:`UNPLACED_WITHIN_S` ago: trials
+            that another worker is most likely proposing at this moment, from the same
+            trials (a trial's parameters reach the storage only once proposed). A
+            running trial of another branch of a conditional space holds parameters
+            and is not one of them, nor is a trial left RUNNING long ago (a worker that
+            died without marking it failed).
     """
 
     points: np.ndarray
@@ -460,7 +471,34 @@ def read_evidence(
     value_array[pruned] = -math.inf
     if not ok.all():
         points, value_array, violations = points[ok], value_array[ok], violations[ok]
-    return Evidence(points, value_array, violations, pending[ok_pending], int((~ok_pending).sum()))
+    return Evidence(points, value_array, violations, pending[ok_pending], count_unplaced(running))
+
+
+def count_unplaced(running: Sequence[FrozenTrial], now: datetime.datetime | None = None) -> int:
+    """How many of the ``running`` trials another worker is most likely proposing now:
+    those without any parameter that started less than :data:`UNPLACED_WITHIN_S` before
+    ``now`` (the local clock when omitted, as Optuna stamps ``datetime_start``).
+
+    Example:
+        >>> import datetime
+        >>> from optuna.trial import TrialState, create_trial
+        >>> now = datetime.datetime(2026, 1, 1, 12, 0, 0)
+        >>> def running(seconds_ago, params=None):
+        ...     t = create_trial(state=TrialState.RUNNING, params=params or {},
+        ...                      distributions={k: FloatDistribution(0, 1) for k in params or {}})
+        ...     t.datetime_start = now - datetime.timedelta(seconds=seconds_ago)
+        ...     return t
+        >>> from optuna.distributions import FloatDistribution
+        >>> count_unplaced([running(1), running(30), running(3600), running(1, {"x": 0.5})], now)
+        2
+    """
+    now = datetime.datetime.now() if now is None else now
+    window = datetime.timedelta(seconds=UNPLACED_WITHIN_S)
+    return sum(
+        1
+        for t in running
+        if not t.params and (t.datetime_start is None or now - t.datetime_start < window)
+    )
 
 
 def scalarise(

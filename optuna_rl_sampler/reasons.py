@@ -45,8 +45,9 @@ The vocabulary of a reason:
   largest one the trial holds; ``"temperature"``: the policy's probabilities were sharpened,
   ``softmax(scores / temperature)`` (one objective without constraints, from the
   fifth trial).
-- ``"n_unplaced"``: running trials whose parameters were not known when the trial was
-  proposed (other workers proposing at the same moment); ``"spread"``: the chosen
+- ``"n_unplaced"``: running trials that held no parameter when the trial was proposed
+  and had started within the last minute (other workers proposing at the same moment;
+  :func:`~optuna_rl_sampler.evidence.count_unplaced`); ``"spread"``: the chosen
   candidate, one the trials alone determine and other workers may have chosen too, was
   moved by a Gaussian step of that scale (see ``unplaced`` in
   :func:`~optuna_rl_sampler.proposal.propose`).

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import datetime
 import logging
 import math
 import warnings
@@ -128,6 +129,28 @@ def test_workers_proposing_at_once_do_not_take_one_move_uphill_twice():
     assert all(abs(x - 1.0) < 0.5 and abs(y + 2.0) < 0.5 for x, y in moved)
     # Sobol points are the trial's own: never moved.
     assert not any("spread" in r for r in reasons if r["source"] == "sobol")
+
+
+def test_a_trial_left_running_long_ago_is_not_taken_for_a_concurrent_proposal():
+    # A worker that died leaves its trial RUNNING without parameters. Right after its
+    # start such a trial is most likely being proposed by another worker, and a
+    # proposal that the trials alone determine is spread; an hour later it is not, and
+    # the study's proposals must not be spread for ever because of it.
+    def bowl(trial: optuna.Trial) -> float:
+        return (trial.suggest_float("x", -5, 5) - 1.0) ** 2
+
+    counts = {}
+    for seconds_ago in (3600.0, 0.0):
+        study = optuna.create_study(sampler=RLSampler(seed=0))
+        study.optimize(bowl, n_trials=12)
+        left = create_trial(state=TrialState.RUNNING)
+        left.datetime_start = datetime.datetime.now() - datetime.timedelta(seconds=seconds_ago)
+        study.add_trial(left)
+        study.optimize(bowl, n_trials=3)
+        reasons = [t.system_attrs[REASON_KEY] for t in study.trials[-3:]]
+        counts[seconds_ago] = [r.get("n_unplaced", 0) for r in reasons]
+        assert study.trials[12].state == TrialState.RUNNING
+    assert counts == {3600.0: [0, 0, 0], 0.0: [1, 1, 1]}
 
 
 def test_pruned_trials_count_as_bad_evidence():
