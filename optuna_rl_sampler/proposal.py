@@ -170,27 +170,28 @@ def propose(
             region well and the rest of the space backwards); a point they rate low,
             ranked against them, can, and the source weights (ranking loss) then drop.
             The probe was first the candidate farthest from the trials; the sources'
-            worst-rated one, chosen on the v2 transfer benchmark's development split
-            (new minus old regret by the median, paired, intervals over tasks), took
-            backwards sources from -0.119 [-0.177, -0.066] at 3 trials to -0.037
-            [-0.070, -0.006] at 10 and one good source among four backwards ones by
-            -0.018 [-0.035, -0.002] at 10, and cost honest sources +0.002 [+0.000,
-            +0.005] at 3 trials (ties from 5). Sources that know only part of the
-            space (:attr:`~.meta_prior.MetaPrior.partial`: a conditional study's
-            other branches) keep the farthest candidate, which also finds those
-            branches. With the farthest candidate, on the
-            leave-one-dataset-out
-            benchmark with misleading sources the probe took regret at 5 trials from
-            0.435 to 0.300 and at 20 from 0.210 to 0.172, at the cost of 0.025 at 3
+            worst-rated one was chosen on the v2 transfer benchmark's development
+            split (new minus old regret by the median, paired, intervals over tasks):
+            backwards sources -0.119 [-0.177, -0.066] at 3 trials and -0.037 [-0.070,
+            -0.006] at 10, one good source among four backwards ones -0.018 [-0.035,
+            -0.002] at 10, honest sources +0.002 [+0.000, +0.005] at 3 trials and ties
+            from 5 (reason ``"probe": "lowest-rated"``). Sources that know only part
+            of the space (:attr:`~.meta_prior.MetaPrior.partial`: a conditional
+            study's other branches) keep the farthest candidate, which also finds
+            those branches (``"probe": "farthest"``). With the farthest candidate, on
+            the leave-one-dataset-out benchmark with misleading sources the probe
+            took regret at 5 trials from 0.435 to 0.300 and at 20 from 0.210 to
+            0.172, at the cost of 0.025 at 3
             trials with helpful sources (0.222 to 0.247; 5 trials and later unchanged
             or better). With fewer than :data:`PROBE_MIN_SOURCES` matched sources (a
             single source, which no other source can check) the probe is instead the
             trial right after the source's best configuration was evaluated (the
             second trial when the study starts from the source, the third after an
-            enqueued default), so that the source's favourite is ranked against a far
-            point at once. On the transfer benchmark's test split this took the
-            regret at 3 trials with one backwards source from 0.545 to 0.475 (no
-            sources: 0.473; new minus old -0.070 [-0.124, -0.024]) and left a single
+            enqueued default), so that the source's favourite is ranked at once
+            against a point the source rates low. On the transfer benchmark's test
+            split this took the regret at 3 trials with one backwards source from
+            0.545 to 0.475 (no sources: 0.473; new minus old -0.070 [-0.124, -0.024])
+            and left a single
             honest source's gain as it was (another sample of the data: -0.000
             [-0.007, +0.007] at 3 trials, -0.002 [-0.021, +0.017] at 20). Before, a
             single source was never probed.
@@ -715,12 +716,15 @@ class _Choice:
             candidates in the prior-startup phase).
         probe: It is the prior-startup phase's probe, not drawn.
         avoided: A first draw repeated a configuration the study has and was redrawn.
+        probe_rule: How the probe was chosen: ``"lowest-rated"`` (by the sources) or
+            ``"farthest"`` (from the trials); empty when it is not the probe.
     """
 
     index: int
     probs: np.ndarray
     probe: bool
     avoided: bool
+    probe_rule: str = ""
 
 
 def _choose(
@@ -744,7 +748,8 @@ def _choose(
     if phase.probe or (phase.in_phase and not phase.startup and n_obs >= 1):
         probe = _probe_index(cands.embedded, cands.source, observed.embedded, probe_scores)
     if probe is not None:
-        return _Choice(probe, probs, True, False)
+        rule = "farthest" if probe_scores is None else "lowest-rated"
+        return _Choice(probe, probs, True, False, rule)
     if phase.startup:
         prior_mask = cands.source == SOURCES.index("prior")
         masked = np.where(prior_mask, probs, 0.0)
@@ -785,6 +790,7 @@ def _reason(
     }
     if choice.probe:
         reason["phase"] = "prior-probe"
+        reason["probe"] = choice.probe_rule
     elif phase.startup:
         reason["phase"] = "prior-startup"
     if phase.handed_off and prior_weights is not None:

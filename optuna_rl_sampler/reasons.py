@@ -17,7 +17,9 @@ The vocabulary of a reason:
   configuration).
 - ``"phase"``: which path decided a proposed trial when it was not the policy's free
   choice: ``"prior-startup"`` (the choice restricted to prior candidates) or
-  ``"prior-probe"`` (the space-filling candidate the sources rate lowest).
+  ``"prior-probe"`` (the space-filling candidate the sources rate lowest, or, when they
+  know only part of the space, the one farthest from the trials: ``"probe"`` says
+  which, ``"lowest-rated"`` or ``"farthest"``).
 - ``"handoff": true`` with ``"distrusted"`` (the cause): the sources were distrusted
   and the generic weights chose; ``"weights"`` always names the weights that chose.
 - ``"probability"``, ``"probability_rank"``, ``"n_candidates"``, ``"gp_mean"``,
@@ -148,8 +150,13 @@ def summarise_reason(reason: dict[str, Any]) -> str:
     if source == "prior-startup":
         return f"prior-startup: best configuration of source {reason.get('from')!r}"
     if reason.get("phase") == "prior-probe":
+        which = (
+            "farthest from the trials so far"
+            if reason.get("probe") == "farthest"
+            else "the sources rate lowest"
+        )
         return (
-            "prior-probe: the Sobol point the sources rate lowest, to test the "
+            f"prior-probe: the Sobol point {which}, to test the "
             f"sources (GP {reason.get('gp_mean')} +- {reason.get('gp_std')})"
         )
     what = _SOURCE_WORDS.get(str(source), source)

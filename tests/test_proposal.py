@@ -20,6 +20,7 @@ from optuna_rl_sampler.meta_prior import MetaPrior
 from optuna_rl_sampler.meta_prior import PriorWeights
 from optuna_rl_sampler.policy import PolicyWeights
 from optuna_rl_sampler.policy import load_weights
+from optuna_rl_sampler.reasons import summarise_reason
 from optuna_rl_sampler.sources import SourceStudy
 
 SPACE = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(0.0, 1.0)}
@@ -118,6 +119,7 @@ def test_the_probe_is_the_sobol_candidate_the_sources_rate_lowest(monkeypatch, g
     _with_weight(monkeypatch, 1.0)
     proposal, points = _run(prop.PROBE_AT, handoff=generic, n_sources=prop.PROBE_MIN_SOURCES)
     assert proposal.reason["phase"] == "prior-probe"
+    assert proposal.reason["probe"] == "lowest-rated"
     assert proposal.reason["source"] == "sobol"
     # No sobol candidate is rated lower by the sources than the probe (the policy's own
     # choice would not be: its probability is beside the point here).
@@ -152,9 +154,13 @@ def test_sources_that_know_part_of_the_space_are_probed_far_away(monkeypatch, ge
     points = SearchSpaceEncoder(SPACE).snap(np.random.default_rng(1).random((prop.PROBE_AT, 2)))
     proposal = _propose(points, prior, handoff=generic)
     assert proposal.reason["phase"] == "prior-probe"
+    assert proposal.reason["probe"] == "farthest"
     sobol = proposal.features[:, FEATURE_NAMES.index("source_sobol")] == 1.0
     dist = proposal.features[:, FEATURE_NAMES.index("dist_obs")]
     assert dist[proposal.index] == pytest.approx(dist[sobol].max())
+    assert summarise_reason(proposal.reason).startswith(
+        "prior-probe: the Sobol point farthest from the trials so far"
+    )
 
 
 def test_the_probe_breaks_ties_by_distance_and_is_maximin_without_source_scores():

@@ -113,7 +113,11 @@ def test_prior_startup_tries_the_sources_configurations_while_they_hold():
     cube = _cube_points(study, ["x", "lr"])
     gap = np.linalg.norm(cube[:, None] - cube[None, :2], axis=2).min(axis=1)
     assert gap[2] > 0.3 and gap[2] > gap[[3, 4]].max()
-    assert study.trials[2].user_attrs["rl:reason"].startswith("prior-probe: the Sobol point")
+    assert (
+        study.trials[2]
+        .user_attrs["rl:reason"]
+        .startswith("prior-probe: the Sobol point the sources rate lowest")
+    )
     # The dashboard shows the sources and their weights beside the reason.
     assert study.trials[2].user_attrs["rl:sources"].startswith("2 studies, weight ")
     assert study.trials[3].user_attrs["rl:reason"].startswith("prior-startup: source config")
